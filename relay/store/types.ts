@@ -1,0 +1,462 @@
+/**
+ * The Store: every piece of state the relays of a fleet share.
+ *
+ * Two adapters implement it: `redis` (the fleet) and `local` (one process,
+ * embedded SQLite under dataDir). Both pass the same contract suite
+ * (test/store/contract.ts), so nothing above this interface may depend on
+ * which one it talks to.
+ *
+ * Conventions
+ * - Times are milliseconds since the epoch (UTC). Calls that depend on "now"
+ *   take it as an argument so that tests and callers agree on the clock.
+ * - Addresses (recipients, suppressed addresses) are compared case-insensitively
+ *   and stored lower-cased.
+ * - Lists are newest first unless a call says otherwise, paged with an opaque
+ *   `cursor`: pass back `nextCursor` to get the next page; no `nextCursor`
+ *   means there is nothing more.
+ * - Every write that must be atomic is atomic (Redis: one Lua script per
+ *   change, keys of one change in one Cluster hash slot; local: one SQLite
+ *   transaction). Where a change spans slots it says so and why that is safe.
+ * - Failures are thrown as `StoreError` with a code, never as bare strings.
+ */
+import type { Account } from "../accounts/schema.js";
+import type { RouteTable } from "../routes/schema.js";
+
+export type { Account } from "../accounts/schema.js";
+export type { RouteTable } from "../routes/schema.js";
+
+export type StoreErrorCode =
+  /** A unique value (e.g. an SMTP username) already belongs to another record. */
+  | "conflict"
+  /** The record the change refers to does not exist. */
+  | "not_found"
+  /** The input or a stored payload failed validation. */
+  | "invalid"
+  /** The backing service is down or timed out; the caller may retry (SMTP 451). */
+  | "unavailable";
+
+export class StoreError extends Error {
+  override readonly name = "StoreError";
+  constructor(
+    readonly code: StoreErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor?: string;
+}
+
+export interface PageQuery {
+  /** Default 100, at most 1000. */
+  limit?: number;
+  cursor?: string;
+}
+
+// ---------------------------------------------------------------- suppressions
+
+export type SuppressionList = "bounces" | "unsubscribes" | "complaints";
+export const SUPPRESSION_LISTS: readonly SuppressionList[] = ["bounces", "unsubscribes", "complaints"];
+
+export interface SuppressionEntry {
+  /** Lower-cased. */
+  address: string;
+  list: SuppressionList;
+  reason: string;
+  at: number;
+  /** The message whose bounce, unsubscribe or complaint put it here, if any. */
+  messageId?: string;
+}
+
+// ---------------------------------------------------------------- counters
+
+export interface SendingLimits {
+  /** 0: no limit. */
+  perHour: number;
+  perDay: number;
+  perMonth: number;
+  /** Over a limit, still allow the message but report `overage: true`. */
+  overageAllowed: boolean;
+}
+
+export type LimitWindow = "hour" | "day" | "month";
+
+export interface SendingCounts {
+  /** Messages counted in the current UTC hour, UTC day and UTC calendar month. */
+  hour: number;
+  day: number;
+  month: number;
+}
+
+export interface LimitCheck {
+  /** True when the increment was applied. */
+  allowed: boolean;
+  /** Allowed only because `overageAllowed` is set. */
+  overage: boolean;
+  /** The first window (hour, then day, then month) whose limit the increment would pass. */
+  exceeded?: LimitWindow;
+  /** Counts after the call (unchanged when not allowed). */
+  counts: SendingCounts;
+}
+
+// ---------------------------------------------------------------- groups
+
+export interface TransactionalGroup {
+  name: string;
+  createdAt: number;
+}
+
+// ---------------------------------------------------------------- message log
+
+export type RecipientStatus =
+  /** Accepted, not yet attempted. */
+  | "queued"
+  /** At least one temporary failure; will be retried. */
+  | "deferred"
+  | "delivered"
+  /** Permanent failure, expiry, or a bounce that came back later. */
+  | "bounced"
+  /** Not sent: on a suppression list or over a limit after acceptance. */
+  | "suppressed";
+
+export const FINAL_STATUSES: readonly RecipientStatus[] = ["delivered", "bounced", "suppressed"];
+
+export type AttemptOutcome =
+  | "delivered"
+  /** 4xx or connection failure: retry later. */
+  | "deferred"
+  /** 5xx or maximum age: give up. */
+  | "bounced"
+  /** The remote answered that this sender's IP is blocked: fail over to another sender. */
+  | "blocked";
+
+export interface DeliveryAttempt {
+  at: number;
+  /** Sender name from the route table. */
+  sender: string;
+  sourceIp?: string;
+  /** The host that answered (MX or smart host). */
+  remoteHost?: string;
+  outcome: AttemptOutcome;
+  /** SMTP reply code, when there was one. */
+  responseCode?: number;
+  /** The remote answer or the local reason, as text. */
+  answer: string;
+  durationMs?: number;
+}
+
+export interface NewMessage {
+  /** The relay's message ID (the "queued as ID" of the 250 reply). */
+  id: string;
+  account: string;
+  /** Envelope sender ("" for the null sender). */
+  from: string;
+  recipients: string[];
+  subject?: string;
+  size: number;
+  group?: string;
+  acceptedAt: number;
+  clientIp?: string;
+  authUser?: string;
+  /** The Message-ID header, as received. */
+  messageIdHeader?: string;
+}
+
+export interface RecipientRecord {
+  address: string;
+  status: RecipientStatus;
+  updatedAt: number;
+  /** The last answer or reason, for the log list. */
+  lastAnswer?: string;
+  attempts: DeliveryAttempt[];
+}
+
+export interface MessageSummary extends Omit<NewMessage, "recipients"> {
+  recipients: { address: string; status: RecipientStatus }[];
+}
+
+export interface MessageRecord extends Omit<NewMessage, "recipients"> {
+  recipients: RecipientRecord[];
+  /** Oldest first. */
+  events: StoredEvent[];
+}
+
+export interface MessageQuery extends PageQuery {
+  /** acceptedAt >= since */
+  since?: number;
+  /** acceptedAt < until */
+  until?: number;
+  /** Only messages with this recipient (case-insensitive, exact). */
+  rcpt?: string;
+  /** Only messages with at least one recipient in this status. */
+  status?: RecipientStatus;
+  group?: string;
+}
+
+// ---------------------------------------------------------------- events and stats
+
+export type EventType = "delivered" | "deferred" | "bounced" | "open" | "click" | "unsubscribe" | "complaint";
+
+export interface NewEvent {
+  type: EventType;
+  messageId: string;
+  recipient: string;
+  at: number;
+  ip?: string;
+  userAgent?: string;
+  /** ISO 3166-1 alpha-2, from GeoIP. */
+  country?: string;
+  /** A prefetch or scanner (e.g. Apple MPP, Gmail image proxy): kept apart in stats. */
+  bot?: boolean;
+  /** For clicks: the original URL and the link's index in the message. */
+  url?: string;
+  linkIndex?: number;
+  /** Free text: a bounce's diagnostic, a complaint's feedback type. */
+  detail?: string;
+}
+
+export interface StoredEvent extends NewEvent {
+  account: string;
+  group?: string;
+}
+
+export interface EventResult {
+  /** False when the message is unknown (never logged, or past retention). */
+  recorded: boolean;
+  /** First non-bot event of this type for this (message, recipient). */
+  unique: boolean;
+}
+
+/**
+ * Counts for one message, or one group over a time range.
+ * recipients: recipient copies accepted. delivered, deferred, bounced,
+ * unsubscribes, complaints: distinct recipients with at least one such event.
+ * opens, clicks: all non-bot events; uniqueOpens, uniqueClicks: distinct
+ * recipients among them; botOpens, botClicks: the flagged ones, apart.
+ */
+export interface DeliveryStats {
+  recipients: number;
+  delivered: number;
+  deferred: number;
+  bounced: number;
+  opens: number;
+  uniqueOpens: number;
+  clicks: number;
+  uniqueClicks: number;
+  unsubscribes: number;
+  complaints: number;
+  botOpens: number;
+  botClicks: number;
+}
+
+export const EMPTY_STATS: Readonly<DeliveryStats> = Object.freeze({
+  recipients: 0,
+  delivered: 0,
+  deferred: 0,
+  bounced: 0,
+  opens: 0,
+  uniqueOpens: 0,
+  clicks: 0,
+  uniqueClicks: 0,
+  unsubscribes: 0,
+  complaints: 0,
+  botOpens: 0,
+  botClicks: 0,
+});
+
+export interface TimeRange {
+  since?: number;
+  until?: number;
+}
+
+/** Engagement (non-bot opens and clicks) by recipient domain, country, or UTC hour of day ("00".."23"). */
+export type ReportDimension = "domain" | "country" | "hour";
+
+export interface ReportRow {
+  /** The domain, the country code ("??" when unknown), or the hour "00".."23". */
+  key: string;
+  opens: number;
+  uniqueOpens: number;
+  clicks: number;
+  uniqueClicks: number;
+}
+
+// ---------------------------------------------------------------- errors after acceptance
+
+export interface AccountErrorRecord {
+  at: number;
+  /** A RelayError code, e.g. "suppressed", "over_limit", "unparseable". */
+  code: string;
+  message: string;
+  messageId?: string;
+  recipient?: string;
+  /** Addresses a notification went to. */
+  notified: string[];
+}
+
+// ---------------------------------------------------------------- routing
+
+export interface BlockedPair {
+  sender: string;
+  /** Recipient domain, lower-cased. */
+  domain: string;
+  since: number;
+  until: number;
+  reason: string;
+  /** Who reported it (pod name). */
+  reportedBy?: string;
+}
+
+// ---------------------------------------------------------------- API keys
+
+export interface ApiKeyRecord {
+  id: string;
+  account: string;
+  /** sha256 hex of the key; keys are 32 random bytes, so no slow hash is needed. */
+  hash: string;
+  createdAt: number;
+}
+
+// ---------------------------------------------------------------- change notification
+
+export type StoreChange =
+  | { kind: "account"; name: string }
+  | { kind: "routes"; name: string }
+  | { kind: "blocked" }
+  | { kind: "suppression"; account: string };
+
+export type Unsubscribe = () => void;
+
+// ---------------------------------------------------------------- the interface
+
+export interface Store {
+  readonly kind: "redis" | "local";
+
+  // Accounts. Credentials arrive hashed (accounts/credentials.ts).
+  /**
+   * Creates or replaces an account (createdAt is kept on replace). Fails with
+   * `conflict` when one of its usernames belongs to another account. Notifies
+   * `{kind: "account"}`.
+   */
+  putAccount(account: Account): Promise<void>;
+  getAccount(name: string): Promise<Account | undefined>;
+  /** Sorted by name. */
+  listAccounts(): Promise<Account[]>;
+  /** Removes the account, its usernames and API keys; true if it existed. Notifies. Other data expires on its own. */
+  deleteAccount(name: string): Promise<boolean>;
+  /** The account that owns this SMTP username, and the stored hash to verify against. */
+  findAccountByUsername(username: string): Promise<{ account: Account; passwordHash: string } | undefined>;
+  /** The account a client at `ip` may relay for as `from` without AUTH (accounts/match.ts rules). */
+  findAccountByClient(ip: string, from: string): Promise<Account | undefined>;
+
+  // API keys
+  putApiKey(key: ApiKeyRecord): Promise<void>;
+  findApiKey(hash: string): Promise<ApiKeyRecord | undefined>;
+  deleteApiKey(account: string, id: string): Promise<boolean>;
+
+  // Suppression lists
+  /** Adds or refreshes an entry (idempotent: the latest reason and time win). */
+  addSuppression(
+    account: string,
+    entry: Omit<SuppressionEntry, "address"> & { address: string },
+  ): Promise<void>;
+  removeSuppression(account: string, list: SuppressionList, address: string): Promise<boolean>;
+  getSuppression(
+    account: string,
+    list: SuppressionList,
+    address: string,
+  ): Promise<SuppressionEntry | undefined>;
+  /** Every list the address is on for this account (empty when none), in SUPPRESSION_LISTS order. */
+  suppressionsFor(account: string, address: string): Promise<SuppressionEntry[]>;
+  /** Sorted by address; `search` keeps addresses containing it (case-insensitive). */
+  listSuppressions(
+    account: string,
+    list: SuppressionList,
+    query?: PageQuery & { search?: string },
+  ): Promise<Page<SuppressionEntry>>;
+
+  // Sending counters
+  /**
+   * Atomically counts `count` messages against the account's hour, day and
+   * month windows (UTC) at `now`, unless that would pass a non-zero limit and
+   * overage is not allowed. Never overshoots under concurrency.
+   */
+  checkAndIncrement(account: string, limits: SendingLimits, count: number, now: number): Promise<LimitCheck>;
+  getCounts(account: string, now: number): Promise<SendingCounts>;
+
+  /** A fixed-window counter for rate limits (e.g. AUTH failures per IP): adds 1, returns the count in the window containing `now`. */
+  hit(key: string, windowSeconds: number, now: number): Promise<number>;
+
+  // Transactional groups
+  /** Idempotent; `created` tells whether it was new. */
+  addGroup(account: string, name: string, now: number): Promise<{ created: boolean }>;
+  /** Sorted by name. */
+  listGroups(account: string): Promise<TransactionalGroup[]>;
+
+  // Message log
+  /** Logs an accepted message with every recipient `queued`; counts its recipients in the stats. Idempotent by id. */
+  recordMessage(message: NewMessage): Promise<void>;
+  /**
+   * Appends an attempt for one recipient and moves its status:
+   * delivered → delivered, bounced → bounced, deferred or blocked → deferred
+   * (a final status is never moved back to deferred). Delivered, deferred
+   * and bounced are also recorded as events (blocked counts as deferred).
+   * No-op for an unknown message.
+   */
+  recordAttempt(messageId: string, recipient: string, attempt: DeliveryAttempt): Promise<void>;
+  /** Marks a recipient suppressed (not sent) with the reason. */
+  markSuppressed(messageId: string, recipient: string, reason: string, now: number): Promise<void>;
+  getMessage(id: string): Promise<MessageRecord | undefined>;
+  /** Newest first (by acceptedAt, then id). */
+  listMessages(account: string, query?: MessageQuery): Promise<Page<MessageSummary>>;
+  /** Deletes messages accepted before `before`, with their recipients and events; returns how many. */
+  purgeMessages(before: number): Promise<number>;
+
+  // Events and stats
+  /**
+   * Records a tracking or delivery event for a logged message. A `bounced`
+   * or `delivered` event also sets the recipient's status (a later bounce
+   * report overrides delivered). `unsubscribe` and `complaint` do not touch
+   * suppression lists: the caller decides.
+   */
+  recordEvent(event: NewEvent): Promise<EventResult>;
+  getMessageStats(messageId: string): Promise<DeliveryStats | undefined>;
+  /** Summed over UTC hours: `since` rounds down, `until` rounds up to the hour. */
+  getGroupStats(account: string, group: string, range?: TimeRange): Promise<DeliveryStats>;
+  /** Summed over UTC days: `since` rounds down, `until` rounds up to the day. Sorted by key. */
+  getReport(account: string, dimension: ReportDimension, range?: TimeRange): Promise<ReportRow[]>;
+
+  // Errors found after acceptance (kept newest first, at most the last 10,000 per account)
+  recordError(account: string, error: AccountErrorRecord): Promise<void>;
+  listErrors(account: string, query?: PageQuery & TimeRange): Promise<Page<AccountErrorRecord>>;
+
+  // Route tables and blocked pairs
+  /** Notifies `{kind: "routes", name}`. */
+  putRouteTable(name: string, table: RouteTable): Promise<void>;
+  getRouteTable(name: string): Promise<RouteTable | undefined>;
+  /** Sorted by name. */
+  listRouteTables(): Promise<{ name: string; table: RouteTable }[]>;
+  deleteRouteTable(name: string): Promise<boolean>;
+  /** Adds or extends a block (the later `until` wins). Notifies `{kind: "blocked"}`. */
+  reportBlocked(pair: BlockedPair): Promise<void>;
+  /** Blocks still in force at `now`, sorted by sender then domain. */
+  listBlocked(now: number): Promise<BlockedPair[]>;
+  clearBlocked(sender: string, domain: string): Promise<boolean>;
+
+  // Change notification
+  /**
+   * Calls `listener` for every change made through any Store on the same
+   * backing state (Redis: every relay of the fleet, within a second), this
+   * one's own included. Listener errors are caught and logged, never thrown
+   * into the writer.
+   */
+  onChange(listener: (change: StoreChange) => void): Unsubscribe;
+
+  /** Answers when the backing service is reachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

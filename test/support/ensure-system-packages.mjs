@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Makes sure the system packages the tests use are installed. As root (here and
+// in CI) it installs what is missing with apt-get; otherwise it stops and prints
+// the exact apt-get line to run. Add a row when a test needs a new binary.
+import { spawnSync } from "node:child_process";
+
+/** [command to probe, Debian package that provides it] */
+const REQUIRED = [["redis-server", "redis-server"]];
+
+const missing = REQUIRED.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
+const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+if (packages.length === 0) process.exit(0);
+
+const line = `apt-get update && apt-get install -y --no-install-recommends ${packages.join(" ")}`;
+if (typeof process.getuid === "function" && process.getuid() === 0) {
+  console.error(`installing system packages the tests need: ${packages.join(", ")}`);
+  const result = spawnSync("sh", ["-c", line], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+  });
+  if (result.status !== 0) {
+    console.error(`failed: ${line}`);
+    process.exit(1);
+  }
+} else {
+  console.error(`The tests need system packages that are missing. Run as root:\n  ${line}`);
+  process.exit(1);
+}
