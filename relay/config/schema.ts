@@ -1,0 +1,72 @@
+/**
+ * The relay's configuration (CONTRACT.md, "Relay configuration"). Every key is
+ * optional; the defaults make `npm start` work on a bare machine: loopback
+ * listeners, the embedded store under ./.relayfleet, full processing.
+ * Unknown keys are errors, so a typo never silently falls back to a default.
+ */
+import { isIP } from "node:net";
+import { z } from "zod";
+import { accountInputSchema } from "../accounts/schema.js";
+import { routeTableSchema } from "../routes/schema.js";
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** "host:port", "[v6]:port" or ":port" (all interfaces). */
+export function parseListenAddress(value: string): ListenAddress | undefined {
+  const match = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/i.exec(value);
+  if (!match) return undefined;
+  const host = match[1] ?? (match[2] || "0.0.0.0");
+  const port = Number(match[3]);
+  if (port > 65535) return undefined;
+  if (match[1] !== undefined && isIP(host) !== 6) return undefined;
+  return { host, port };
+}
+
+const listenAddressSchema = z
+  .string()
+  .refine((v) => parseListenAddress(v) !== undefined, "an address such as 0.0.0.0:2525 or [::]:2525");
+
+export const relayConfigSchema = z.strictObject({
+  hostname: z.string().min(1).max(253).default("localhost"),
+  listen: z
+    .strictObject({
+      smtp: z.array(listenAddressSchema).min(1).default(["127.0.0.1:2525"]),
+      tracking: listenAddressSchema.default("127.0.0.1:8080"),
+      api: listenAddressSchema.default("127.0.0.1:8081"),
+      metrics: listenAddressSchema.default("127.0.0.1:9464"),
+    })
+    .default({
+      smtp: ["127.0.0.1:2525"],
+      tracking: "127.0.0.1:8080",
+      api: "127.0.0.1:8081",
+      metrics: "127.0.0.1:9464",
+    }),
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(2 ** 31)
+    .default(104_857_600),
+  dataDir: z.string().min(1).default("./.relayfleet"),
+  store: z
+    .strictObject({ redis: z.string().startsWith("redis", "a redis:// or rediss:// URL").optional() })
+    .default({}),
+  trackingBaseUrl: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8080"),
+  /** HMAC key for tracking tokens; generated under dataDir when absent. */
+  secretFile: z.string().min(1).optional(),
+  /** Bearer token for the admin API; generated under dataDir and printed when absent. */
+  apiToken: z.string().min(16, "at least 16 characters").optional(),
+  mode: z.enum(["full", "passthrough"]).default("full"),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Days the message log and its events are kept. */
+  retentionDays: z.number().int().min(1).max(3650).default(30),
+  routes: z.record(z.string().min(1), routeTableSchema).default({}),
+  accounts: z.array(accountInputSchema).default([]),
+});
+
+export type RelayConfigInput = z.input<typeof relayConfigSchema>;
+export type RelayConfig = z.output<typeof relayConfigSchema>;
