@@ -1,0 +1,110 @@
+/**
+ * The local Store adapter: one embedded SQLite file, `${dir}/store.sqlite`,
+ * for a single relay process (the default when no Redis is configured).
+ *
+ * - WAL journal: readers never wait for the writer, and a commit appends to
+ *   the log instead of rewriting pages.
+ * - synchronous=NORMAL: in WAL mode a commit is not fsynced, only each
+ *   checkpoint is. A crash of the process loses nothing (the WAL is in the OS
+ *   page cache) and the file is never corrupted; a power cut or kernel crash
+ *   can roll back the last commits. That trade is right here: accepted mail
+ *   is made durable by the spool's own fsync before "250", and the store's
+ *   state (log, stats, counters) is not worth an fsync per event, which
+ *   would stall the event loop on every tracking hit.
+ * - locking_mode=EXCLUSIVE: the first process to open the file keeps it, a
+ *   second one fails at open with `unavailable` instead of silently
+ *   splitting the change notifications and caches between two processes.
+ *   The OS releases the lock when the process dies, so a crash leaves no stale lock.
+ * - Every multi-row change is one transaction; better-sqlite3 is synchronous,
+ *   so a transaction runs to its end before any other callback, which is
+ *   what makes checkAndIncrement exact under concurrency.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { type Logger, silentLogger } from "../../log/logger.js";
+import { type Store, StoreError } from "../types.js";
+import { accountOps } from "./accounts.js";
+import { ChangeFeed } from "./changes.js";
+import { counterOps } from "./counters.js";
+import { LocalDb, toStoreError } from "./db.js";
+import { errorOps } from "./errors.js";
+import { eventOps } from "./events.js";
+import { messageOps } from "./messages.js";
+import { migrate } from "./migrations.js";
+import { routingOps } from "./routing.js";
+import { suppressionOps } from "./suppressions.js";
+
+export interface LocalStoreOptions {
+  /** The data directory; created if missing. */
+  dir: string;
+  logger?: Logger;
+  /** Events kept per message in the log, newest; stats count them all. Default 1000. */
+  maxEventsPerMessage?: number;
+  /** Attempts kept per recipient, newest. Default 100. */
+  maxAttemptsPerRecipient?: number;
+}
+
+export const STORE_FILE = "store.sqlite";
+
+/** How long opening waits for another connection's lock before giving up. */
+const OPEN_LOCK_TIMEOUT_MS = 2000;
+
+export async function openLocalStore(options: LocalStoreOptions): Promise<Store> {
+  const logger = (options.logger ?? silentLogger()).child({ component: "store", adapter: "local" });
+  const file = join(options.dir, STORE_FILE);
+  try {
+    await mkdir(options.dir, { recursive: true });
+  } catch (error) {
+    throw new StoreError("unavailable", `cannot create the data directory ${options.dir}`, { cause: error });
+  }
+  const sqlite = openDatabase(file);
+  logger.debug({ file }, "local store open");
+
+  const db = new LocalDb(sqlite);
+  const changes = new ChangeFeed(logger);
+  const context = { db, changes };
+  const store: Store = {
+    kind: "local",
+    ...accountOps(context),
+    ...suppressionOps(context),
+    ...counterOps(context),
+    ...messageOps(context, {
+      maxEventsPerMessage: options.maxEventsPerMessage ?? 1000,
+      maxAttemptsPerRecipient: options.maxAttemptsPerRecipient ?? 100,
+    }),
+    ...eventOps(context, options.maxEventsPerMessage ?? 1000),
+    ...errorOps(context),
+    ...routingOps(context),
+    onChange(listener) {
+      return changes.subscribe(listener);
+    },
+    async ping() {
+      db.ping();
+    },
+    async close() {
+      changes.close();
+      db.close();
+    },
+  };
+  return store;
+}
+
+function openDatabase(file: string): Database.Database {
+  let sqlite: Database.Database | undefined;
+  try {
+    sqlite = new Database(file, { timeout: OPEN_LOCK_TIMEOUT_MS });
+    sqlite.pragma("locking_mode = EXCLUSIVE");
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = NORMAL");
+    // Take the exclusive lock now, so a second process fails here and not on its first write.
+    sqlite.exec("BEGIN EXCLUSIVE; COMMIT");
+    migrate(sqlite);
+    return sqlite;
+  } catch (error) {
+    sqlite?.close();
+    if (error instanceof Database.SqliteError && error.code.startsWith("SQLITE_BUSY"))
+      throw new StoreError("unavailable", `${file} is in use by another process`, { cause: error });
+    throw toStoreError(error);
+  }
+}
