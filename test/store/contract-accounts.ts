@@ -93,6 +93,23 @@ export function describeAccountContract(harness: StoreHarness): void {
       await store.putAccount(acme);
     });
 
+    it("lets only one of two accounts racing for a username have it", async () => {
+      const { writer, peer } = await harness.openPair();
+      const hash = await hashPassword("pw");
+      const credentials = [{ username: "contested", passwordHash: hash }];
+      const results = await Promise.allSettled([
+        writer.putAccount(account("acme", { credentials })),
+        peer.putAccount(account("beta", { credentials })),
+      ]);
+      const won = results.flatMap((r, i) => (r.status === "fulfilled" ? [i === 0 ? "acme" : "beta"] : []));
+      const lost = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      expect((lost[0] as StoreError).code).toBe("conflict");
+      expect((await writer.findAccountByUsername("contested"))?.account.name).toBe(won[0]);
+      expect((await writer.listAccounts()).map((a) => a.name)).toEqual(won);
+    });
+
     it("moves usernames with a replaced account, freeing the old ones", async () => {
       const store = await harness.open();
       const hash = await hashPassword("pw");
