@@ -43,12 +43,11 @@ export interface LocalStoreOptions {
   maxEventsPerMessage?: number;
   /** Attempts kept per recipient, newest. Default 100. */
   maxAttemptsPerRecipient?: number;
+  /** How long opening waits for another process's lock on the file before failing. Default 2000. */
+  lockTimeoutMs?: number;
 }
 
 export const STORE_FILE = "store.sqlite";
-
-/** How long opening waits for another connection's lock before giving up. */
-const OPEN_LOCK_TIMEOUT_MS = 2000;
 
 export async function openLocalStore(options: LocalStoreOptions): Promise<Store> {
   const logger = (options.logger ?? silentLogger()).child({ component: "store", adapter: "local" });
@@ -58,7 +57,7 @@ export async function openLocalStore(options: LocalStoreOptions): Promise<Store>
   } catch (error) {
     throw new StoreError("unavailable", `cannot create the data directory ${options.dir}`, { cause: error });
   }
-  const sqlite = openDatabase(file);
+  const sqlite = openDatabase(file, options.lockTimeoutMs ?? 2000);
   logger.debug({ file }, "local store open");
 
   const db = new LocalDb(sqlite);
@@ -90,10 +89,10 @@ export async function openLocalStore(options: LocalStoreOptions): Promise<Store>
   return store;
 }
 
-function openDatabase(file: string): Database.Database {
+function openDatabase(file: string, lockTimeoutMs: number): Database.Database {
   let sqlite: Database.Database | undefined;
   try {
-    sqlite = new Database(file, { timeout: OPEN_LOCK_TIMEOUT_MS });
+    sqlite = new Database(file, { timeout: lockTimeoutMs });
     sqlite.pragma("locking_mode = EXCLUSIVE");
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = NORMAL");
