@@ -8,6 +8,7 @@ import { describe } from "vitest";
 import type { Store } from "../../relay/store/types.js";
 import { describeAccountContract } from "./contract-accounts.js";
 import { describeChangeContract } from "./contract-changes.js";
+import { describeConcurrencyContract } from "./contract-concurrency.js";
 import { describeCounterContract } from "./contract-counters.js";
 import { describeEventContract } from "./contract-events.js";
 import { type StoreContractOptions, storeHarness } from "./contract-harness.js";
@@ -36,6 +37,7 @@ export function describeStoreContract(
     describeEventContract(harness);
     describeReportContract(harness);
     describeRoutingContract(harness);
+    describeConcurrencyContract(harness);
     describeChangeContract(harness);
   });
 }
