@@ -34,7 +34,7 @@ export async function checkAndIncrement(
     limitNumber(limits.perDay, "perDay"),
     limitNumber(limits.perMonth, "perMonth"),
     limits.overageAllowed ? "1" : "0",
-    ...windowEnds(now).map((end) => end + GRACE_MS),
+    ...windowEnds(now).map((end) => end - now + GRACE_MS),
   ];
   const reply = replyArray(
     await ctx.scripts.run(
@@ -74,7 +74,8 @@ export async function hit(
   }
   const windowMs = Math.max(1, Math.round(windowSeconds * 1000));
   const index = Math.floor(now / windowMs);
-  const reply = await ctx.scripts.run("hit", [ctx.keys.hit(key, index)], [(index + 1) * windowMs + 1_000]);
+  const ttl = (index + 1) * windowMs - now + 1_000;
+  const reply = await ctx.scripts.run("hit", [ctx.keys.hit(key, index)], [ttl]);
   return replyNumber(reply);
 }
 

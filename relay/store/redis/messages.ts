@@ -176,10 +176,10 @@ export async function getMessage(ctx: RedisContext, id: string): Promise<Message
   return {
     ...meta,
     recipients,
-    events: ((events ?? []) as string[]).map((json) => ({
-      ...decodeStored(newEventSchema, json, "event"),
-      ...context,
-    })),
+    // Stored in arrival order; "oldest first" is by event time (a stable sort keeps arrival order for ties).
+    events: ((events ?? []) as string[])
+      .map((json) => ({ ...decodeStored(newEventSchema, json, "event"), ...context }))
+      .sort((a, b) => a.at - b.at),
   };
 }
 

@@ -95,8 +95,9 @@ export async function addAggregates(
     [
       hour,
       day,
-      (hour + 1) * HOUR_MS + AGGREGATE_TTL_MS,
-      (day + 1) * DAY_MS + AGGREGATE_TTL_MS,
+      // Relative to the event's time, so a caller's clock never expires a live bucket early.
+      Math.max(1, (hour + 1) * HOUR_MS - at + AGGREGATE_TTL_MS),
+      Math.max(1, (day + 1) * DAY_MS - at + AGGREGATE_TTL_MS),
       AGGREGATE_TTL_MS,
       RETENTION_HOURS,
       RETENTION_DAYS,

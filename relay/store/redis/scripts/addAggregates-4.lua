@@ -10,8 +10,8 @@
 
   ARGV[1]  hour index (hours since the epoch)
   ARGV[2]  day index (days since the epoch)
-  ARGV[3]  expiry (unix ms) of the hour bucket
-  ARGV[4]  expiry (unix ms) of the day bucket
+  ARGV[3]  time to live (ms) of the hour bucket
+  ARGV[4]  time to live (ms) of the day bucket
   ARGV[5]  time to live (ms) of the two indexes after this write
   ARGV[6]  retention in hours: index entries older than hour - this are dropped
   ARGV[7]  retention in days: likewise for the day index
@@ -29,7 +29,7 @@ if n > 0 then
   for i = 9, reportStart - 1, 2 do
     redis.call("HINCRBY", KEYS[1], ARGV[i], ARGV[i + 1])
   end
-  redis.call("PEXPIREAT", KEYS[1], ARGV[3])
+  redis.call("PEXPIRE", KEYS[1], ARGV[3])
   redis.call("ZADD", KEYS[2], hour, hour)
   redis.call("ZREMRANGEBYSCORE", KEYS[2], "-inf", "(" .. (hour - tonumber(ARGV[6])))
   redis.call("PEXPIRE", KEYS[2], ARGV[5])
@@ -38,7 +38,7 @@ if #ARGV > reportStart then
   for i = reportStart, #ARGV, 2 do
     redis.call("HINCRBY", KEYS[3], ARGV[i], ARGV[i + 1])
   end
-  redis.call("PEXPIREAT", KEYS[3], ARGV[4])
+  redis.call("PEXPIRE", KEYS[3], ARGV[4])
   redis.call("ZADD", KEYS[4], day, day)
   redis.call("ZREMRANGEBYSCORE", KEYS[4], "-inf", "(" .. (day - tonumber(ARGV[7])))
   redis.call("PEXPIRE", KEYS[4], ARGV[5])

@@ -10,7 +10,9 @@
   ARGV[1]    count to add (>= 0)
   ARGV[2..4] limits per hour, day, month (0: no limit)
   ARGV[5]    "1" when overage is allowed
-  ARGV[6..8] expiry (unix ms) of the hour, day and month counters
+  ARGV[6..8] time to live (ms) of the hour, day and month counters: what is
+             left of each window plus a grace (relative, so the caller's clock
+             can be behind Redis's without expiring a live counter)
 
   Returns {allowed (0|1), overage (0|1), exceeded (0 none, 1 hour, 2 day, 3 month),
            hour count, day count, month count} (counts after the call)
@@ -33,7 +35,7 @@ end
 if count > 0 then
   for i = 1, 3 do
     counts[i] = redis.call("INCRBY", KEYS[i], count)
-    redis.call("PEXPIREAT", KEYS[i], ARGV[5 + i])
+    redis.call("PEXPIRE", KEYS[i], ARGV[5 + i])
   end
 end
 local overage = 0
