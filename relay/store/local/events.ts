@@ -1,8 +1,11 @@
 /**
  * Tracking and delivery events, and the stats they feed.
  *
- * An event is logged under its message (the newest `maxEventsPerMessage`
- * by time are kept), marks the first non-bot event of its type per recipient
+ * An event is logged under its message, up to a cap: tracking events
+ * (open, click, unsubscribe, complaint) stop being logged once the message
+ * holds `maxEventsPerMessage` events, delivery events at twice that, so a
+ * much-opened message keeps its delivery history (the Redis adapter keeps
+ * the same rule). It marks the first non-bot event of its type per recipient
  * (`event_firsts`: what "unique" means), and adds to three sets of counters
  * in the same transaction: the message's, its group's UTC hour, and the
  * account's UTC day per report key. Counters outlive the capped event log.
@@ -12,6 +15,7 @@ import {
   type DeliveryStats,
   EMPTY_STATS,
   type EventResult,
+  type EventType,
   type ReportDimension,
   type ReportRow,
   type Store,
@@ -86,7 +90,7 @@ export function addToStats(
 }
 
 /**
- * Records a validated event for a known message and recipient. Call inside
+ * Records a validated event for a known message. Call inside
  * a write transaction. Returns whether it was the first non-bot one of its type.
  */
 export function applyEvent(
@@ -100,21 +104,16 @@ export function applyEvent(
     db.sql("SELECT coalesce(max(seq), 0) AS seq FROM events WHERE message_id = ?").get(message.id),
     "event sequence",
   );
-  const seq = last.seq + 1;
   const stored = withoutEmpty({ ...event, account: message.account, group: message.group });
-  db.sql("INSERT INTO events (message_id, seq, at, payload) VALUES (?, ?, ?, ?)").run(
-    message.id,
-    seq,
-    event.at,
-    JSON.stringify(stored),
-  );
-  // Only the trim below deletes events of a live message, one per insert past the cap,
-  // so `seq > max` is exactly "one too many": drop the oldest by time.
-  if (seq > maxEventsPerMessage)
-    db.sql(
-      `DELETE FROM events WHERE message_id = @id AND seq =
-         (SELECT seq FROM events WHERE message_id = @id ORDER BY at, seq LIMIT 1)`,
-    ).run({ id: message.id });
+  // Events are never deleted from a live message, so the last seq is the number logged.
+  const cap = isDeliveryEvent(event.type) ? 2 * maxEventsPerMessage : maxEventsPerMessage;
+  if (last.seq < cap)
+    db.sql("INSERT INTO events (message_id, seq, at, payload) VALUES (?, ?, ?, ?)").run(
+      message.id,
+      last.seq + 1,
+      event.at,
+      JSON.stringify(stored),
+    );
 
   const bot = event.bot === true;
   const unique =
@@ -152,6 +151,10 @@ export function applyEvent(
   return unique;
 }
 
+function isDeliveryEvent(type: EventType): boolean {
+  return type === "delivered" || type === "deferred" || type === "bounced";
+}
+
 /** Bucket bounds for a range: `since` rounds down and `until` rounds up to whole buckets. */
 function bucketBounds(range: TimeRange, size: number): { from: number | null; to: number | null } {
   return {
@@ -165,13 +168,11 @@ export function eventOps({ db }: LocalContext, maxEventsPerMessage: number): Eve
     async recordEvent(input): Promise<EventResult> {
       const event = validInput(newEventSchema, input, "event");
       return db.write(() => {
+        // types.ts: "recorded" is false only for an unknown message. An event for an address
+        // the message was not sent to is logged and counted (tokens are signed, so it is rare),
+        // but moves no status, as there is no recipient row to move.
         const message = findMessageRef(db, event.messageId);
-        const known =
-          message !== undefined &&
-          db
-            .sql("SELECT 1 FROM recipients WHERE message_id = ? AND address = ?")
-            .get(event.messageId, event.recipient) !== undefined;
-        if (!known) return { recorded: false, unique: false };
+        if (message === undefined) return { recorded: false, unique: false };
         return { recorded: true, unique: applyEvent(db, maxEventsPerMessage, event, message) };
       });
     },

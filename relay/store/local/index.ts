@@ -39,7 +39,7 @@ export interface LocalStoreOptions {
   /** The data directory; created if missing. */
   dir: string;
   logger?: Logger;
-  /** Events kept per message in the log, newest; stats count them all. Default 1000. */
+  /** Tracking events logged per message (delivery events: twice as many); stats count them all. Default 1000. */
   maxEventsPerMessage?: number;
   /** Attempts kept per recipient, newest. Default 100. */
   maxAttemptsPerRecipient?: number;

@@ -6,7 +6,15 @@
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { account, currentHour, event, MINUTE, newMessage, routeTable } from "../../../test/store/fixtures.js";
+import {
+  account,
+  attempt,
+  currentHour,
+  event,
+  MINUTE,
+  newMessage,
+  routeTable,
+} from "../../../test/store/fixtures.js";
 import { tempDir } from "../../../test/support/temp-dir.js";
 import type { Store } from "../types.js";
 import { MAX_ERRORS_PER_ACCOUNT } from "./errors.js";
@@ -127,18 +135,49 @@ describe("damaged rows", () => {
 });
 
 describe("bounded logs", () => {
-  it("keeps the newest events of a message by time, while its stats count them all", async () => {
+  it("stops logging tracking events at the cap and delivery events at twice it, while stats count them all", async () => {
     const store = await openLocalStore({ dir: await tempDir(), maxEventsPerMessage: 3 });
     try {
       const t = currentHour();
       const message = newMessage({ acceptedAt: t, recipients: ["a@example.org"] });
       await store.recordMessage(message);
-      // Out of order: the 1-minute open arrives last and is the oldest, so it goes first.
-      for (const minute of [2, 5, 3, 4, 1])
+      for (let minute = 1; minute <= 5; minute++)
         await store.recordEvent(event("open", message.id, "a@example.org", t + minute * MINUTE));
+      for (let minute = 6; minute <= 9; minute++)
+        await store.recordAttempt(message.id, "a@example.org", attempt("deferred", t + minute * MINUTE));
       const stored = await store.getMessage(message.id);
-      expect(stored?.events.map((e) => (e.at - t) / MINUTE)).toEqual([3, 4, 5]);
-      expect(await store.getMessageStats(message.id)).toMatchObject({ opens: 5, uniqueOpens: 1 });
+      expect(stored?.events.map((e) => [e.type, (e.at - t) / MINUTE])).toEqual([
+        ["open", 1],
+        ["open", 2],
+        ["open", 3],
+        ["deferred", 6],
+        ["deferred", 7],
+        ["deferred", 8],
+      ]);
+      expect(stored?.recipients[0]?.attempts).toHaveLength(4);
+      expect(await store.getMessageStats(message.id)).toMatchObject({
+        opens: 5,
+        uniqueOpens: 1,
+        deferred: 1,
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("records an event for an address the message was not sent to, moving no status", async () => {
+    const store = await openLocalStore({ dir: await tempDir() });
+    try {
+      const t = currentHour();
+      const message = newMessage({ acceptedAt: t, recipients: ["a@example.org"] });
+      await store.recordMessage(message);
+      expect(await store.recordEvent(event("bounced", message.id, "stranger@example.org", t + 1))).toEqual({
+        recorded: true,
+        unique: true,
+      });
+      const stored = await store.getMessage(message.id);
+      expect(stored?.recipients.map((r) => [r.address, r.status])).toEqual([["a@example.org", "queued"]]);
+      expect(stored?.events.map((e) => e.recipient)).toEqual(["stranger@example.org"]);
     } finally {
       await store.close();
     }
