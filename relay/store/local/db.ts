@@ -68,21 +68,13 @@ export class LocalDb {
   }
 }
 
-const UNAVAILABLE_CODES = [
-  "SQLITE_BUSY",
-  "SQLITE_LOCKED",
-  "SQLITE_IOERR",
-  "SQLITE_FULL",
-  "SQLITE_CANTOPEN",
-  "SQLITE_READONLY",
-  "SQLITE_PROTOCOL",
-];
 const INVALID_CODES = ["SQLITE_CONSTRAINT", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_MISMATCH"];
 
 /**
- * SQLite's answer as a StoreError: disk, lock and I/O trouble is `unavailable`
- * (the caller may retry); a constraint or a damaged file is `invalid`.
- * Errors that are neither (bugs) pass through unchanged.
+ * SQLite's answer as a StoreError: a constraint or a damaged file is
+ * `invalid`; everything else SQLite reports (busy, locked, I/O, disk full,
+ * cannot open) is `unavailable`, which the caller may retry.
+ * Errors that are not SQLite's (bugs) pass through unchanged.
  */
 export function toStoreError(error: unknown): unknown {
   if (error instanceof StoreError) return error;
@@ -90,8 +82,6 @@ export function toStoreError(error: unknown): unknown {
     const code = error.code;
     if (INVALID_CODES.some((prefix) => code.startsWith(prefix)))
       return new StoreError("invalid", `local store: ${error.message}`, { cause: error });
-    if (UNAVAILABLE_CODES.some((prefix) => code.startsWith(prefix)))
-      return new StoreError("unavailable", `local store: ${error.message}`, { cause: error });
     return new StoreError("unavailable", `local store: ${error.message}`, { cause: error });
   }
   if (error instanceof TypeError && /database connection is not open/i.test(error.message))

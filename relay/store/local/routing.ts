@@ -113,8 +113,8 @@ export function routingOps({ db, changes }: LocalContext): RoutingOps {
           .sql("SELECT since, until FROM blocked WHERE sender = ? AND domain = ?")
           .get(pair.sender, pair.domain);
         const existing = row === undefined ? undefined : storedValue(untilRow, row, "blocked pair");
-        // The later `until` wins; a report that ends no later changes nothing.
-        if (existing !== undefined && existing.until >= pair.until) return;
+        // The later `until` wins; an equal one refreshes the reason (as the Redis adapter does).
+        if (existing !== undefined && existing.until > pair.until) return;
         db.sql(
           `INSERT INTO blocked (sender, domain, since, until, reason, reported_by) VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT (sender, domain) DO UPDATE SET since = excluded.since, until = excluded.until,
