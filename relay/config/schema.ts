@@ -61,6 +61,47 @@ export const relayConfigSchema = z.strictObject({
   /** Bearer token for the admin API; generated under dataDir and printed when absent. */
   apiToken: z.string().min(16, "at least 16 characters").optional(),
   mode: z.enum(["full", "passthrough"]).default("full"),
+  intake: z
+    .strictObject({
+      maxRecipients: z.number().int().min(1).max(100_000).default(1000),
+      maxConnections: z.number().int().min(1).default(1000),
+      /** Postfix's smtpd_client_connection_count_limit default. */
+      maxConnectionsPerIp: z.number().int().min(1).default(50),
+      idleTimeoutSeconds: z.number().min(1).default(60),
+      /** A whole SMTP session, however busy, ends after this. */
+      sessionTimeoutSeconds: z.number().min(1).default(1800),
+      /** Bytes/second a DATA transfer must keep up, after a grace period (Postfix smtpd_min_data_rate). */
+      minDataRate: z.number().int().min(0).default(500),
+      /** Seconds into DATA before minDataRate applies (a slow start is not yet a slow sender). */
+      dataRateGraceSeconds: z.number().min(0).default(30),
+      maxAuthFailuresPerConnection: z.number().int().min(1).default(3),
+      /** Failures per IP in 15 minutes before AUTH is refused outright (responses slow down before that). */
+      maxAuthFailuresPerIp: z.number().int().min(1).default(20),
+      /** Allow AUTH without TLS on non-loopback listeners (never in production). */
+      insecureAuth: z.boolean().default(false),
+      /** Accept the PROXY protocol header only from these addresses/ranges (e.g. the load balancer). */
+      proxyProtocolFrom: z.array(z.string().refine((v) => isIP(v) !== 0, "an IP address")).default([]),
+      /** Keep free on the spool file system; below it MAIL FROM gets 452 4.3.1. */
+      minFreeBytes: z
+        .number()
+        .int()
+        .min(0)
+        .default(256 * 1024 * 1024),
+    })
+    .default({
+      maxRecipients: 1000,
+      maxConnections: 1000,
+      maxConnectionsPerIp: 50,
+      idleTimeoutSeconds: 60,
+      sessionTimeoutSeconds: 1800,
+      minDataRate: 500,
+      dataRateGraceSeconds: 30,
+      maxAuthFailuresPerConnection: 3,
+      maxAuthFailuresPerIp: 20,
+      insecureAuth: false,
+      proxyProtocolFrom: [],
+      minFreeBytes: 256 * 1024 * 1024,
+    }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Days the message log and its events are kept. */
   retentionDays: z.number().int().min(1).max(3650).default(30),

@@ -1,0 +1,226 @@
+/**
+ * The relay's front door: smtp-server listeners from config, wired to the
+ * transaction logic, with the connection limits, deadlines and drain that
+ * smtp-server leaves to the application (HOSTILE-INPUTS.md rows 15 to 17).
+ */
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
+import { parseListenAddress } from "../config/schema.js";
+import { RelayError } from "../errors.js";
+import { adjustReplies } from "./smtp-compat.js";
+import { type IntakeDeps, newSessionState, type SessionState, Transactions } from "./transaction.js";
+
+export interface Intake {
+  /** Bound addresses, in config order (port 0 resolved). */
+  readonly addresses: { host: string; port: number }[];
+  readonly draining: boolean;
+  /** Connections open now. */
+  readonly activeConnections: number;
+  /** Stops taking mail (421 to new connections and idle ones); resolves when no DATA is in progress. */
+  drain(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface IntakeOptions extends IntakeDeps {
+  listen: string[];
+  tls?: { cert: string; key: string };
+}
+
+function isLoopback(host: string): boolean {
+  return host === "::1" || host === "localhost" || (isIP(host) === 4 && host.startsWith("127."));
+}
+
+function normalizeIp(ip: string): string {
+  return ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, "");
+}
+
+interface Connection {
+  session: SMTPServerSession;
+  send(code: number, data?: string): void;
+  close(): void;
+}
+
+export async function startIntake(options: IntakeOptions): Promise<Intake> {
+  const { config, logger, metrics } = options;
+  const log = logger.child({ component: "intake" });
+  const now = options.now ?? Date.now;
+  const transactions = new Transactions(options);
+  const sessions = new Map<string, SessionState>();
+  const perIp = new Map<string, number>();
+  const servers: SMTPServer[] = [];
+  const addresses: { host: string; port: number }[] = [];
+  let draining = false;
+  const tls = options.tls
+    ? { key: readFileSync(options.tls.key), cert: readFileSync(options.tls.cert) }
+    : undefined;
+
+  const stateOf = (session: SMTPServerSession): SessionState => {
+    const state = sessions.get(session.id);
+    if (!state) throw new RelayError("spool_error", "Session state lost");
+    return state;
+  };
+  const settle = <T>(work: Promise<T>, callback: (error?: Error | null, value?: T) => void) => {
+    work.then(
+      (value) => callback(null, value),
+      (error: unknown) => {
+        if (!(error instanceof RelayError)) log.error({ err: error }, "intake handler failed");
+        callback(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  };
+
+  for (const spec of options.listen) {
+    const listen = parseListenAddress(spec);
+    if (!listen) throw new Error(`bad listen address ${spec}`);
+    const insecureAuth = config.intake.insecureAuth || isLoopback(listen.host);
+    const serverOptions: SMTPServerOptions = {
+      name: config.hostname,
+      banner: "relayfleet ESMTP",
+      size: config.maxMessageBytes,
+      authMethods: ["PLAIN", "LOGIN"],
+      authOptional: true,
+      allowInsecureAuth: insecureAuth,
+      disabledCommands: tls ? [] : ["STARTTLS"],
+      ...(tls ? { key: tls.key, cert: tls.cert } : {}),
+      disableReverseLookup: true,
+      hideENHANCEDSTATUSCODES: false,
+      maxClients: config.intake.maxConnections,
+      maxRecipients: config.intake.maxRecipients,
+      socketTimeout: config.intake.idleTimeoutSeconds * 1000,
+      closeTimeout: 30_000,
+      // authOptional turns off the library's unauthenticated-commands limit; keep one.
+      maxAllowedUnauthenticatedCommands: 20,
+      useProxy: config.intake.proxyProtocolFrom.length > 0 ? config.intake.proxyProtocolFrom : false,
+      logger: false,
+      onConnect(session, callback) {
+        const ip = normalizeIp(session.remoteAddress);
+        if (draining)
+          return callback(new RelayError("draining", `${config.hostname} is shutting down, try later`));
+        const open = (perIp.get(ip) ?? 0) + 1;
+        if (open > config.intake.maxConnectionsPerIp) {
+          metrics.rejections.inc({ reason: "too_many_connections" });
+          return callback(new RelayError("too_many_connections", "Too many connections from your address"));
+        }
+        perIp.set(ip, open);
+        sessions.set(session.id, newSessionState(ip, spec, now()));
+        metrics.sessions.inc();
+        metrics.activeSessions.inc();
+        callback();
+      },
+      onClose(session) {
+        const state = sessions.get(session.id);
+        if (!state) return;
+        sessions.delete(session.id);
+        metrics.activeSessions.dec();
+        const left = (perIp.get(state.ip) ?? 1) - 1;
+        if (left <= 0) perIp.delete(state.ip);
+        else perIp.set(state.ip, left);
+        // A client that vanished mid-DATA never heard 250: drop its partial file.
+        void state.writer?.abort();
+      },
+      onAuth(auth, session, callback) {
+        settle(
+          transactions.auth(auth, stateOf(session)),
+          callback as (error?: Error | null, value?: { user: string }) => void,
+        );
+      },
+      onMailFrom(address, session, callback) {
+        settle(transactions.mailFrom(address, stateOf(session)), callback);
+      },
+      onRcptTo(address, session, callback) {
+        settle(transactions.rcptTo(address, session, stateOf(session)), callback);
+      },
+      onData(stream, session, callback) {
+        settle(transactions.data(stream, session, stateOf(session)), callback);
+      },
+    };
+    const server = new SMTPServer(serverOptions);
+    adjustReplies(server);
+    server.on("error", (error) => log.warn({ err: error }, "SMTP connection error"));
+    await new Promise<void>((resolve, reject) => {
+      server.server.once("error", reject);
+      server.listen(listen.port, listen.host, () => {
+        server.server.off("error", reject);
+        resolve();
+      });
+    });
+    const bound = server.server.address();
+    addresses.push({
+      host: listen.host,
+      port: typeof bound === "object" && bound ? bound.port : listen.port,
+    });
+    servers.push(server);
+  }
+
+  const connectionsOf = (server: SMTPServer) => server.connections as unknown as Set<Connection>;
+
+  // Deadlines the idle timer cannot give: a whole-session cap, and a minimum
+  // DATA rate (one byte every 55 s never trips an idle timer).
+  const watchdog = setInterval(() => {
+    const at = now();
+    for (const server of servers) {
+      for (const connection of connectionsOf(server)) {
+        const state = sessions.get(connection.session.id);
+        if (!state) continue;
+        let problem: RelayError | undefined;
+        if (at - state.startedAt > config.intake.sessionTimeoutSeconds * 1000) {
+          problem = new RelayError("session_too_long", "Session time limit reached, closing connection");
+        } else if (state.dataStartedAt !== undefined && config.intake.minDataRate > 0) {
+          const elapsed = at - state.dataStartedAt;
+          if (
+            elapsed > config.intake.dataRateGraceSeconds * 1000 &&
+            state.dataBytes / (elapsed / 1000) < config.intake.minDataRate
+          ) {
+            problem = new RelayError("slow_client", "Data rate too low, closing connection");
+          }
+        }
+        if (problem) {
+          metrics.rejections.inc({ reason: problem.code });
+          log.info({ ip: state.ip, reason: problem.code }, "closing SMTP session");
+          void state.writer?.abort();
+          connection.send(problem.responseCode, problem.message);
+          connection.close();
+        }
+      }
+    }
+  }, 1000);
+  watchdog.unref();
+
+  const closeIdle = () => {
+    for (const server of servers) {
+      for (const connection of connectionsOf(server)) {
+        const state = sessions.get(connection.session.id);
+        if (state?.dataStartedAt === undefined) {
+          connection.send(421, `4.3.2 ${config.hostname} is shutting down, try later`);
+          connection.close();
+        }
+      }
+    }
+  };
+
+  return {
+    addresses,
+    get draining() {
+      return draining;
+    },
+    get activeConnections() {
+      return sessions.size;
+    },
+    async drain() {
+      draining = true;
+      closeIdle();
+      while ([...sessions.values()].some((s) => s.dataStartedAt !== undefined)) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      closeIdle();
+    },
+    async close() {
+      clearInterval(watchdog);
+      draining = true;
+      await Promise.all(
+        servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+      );
+    },
+  };
+}

@@ -1,0 +1,167 @@
+/**
+ * One relay process: the pipeline's stages wired together, top to bottom.
+ *
+ *   intake (SMTP) → spool (durable) → [scheduler → transform → delivery]
+ *   beside them: API (lifecycle, reporting), metrics, the Store.
+ */
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { hashCredentials } from "./accounts/credentials.js";
+import { accountSchema } from "./accounts/schema.js";
+import { handleLifecycle } from "./api/lifecycle.js";
+import { demoCredentials, ensureSecretFile } from "./config/bootstrap.js";
+import { parseListenAddress, type RelayConfig } from "./config/schema.js";
+import { AccountDirectory } from "./intake/accounts.js";
+import { type Intake, startIntake } from "./intake/server.js";
+import type { Logger } from "./log/logger.js";
+import { createMetrics, type Metrics, startMetricsServer } from "./metrics/index.js";
+import { createIdGenerator } from "./spool/id.js";
+import { Spool, type SpoolEntry } from "./spool/spool.js";
+import { openStore } from "./store/index.js";
+import type { Store } from "./store/types.js";
+
+export interface Relay {
+  intake: Intake;
+  store: Store;
+  spool: Spool;
+  metrics: Metrics;
+  apiToken: string;
+  /** Messages handed on by the intake (and found in the spool at start) that wait for the scheduler. */
+  pending: SpoolEntry[];
+  apiAddress: { host: string; port: number };
+  metricsAddress: { host: string; port: number };
+  /** Set when the relay made a demo account on a bare machine. */
+  demo?: { username: string; password: string };
+  stop(): Promise<void>;
+}
+
+function listenOn(server: Server, address: string): Promise<{ host: string; port: number }> {
+  const parsed = parseListenAddress(address);
+  if (!parsed) throw new Error(`bad listen address ${address}`);
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(parsed.port, parsed.host, () => {
+      const bound = server.address();
+      resolve({ host: parsed.host, port: typeof bound === "object" && bound ? bound.port : parsed.port });
+    });
+  });
+}
+
+/** Upserts the accounts and route tables written in config (config is the source of truth for those it names). */
+async function applyConfig(store: Store, config: RelayConfig, now: number): Promise<void> {
+  for (const input of config.accounts) {
+    const existing = await store.getAccount(input.name);
+    await store.putAccount(
+      accountSchema.parse({
+        ...input,
+        credentials: await hashCredentials(input.credentials),
+        createdAt: existing?.createdAt ?? now,
+        updatedAt: now,
+      }),
+    );
+  }
+  for (const [name, table] of Object.entries(config.routes)) await store.putRouteTable(name, table);
+}
+
+async function ensureDemoAccount(store: Store, config: RelayConfig, now: number) {
+  if (config.accounts.length > 0 || config.store.redis) return undefined;
+  const demo = await demoCredentials(config.dataDir);
+  if ((await store.listAccounts()).length > 0 && !(await store.getAccount("demo"))) return undefined;
+  await store.putAccount(
+    accountSchema.parse({
+      name: "demo",
+      credentials: await hashCredentials([demo]),
+      allowedFrom: ["*"],
+      createdAt: (await store.getAccount("demo"))?.createdAt ?? now,
+      updatedAt: now,
+    }),
+  );
+  return demo;
+}
+
+export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
+  const now = Date.now();
+  const metrics = createMetrics();
+  const store = await openStore(config, logger);
+  await applyConfig(store, config, now);
+  const demo = await ensureDemoAccount(store, config, now);
+  const apiToken = config.apiToken ?? (await ensureSecretFile(join(config.dataDir, "api-token")));
+
+  const { spool, recovered } = await Spool.open({
+    dir: join(config.dataDir, "spool"),
+    logger: logger.child({ component: "spool" }),
+    onBatch: (size) => metrics.spoolFsyncBatch.observe(size),
+  });
+  const pending: SpoolEntry[] = [...recovered];
+  if (recovered.length > 0)
+    logger.info({ messages: recovered.length }, "resuming messages found in the spool");
+  metrics.queueMessages.set({ state: "queued" }, pending.length);
+
+  const accounts = new AccountDirectory(store).start();
+  const intake = await startIntake({
+    listen: config.listen.smtp,
+    ...(config.tls ? { tls: config.tls } : {}),
+    config,
+    store,
+    spool,
+    accounts,
+    logger,
+    metrics,
+    newId: createIdGenerator(),
+    onAccepted: (entry) => {
+      pending.push(entry);
+      metrics.queueMessages.set({ state: "queued" }, pending.length);
+    },
+  });
+
+  const lifecycle = {
+    apiToken,
+    isDraining: () => intake.draining,
+    drain: () => intake.drain(),
+    storeReady: () => store.ping(),
+  };
+  const api = createServer((request, response) => {
+    handleLifecycle(request, response, lifecycle).then(
+      (handled) => {
+        if (!handled) {
+          response.writeHead(404, { "content-type": "application/json" });
+          response.end('{"error":"not found"}\n');
+        }
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "API request failed");
+        if (!response.headersSent) response.writeHead(500, { "content-type": "application/json" });
+        response.end('{"error":"internal error"}\n');
+      },
+    );
+  });
+  const apiAddress = await listenOn(api, config.listen.api);
+  const metricsParsed = parseListenAddress(config.listen.metrics);
+  if (!metricsParsed) throw new Error(`bad listen address ${config.listen.metrics}`);
+  const metricsServer = await startMetricsServer(metrics, metricsParsed.host, metricsParsed.port);
+  const metricsBound = metricsServer.address();
+  const metricsAddress = {
+    host: metricsParsed.host,
+    port: typeof metricsBound === "object" && metricsBound ? metricsBound.port : metricsParsed.port,
+  };
+
+  return {
+    intake,
+    store,
+    spool,
+    metrics,
+    apiToken,
+    pending,
+    apiAddress,
+    metricsAddress,
+    ...(demo ? { demo } : {}),
+    async stop() {
+      await intake.drain();
+      await intake.close();
+      accounts.stop();
+      await new Promise((resolve) => api.close(resolve));
+      await new Promise((resolve) => metricsServer.close(resolve));
+      await store.close();
+    },
+  };
+}
