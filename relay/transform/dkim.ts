@@ -1,0 +1,122 @@
+/**
+ * DKIM, signed last over the final bytes of each copy.
+ *
+ * mailauth's DkimSigner streams the body hash, but it parses the PEM key on every message:
+ * measured here at ~0.38 ms per RSA-2048 key, more than the signature itself (~0.32 ms), and
+ * per-recipient copies pay it per recipient. So this signer reuses mailauth's canonicalization
+ * (body hasher, header canonicalizer, header formatting) with key objects parsed once.
+ */
+import { createHash, createPrivateKey, type KeyObject, sign } from "node:crypto";
+import { dkimBody } from "mailauth/lib/dkim/body/index.js";
+import { generateCanonicalizedHeader } from "mailauth/lib/dkim/header/index.js";
+import { formatSignatureHeaderLine, getSigningHeaderLines, parseHeaders } from "mailauth/lib/tools.js";
+import type { DkimKey } from "../accounts/schema.js";
+import { fieldValue, parseHeaderBlock } from "./header-block.js";
+
+/** mailauth's default list plus List-Unsubscribe-Post, which RFC 8058 §4 requires to be signed. */
+export const SIGNED_HEADER_FIELDS =
+  "From:Sender:Reply-To:Subject:Date:Message-ID:To:Cc:MIME-Version:Content-Type:" +
+  "Content-Transfer-Encoding:Content-ID:Content-Description:Resent-Date:Resent-From:Resent-Sender:" +
+  "Resent-To:Resent-Cc:Resent-Message-ID:In-Reply-To:References:List-Id:List-Help:List-Unsubscribe:" +
+  "List-Unsubscribe-Post:List-Subscribe:List-Post:List-Owner:List-Archive:BIMI-Selector";
+
+const CANONICALIZATION = "relaxed/relaxed";
+
+/** The domain of the first address in From, lower-cased; undefined when there is none. */
+export function fromDomain(headerBlock: Buffer): string | undefined {
+  const from = parseHeaderBlock(headerBlock).fields.find((field) => field.name === "from");
+  if (!from) return undefined;
+  const value = fieldValue(from).replace(/\([^()]*\)/g, " ");
+  const angle = /<([^<>]*)>/.exec(value);
+  const address = angle ? angle[1]! : (value.split(",")[0] ?? "");
+  const at = address.lastIndexOf("@");
+  if (at === -1) return undefined;
+  const domain = address
+    .slice(at + 1)
+    .trim()
+    .replace(/[>\s;,].*$/, "")
+    .replace(/\.$/, "")
+    .toLowerCase();
+  return /^[a-z0-9.-]+$/.test(domain) ? domain : undefined;
+}
+
+/**
+ * The account's keys that may sign this From: the same domain, or a parent of it (DMARC relaxed
+ * alignment: a key for acme.com signs mail from news.acme.com).
+ */
+export function keysForDomain(keys: readonly DkimKey[], domain: string | undefined): DkimKey[] {
+  if (!domain) return [];
+  return keys.filter((key) => {
+    const keyDomain = key.domain.toLowerCase().replace(/\.$/, "");
+    return domain === keyDomain || domain.endsWith(`.${keyDomain}`);
+  });
+}
+
+export class KeyCache {
+  private readonly keys = new Map<string, KeyObject>();
+  get(pem: string): KeyObject {
+    let key = this.keys.get(pem);
+    if (!key) {
+      key = createPrivateKey(pem);
+      this.keys.set(pem, key);
+    }
+    return key;
+  }
+}
+
+export interface DkimSession {
+  /** Feed the body, after the header block, in order. */
+  updateBody(chunk: Buffer): void;
+  /** The DKIM-Signature fields to put on top, each ending in CRLF. */
+  signatures(): string;
+}
+
+/** Starts signing a copy whose header block (terminating empty line included) is `headerBlock`. */
+export function startDkim(
+  headerBlock: Buffer,
+  keys: readonly DkimKey[],
+  keyCache: KeyCache,
+  signTime: Date = new Date(),
+): DkimSession {
+  const hasher = dkimBody(CANONICALIZATION, "sha256", false);
+  return {
+    updateBody: (chunk) => hasher.update(chunk),
+    signatures: () => {
+      const bodyHash = hasher.digest("base64");
+      const signingLines = getSigningHeaderLines(parseHeaders(headerBlock).parsed, SIGNED_HEADER_FIELDS);
+      return keys
+        .map((key) => signatureField(key, keyCache.get(key.privateKey), signingLines, bodyHash, signTime))
+        .join("");
+    },
+  };
+}
+
+function signatureField(
+  key: DkimKey,
+  privateKey: KeyObject,
+  signingLines: ReturnType<typeof getSigningHeaderLines>,
+  bodyHash: string,
+  signTime: Date,
+): string {
+  const keyType = privateKey.asymmetricKeyType;
+  if (keyType !== "rsa" && keyType !== "ed25519")
+    throw new Error(`DKIM key ${key.selector}: unsupported ${keyType}`);
+  const algorithm = `${keyType}-sha256`;
+  if (key.algorithm && key.algorithm !== algorithm) {
+    throw new Error(`DKIM key ${key.selector}._domainkey.${key.domain} is ${keyType}, not ${key.algorithm}`);
+  }
+  const { canonicalizedHeader, dkimHeaderOpts } = generateCanonicalizedHeader("DKIM", signingLines, {
+    signingDomain: key.domain,
+    selector: key.selector,
+    algorithm,
+    canonicalization: CANONICALIZATION,
+    bodyHash,
+    signTime,
+  });
+  const signature =
+    keyType === "rsa"
+      ? sign("RSA-SHA256", canonicalizedHeader, privateKey)
+      : sign(null, createHash("sha256").update(canonicalizedHeader).digest(), privateKey);
+  dkimHeaderOpts.b = signature.toString("base64");
+  return `${formatSignatureHeaderLine("DKIM", dkimHeaderOpts, true)}\r\n`;
+}

@@ -1,0 +1,152 @@
+/**
+ * The message transform: one copy per recipient, streamed.
+ *
+ *   spooled message → CRLF guard → mailsplit → MimeRewriter (tracking, ***uniqueid***, wrap,
+ *   alternatives, headers) → CRLF guard → DKIM (signed last, over the final bytes) → copy
+ *
+ * In passthrough mode only the relay's own X-Relay-* headers are removed (CONTRACT.md: they are
+ * read and removed before delivery) and DKIM is added; the body is not touched.
+ */
+import { Readable } from "node:stream";
+import type { Account } from "../accounts/schema.js";
+import { signToken, type TokenKeyring } from "../tracking/token.js";
+import { buildHeaderBlock, newField, parseHeaderBlock } from "./header-block.js";
+import { DEFAULT_LIMITS, type TransformLimits } from "./limits.js";
+import { LinkTracker } from "./links.js";
+import { ensureLastFieldEnds, MimeRewriter } from "./mime-rewriter.js";
+import type { TransformNotice } from "./notices.js";
+import { isRelayHeader } from "./relay-headers.js";
+import {
+  KeyCache,
+  readHeaderBlock,
+  rewriteWithSplitter,
+  signedWithDkim,
+  withCrlfLines,
+} from "./stream-stages.js";
+import type { CopyEdits } from "./text-part.js";
+
+export { KeyCache } from "./dkim.js";
+export { DEFAULT_LIMITS, type TransformLimits } from "./limits.js";
+export { DO_NOT_TRACK_ATTRIBUTE, type KeptLinkReason, UNIQUE_ID_MARKER } from "./links.js";
+export type { TransformNotice, TransformNoticeCode } from "./notices.js";
+export { RelayHeaderError, type RelayHeaders, readRelayHeaders } from "./relay-headers.js";
+
+export interface TransformContext {
+  mode: "full" | "passthrough";
+  /** Relay message ID. */
+  messageId: string;
+  /** This copy's single recipient. */
+  recipient: string;
+  envelopeFrom: string;
+  account: Account;
+  /** e.g. https://t.example.com */
+  trackingBaseUrl: string;
+  tokenKeys: TokenKeyring;
+  /** From X-Relay-Track; they can only turn the account's tracking off, never on. */
+  overrides?: { opens?: boolean; clicks?: boolean };
+  /** Why something was left unedited (a part, or the rest of the message); for the log. */
+  onNotice?: (notice: TransformNotice) => void;
+  /** Called once, when the copy has been produced. */
+  onSummary?: (summary: TransformSummary) => void;
+  /** Parsed DKIM keys, shared across copies (parsing a PEM costs more than signing). */
+  keyCache?: KeyCache;
+  limits?: Partial<TransformLimits>;
+  /** Where copies bigger than limits.maxBufferedOutputBytes wait for their DKIM signature. */
+  tmpDir?: string;
+  /** DKIM t= (tests); now by default. */
+  signTime?: Date;
+}
+
+export interface TransformSummary {
+  /** A body part was rewritten or an alternative added (headers alone do not count). */
+  bodyChanged: boolean;
+  notices: TransformNotice[];
+  /** "selector._domainkey.domain" of each signature added. */
+  dkim: string[];
+}
+
+/** Streams the per-recipient copy: input is the spooled message as received (CRLF). */
+export function transformForRecipient(source: Readable, ctx: TransformContext): Readable {
+  return Readable.from(produceCopy(source, ctx), { objectMode: false });
+}
+
+async function* produceCopy(source: Readable, ctx: TransformContext): AsyncGenerator<Buffer> {
+  const limits = { ...DEFAULT_LIMITS, ...ctx.limits };
+  const summary: TransformSummary = { bodyChanged: false, notices: [], dkim: [] };
+  const notify = (notice: TransformNotice) => {
+    summary.notices.push(notice);
+    ctx.onNotice?.(notice);
+  };
+  const input = withCrlfLines(source);
+  let edited: AsyncGenerator<Buffer>;
+  let rewriter: MimeRewriter | undefined;
+  if (ctx.mode === "passthrough") {
+    edited = passthroughCopy(input, limits);
+  } else {
+    const base = ctx.trackingBaseUrl.replace(/\/+$/, "");
+    const claims = { messageId: ctx.messageId, recipient: ctx.recipient };
+    const unsubscribeToken = signToken(ctx.tokenKeys, { kind: "unsub", ...claims });
+    const tracking = ctx.account.tracking;
+    const clicks = tracking.clicks && ctx.overrides?.clicks !== false;
+    const opens = tracking.opens && ctx.overrides?.opens !== false;
+    const edits: CopyEdits = {
+      unsubscribeToken,
+      links: new LinkTracker({
+        enabled: clicks,
+        trackingBaseUrl: base,
+        signClick: (linkIndex, url) => signToken(ctx.tokenKeys, { kind: "click", ...claims, linkIndex, url }),
+      }),
+      pixelUrl: opens ? `${base}/o/${signToken(ctx.tokenKeys, { kind: "open", ...claims })}.gif` : undefined,
+      textClicks: clicks && tracking.textClicks,
+      wrapColumn: ctx.account.wrapColumn,
+    };
+    rewriter = new MimeRewriter({
+      edits,
+      autoAlternative: ctx.account.autoAlternative,
+      editRootHeader: (raw) => editRootHeader(raw, `${base}/u/${unsubscribeToken}`),
+      limits,
+      notify,
+    });
+    edited = rewriteWithSplitter(input, rewriter, limits);
+  }
+  yield* signedWithDkim(withCrlfLines(edited), {
+    keys: ctx.account.dkim,
+    keyCache: ctx.keyCache ?? new KeyCache(),
+    limits,
+    tmpDir: ctx.tmpDir,
+    signTime: ctx.signTime,
+    onSigned: (names) => summary.dkim.push(...names),
+  });
+  summary.bodyChanged = rewriter?.bodyChanged ?? false;
+  ctx.onSummary?.(summary);
+}
+
+async function* passthroughCopy(
+  input: AsyncGenerator<Buffer>,
+  limits: TransformLimits,
+): AsyncGenerator<Buffer> {
+  const { header, complete, rest } = await readHeaderBlock(input, limits.maxTotalHeaderBytes);
+  yield complete || header.length <= limits.maxTotalHeaderBytes ? editRootHeader(header) : header;
+  yield* rest;
+}
+
+/**
+ * The top header block of a copy: X-Relay-* removed; in full mode, the sender's List-Unsubscribe
+ * fields replaced by the relay's (RFC 8058 one-click), since the relay's unsubscribe is the one
+ * that feeds the suppression list. Every other field keeps its exact bytes.
+ */
+export function editRootHeader(raw: Buffer, unsubscribeUrl?: string): Buffer {
+  const block = parseHeaderBlock(raw);
+  const replaced = unsubscribeUrl
+    ? new Set(["list-unsubscribe", "list-unsubscribe-post"])
+    : new Set<string>();
+  const kept = block.fields.filter((field) => !isRelayHeader(field.name) && !replaced.has(field.name));
+  if (kept.length === block.fields.length && !unsubscribeUrl) return raw;
+  block.fields = kept;
+  if (unsubscribeUrl) {
+    ensureLastFieldEnds(block.fields);
+    block.fields.push(newField("List-Unsubscribe", `<${unsubscribeUrl}>`));
+    block.fields.push(newField("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
+  }
+  return buildHeaderBlock(block);
+}
