@@ -1,0 +1,317 @@
+/**
+ * The test Kubernetes API server: plain HTTP on loopback (the kubeconfig says
+ * insecure-skip-tls-verify, which @kubernetes/client-node 1.x requires for
+ * http:// servers; kubectl and helm accept it too), routing to discovery,
+ * OpenAPI and resource handlers, and a kubeconfig file for clients.
+ */
+import { writeFile } from "node:fs/promises";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import {
+  type Controller,
+  type ControllerFactory,
+  crdRegistration,
+  garbageCollector,
+  type InProcessApi,
+} from "./controllers.js";
+import {
+  aggregatedDiscovery,
+  apiGroup,
+  apiGroupList,
+  apiVersions,
+  resourceList,
+  SERVER_VERSION,
+  typesInGroupVersion,
+} from "./discovery.js";
+import { ApiError, pathNotFound } from "./errors.js";
+import type { JsonObject } from "./json.js";
+import { ObjectService } from "./objects.js";
+import { openApiV2Document, openApiV3Document, openApiV3Index } from "./openapi.js";
+import { handleResource, type ResourceContext } from "./resources.js";
+import { Storage } from "./storage.js";
+import { TypeRegistry } from "./type-registry.js";
+import { watchRegistry } from "./watch.js";
+
+export interface TestApiServerOptions {
+  /** 0 or undefined: any free port. */
+  port?: number;
+  host?: string;
+  /** Where to write the kubeconfig; if omitted, none is written (kubeconfig() still returns the text). */
+  kubeconfigPath?: string;
+  /** Extra controllers started with the server (the seam a kubelet plugs into). */
+  controllers?: ControllerFactory[];
+  /** How many changes watches can resume across before answering 410 (etcd compaction). */
+  historyLimit?: number;
+  /** Interval between watch bookmarks. */
+  bookmarkIntervalMs?: number;
+  /** Called for every request, e.g. to print a log line. */
+  onRequest?: (line: string) => void;
+}
+
+export interface TestApiServer {
+  url: string;
+  kubeconfigPath: string | undefined;
+  /** The kubeconfig text (also written to kubeconfigPath if one was given). */
+  kubeconfig: string;
+  /** In-process access to the same objects, for tests and controllers. */
+  api: InProcessApi;
+  /** Forgets watch history, so resuming from an older resourceVersion gets 410 Gone. */
+  compact(): void;
+  /** Ends every open watch stream, as an API server restart would. */
+  closeWatches(): void;
+  stop(): Promise<void>;
+}
+
+const AGGREGATED = /as=APIGroupDiscoveryList/;
+
+function aggregatedVersion(accept: string): string | undefined {
+  for (const part of accept.split(",")) {
+    if (!AGGREGATED.test(part) || !/g=apidiscovery\.k8s\.io/.test(part)) continue;
+    if (/v=v2(;|$|\s)/.test(part)) return "v2";
+    if (/v=v2beta1/.test(part)) return "v2beta1";
+  }
+  return undefined;
+}
+
+function wantsTable(accept: string): boolean {
+  return (
+    /as=Table/.test(accept.split(",")[0] ?? "") ||
+    (/as=Table/.test(accept) && !/^application\/json(,|$)/.test(accept))
+  );
+}
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("error", reject);
+  });
+}
+
+function quoteWarning(text: string): string {
+  return `299 - "${text.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+}
+
+function send(
+  response: ServerResponse,
+  status: number,
+  body: JsonObject,
+  contentType = "application/json",
+  warnings: string[] = [],
+): void {
+  const text = JSON.stringify(body);
+  const headers: Record<string, string | string[]> = {
+    "Content-Type": contentType,
+    "Content-Length": String(Buffer.byteLength(text)),
+    "Cache-Control": "no-cache, private",
+  };
+  if (warnings.length > 0) headers.Warning = warnings.map(quoteWarning);
+  response.writeHead(status, headers);
+  response.end(text);
+}
+
+interface Route {
+  group: string;
+  version: string;
+  rest: string[];
+}
+
+/** "/api/v1/..." → core; "/apis/G/V/..." → named group; undefined for non-resource paths. */
+function groupVersionRoute(segments: string[]): Route | undefined {
+  if (segments[0] === "api" && segments[1])
+    return { group: "", version: segments[1], rest: segments.slice(2) };
+  if (segments[0] === "apis" && segments[1] && segments[2])
+    return { group: segments[1], version: segments[2], rest: segments.slice(3) };
+  return undefined;
+}
+
+export async function startTestApiServer(options: TestApiServerOptions = {}): Promise<TestApiServer> {
+  const storage = new Storage(options.historyLimit);
+  const types = new TypeRegistry();
+  const objects = new ObjectService(storage, types);
+  const api: InProcessApi = { objects, storage, types };
+  const watches = watchRegistry();
+  const context: ResourceContext = {
+    objects,
+    watches,
+    bookmarkIntervalMs: options.bookmarkIntervalMs ?? 5000,
+  };
+  const controllers: Controller[] = [crdRegistration, garbageCollector, ...(options.controllers ?? [])].map(
+    (start) => start(api),
+  );
+  const namespaces = types.find("", "v1", "namespaces");
+  if (!namespaces) throw new Error("namespaces must be a built-in type");
+  for (const name of ["default", "kube-system", "kube-public", "kube-node-lease"])
+    objects.create(namespaces, undefined, { metadata: { name } });
+
+  const host = options.host ?? "127.0.0.1";
+  let url = "";
+
+  const route = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const parsed = new URL(request.url ?? "/", "http://localhost");
+    const segments = parsed.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    const accept = request.headers.accept ?? "application/json";
+    const method = request.method ?? "GET";
+    const path = parsed.pathname.replace(/\/+$/, "") || "/";
+
+    if (path === "/version") return send(response, 200, SERVER_VERSION);
+    if (path === "/healthz" || path === "/readyz" || path === "/livez") {
+      response.writeHead(200, { "Content-Type": "text/plain" });
+      response.end("ok");
+      return;
+    }
+    if (path === "/openapi/v2") return send(response, 200, openApiV2Document(types));
+    if (path === "/openapi/v3") return send(response, 200, openApiV3Index(types));
+    if (segments[0] === "openapi" && segments[1] === "v3") {
+      const gv = groupVersionRoute(segments.slice(2));
+      const document =
+        gv && gv.rest.length === 0 ? openApiV3Document(types, gv.group, gv.version) : undefined;
+      if (!document) throw pathNotFound();
+      return send(response, 200, document);
+    }
+    if (path === "/api" || path === "/apis") {
+      const version = aggregatedVersion(accept);
+      if (version) {
+        const contentType = `application/json;g=apidiscovery.k8s.io;v=${version};as=APIGroupDiscoveryList`;
+        return send(
+          response,
+          200,
+          aggregatedDiscovery(types, path === "/api", `apidiscovery.k8s.io/${version}`),
+          contentType,
+        );
+      }
+      return send(
+        response,
+        200,
+        path === "/api"
+          ? apiVersions(`${host}:${(server.address() as AddressInfo).port}`)
+          : apiGroupList(types),
+      );
+    }
+    if (segments[0] === "apis" && segments.length === 2 && segments[1]) {
+      const group = apiGroup(types, segments[1]);
+      if (!group) throw pathNotFound();
+      return send(response, 200, group);
+    }
+    const gv = groupVersionRoute(segments);
+    if (!gv) throw pathNotFound();
+    let rest = gv.rest;
+    if (rest.length === 0) {
+      const served = typesInGroupVersion(types, gv.group, gv.version);
+      if (served.length === 0) throw pathNotFound();
+      return send(response, 200, resourceList(served, gv.group ? `${gv.group}/${gv.version}` : gv.version));
+    }
+    const query = parsed.searchParams;
+    if (rest[0] === "watch") {
+      // The legacy /watch/ path prefix means ?watch=true.
+      rest = rest.slice(1);
+      query.set("watch", "true");
+    }
+    let namespace: string | undefined;
+    if (
+      rest[0] === "namespaces" &&
+      rest.length >= 3 &&
+      !(rest.length === 3 && (rest[2] === "status" || rest[2] === "finalize"))
+    ) {
+      namespace = rest[1];
+      rest = rest.slice(2);
+    }
+    const [plural, name, subresource, ...extra] = rest;
+    const type = plural ? types.find(gv.group, gv.version, plural) : undefined;
+    if (!type || extra.length > 0 || (namespace !== undefined && !type.namespaced)) throw pathNotFound();
+    if (type.namespaced && name !== undefined && namespace === undefined) throw pathNotFound();
+    const body = method === "GET" ? "" : await readBody(request);
+    const reply = handleResource(
+      context,
+      {
+        method,
+        type,
+        ...(namespace !== undefined ? { namespace } : {}),
+        ...(name !== undefined ? { name } : {}),
+        ...(subresource !== undefined
+          ? { subresource: subresource === "finalize" ? "status" : subresource }
+          : {}),
+        query,
+        contentType: request.headers["content-type"] ?? "application/json",
+        body,
+        wantsTable: wantsTable(accept),
+        userAgent: request.headers["user-agent"] ?? "",
+      },
+      response,
+    );
+    if (reply) send(response, reply.status, reply.body, "application/json", reply.warnings);
+  };
+
+  const server = createServer((request, response) => {
+    const started = Date.now();
+    route(request, response)
+      .catch((error: unknown) => {
+        const apiError =
+          error instanceof ApiError
+            ? error
+            : new ApiError(
+                500,
+                "InternalError",
+                `Internal error occurred: ${(error as Error).stack ?? String(error)}`,
+              );
+        if (!response.headersSent) send(response, apiError.code, apiError.toStatus());
+        else response.end();
+      })
+      .finally(() => {
+        options.onRequest?.(
+          `${request.method} ${request.url} ${response.statusCode} ${Date.now() - started}ms`,
+        );
+      });
+  });
+  server.keepAliveTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  url = `http://${host}:${port}`;
+  const kubeconfig = kubeconfigText(url);
+  if (options.kubeconfigPath) await writeFile(options.kubeconfigPath, kubeconfig, { mode: 0o600 });
+
+  return {
+    url,
+    kubeconfigPath: options.kubeconfigPath,
+    kubeconfig,
+    api,
+    compact: () => storage.compact(),
+    closeWatches: () => watches.closeAll(),
+    async stop() {
+      for (const controller of controllers) await controller.stop();
+      watches.closeAll();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A kubeconfig for the server: one cluster, user and context, all named relayfleet-test. */
+export function kubeconfigText(url: string): string {
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: relayfleet-test",
+    "  cluster:",
+    `    server: ${url}`,
+    "    insecure-skip-tls-verify: true",
+    "users:",
+    "- name: relayfleet-test",
+    "  user:",
+    "    token: relayfleet-test-token",
+    "contexts:",
+    "- name: relayfleet-test",
+    "  context:",
+    "    cluster: relayfleet-test",
+    "    user: relayfleet-test",
+    "    namespace: default",
+    "current-context: relayfleet-test",
+    "",
+  ].join("\n");
+}
