@@ -9,10 +9,11 @@
  * At start-up every `.msg` file is a message to deliver, every `.tmp` file an
  * acceptance that never finished (its client never heard 250), so it is removed.
  */
-import { createReadStream, type WriteStream } from "node:fs";
-import { type FileHandle, mkdir, open, readdir, rename, statfs, unlink } from "node:fs/promises";
+import { close, createReadStream, fsync, open as openFd, write, writev } from "node:fs";
+import { mkdir, open, readdir, rename, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable, Writable } from "node:stream";
+import { type Readable, Writable } from "node:stream";
+import { promisify } from "node:util";
 import type { Logger } from "../log/logger.js";
 import { decodeEnvelope, encodeEnvelope, type SpooledEnvelope } from "./envelope.js";
 
@@ -35,8 +36,55 @@ export interface SpoolWriter {
   abort(): Promise<void>;
 }
 
+const openAsync = promisify(openFd);
+const writeAsync = promisify(write);
+const fsyncAsync = promisify(fsync);
+const closeAsync = promisify(close);
+
+/**
+ * Writes to a descriptor it does not own: unlike fs.WriteStream, destroying it
+ * never closes the descriptor, so the spool alone decides when that happens
+ * (a double close could close a descriptor another message has reused).
+ */
+class FdWriter extends Writable {
+  bytesWritten = 0;
+  constructor(
+    private readonly fd: number,
+    private position: number,
+  ) {
+    super({ highWaterMark: 256 * 1024 });
+  }
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    write(this.fd, chunk, 0, chunk.length, this.position, (error, written) =>
+      this.advance(error, written, chunk.length, callback),
+    );
+  }
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    const buffers = chunks.map((c) => c.chunk);
+    const expected = buffers.reduce((sum, b) => sum + b.length, 0);
+    writev(this.fd, buffers, this.position, (error, written) =>
+      this.advance(error, written, expected, callback),
+    );
+  }
+  /** A short write to a regular file means the disk filled up: fail rather than leave a hole. */
+  private advance(
+    error: Error | null,
+    written: number,
+    expected: number,
+    callback: (e?: Error | null) => void,
+  ) {
+    this.position += written;
+    this.bytesWritten += written;
+    if (!error && written !== expected) {
+      error = Object.assign(new Error(`short write (${written} of ${expected} bytes)`), { code: "ENOSPC" });
+    }
+    callback(error);
+  }
+}
+
 interface PendingCommit {
-  handle: FileHandle;
+  /** A plain descriptor: FileHandle.close() would wait for its stream to release it, which autoClose:false never does. */
+  fd: number;
   tmpPath: string;
   finalPath: string;
   resolve: () => void;
@@ -107,22 +155,17 @@ export class Spool {
     const tmpPath = join(this.queueDir, `${envelope.id}.tmp`);
     const finalPath = join(this.queueDir, `${envelope.id}.msg`);
     const header = encodeEnvelope(envelope);
-    const handle = await open(tmpPath, "wx", 0o600);
-    let stream: WriteStream;
+    const fd = await openAsync(tmpPath, "wx", 0o600);
+    let stream: FdWriter;
     try {
-      await handle.write(header);
-      stream = handle.createWriteStream({
-        autoClose: false,
-        start: header.length,
-        highWaterMark: 256 * 1024,
-      });
+      await writeAsync(fd, header, 0, header.length, 0);
+      stream = new FdWriter(fd, header.length);
     } catch (error) {
-      await handle.close().catch(() => undefined);
+      await closeAsync(fd).catch(() => undefined);
       await unlink(tmpPath).catch(() => undefined);
       throw error;
     }
     let state: "open" | "committing" | "done" | "aborted" = "open";
-    const closeQuietly = () => handle.close().catch(() => undefined);
     return {
       stream,
       commit: async () => {
@@ -134,7 +177,7 @@ export class Spool {
           stream.end(() => resolve());
         });
         await new Promise<void>((resolve, reject) =>
-          this.enqueue({ handle, tmpPath, finalPath, resolve, reject }),
+          this.enqueue({ fd, tmpPath, finalPath, resolve, reject }),
         );
         state = "done";
         const size = stream.bytesWritten;
@@ -142,10 +185,15 @@ export class Spool {
       },
       abort: async () => {
         if (state === "done" || state === "aborted") return;
+        const wasOpen = state === "open";
         state = "aborted";
-        stream.destroy();
-        await closeQuietly();
+        if (wasOpen) {
+          // After a commit started, the group commit owns and closes the descriptor instead.
+          stream.destroy();
+          await closeAsync(fd).catch(() => undefined);
+        }
         await unlink(tmpPath).catch(() => undefined);
+        if (!wasOpen) await unlink(finalPath).catch(() => undefined);
       },
     };
   }
@@ -166,9 +214,9 @@ export class Spool {
       const synced = await Promise.allSettled(
         batch.map(async (c) => {
           try {
-            await c.handle.sync();
+            await fsyncAsync(c.fd);
           } finally {
-            await c.handle.close().catch(() => undefined);
+            await closeAsync(c.fd).catch(() => undefined);
           }
           await rename(c.tmpPath, c.finalPath);
         }),
@@ -208,9 +256,13 @@ export class Spool {
 
   /** Called when every recipient is done (delivered, bounced with a notice, or refused). */
   async remove(id: string): Promise<void> {
-    await unlink(join(this.queueDir, `${id}.msg`)).catch((error: NodeJS.ErrnoException) => {
+    const ignoreMissing = (error: NodeJS.ErrnoException) => {
       if (error.code !== "ENOENT") throw error;
-    });
+    };
+    await unlink(join(this.queueDir, `${id}.msg`)).catch(ignoreMissing);
+    // The scheduler's per-recipient progress (relay/scheduler/progress.ts), removed after
+    // the message so a crash in between leaves an orphan, never a message without its progress.
+    await unlink(join(this.queueDir, `${id}.state`)).catch(ignoreMissing);
   }
 
   async list(): Promise<string[]> {
