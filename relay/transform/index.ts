@@ -143,6 +143,11 @@ export function editRootHeader(raw: Buffer, unsubscribeUrl?: string): Buffer {
   const kept = block.fields.filter((field) => !isRelayHeader(field.name) && !replaced.has(field.name));
   if (kept.length === block.fields.length && !unsubscribeUrl) return raw;
   block.fields = kept;
+  // A message that is all header gets its empty line, so what follows can never join the header.
+  if (block.terminator.length === 0) {
+    ensureLastFieldEnds(block.fields);
+    block.terminator = Buffer.from("\r\n");
+  }
   if (unsubscribeUrl) {
     ensureLastFieldEnds(block.fields);
     block.fields.push(newField("List-Unsubscribe", `<${unsubscribeUrl}>`));

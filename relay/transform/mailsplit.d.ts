@@ -38,5 +38,11 @@ declare module "mailsplit" {
 
   export class Splitter extends Transform {
     constructor(options?: SplitterOptions);
+    /** The node being read. */
+    protected node: MimeNode | undefined;
+    /** 1-2: this node's boundary (next part, end); 3-4: the parent's; false: not a boundary. */
+    checkBoundary(line: Buffer): false | 1 | 2 | 3 | 4;
+    /** 1: next part; 2: end of the multipart; false: not this boundary. */
+    compareBoundary(line: Buffer, start: number, boundary: Buffer): false | 1 | 2;
   }
 }

@@ -134,7 +134,8 @@ export class MimeRewriter {
     if (node.multipart) return undefined;
     const type = node.contentType || "text/plain";
     if (type !== "text/plain" && type !== "text/html") return undefined;
-    if (node.disposition === "attachment" || node.filename) return undefined;
+    // Only inline body text: any other disposition (attachment, or one we cannot read) is a file.
+    if ((node.disposition && node.disposition !== "inline") || node.filename) return undefined;
     if (this.insideSignedContent(node)) {
       if (!this.signedNoticeSent) this.options.notify({ code: "signed-content", part: this.label(node) });
       this.signedNoticeSent = true;

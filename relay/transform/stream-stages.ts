@@ -2,13 +2,14 @@
  * The stages of one copy as async generators of Buffers: line-ending guard, header-block reader,
  * the mailsplit-driven rewrite, and DKIM. index.ts strings them together.
  */
-import { Splitter, type SplitterObject } from "mailsplit";
+import type { SplitterObject } from "mailsplit";
 import type { DkimKey } from "../accounts/schema.js";
 import { fromDomain, KeyCache, keysForDomain, startDkim } from "./dkim.js";
 import type { TransformLimits } from "./limits.js";
 import { finishLineEndings, fixLineEndings, newLineEndingState } from "./line-endings.js";
 import type { MimeRewriter } from "./mime-rewriter.js";
 import { SpillBuffer } from "./spill-buffer.js";
+import { MimeSplitter } from "./splitter.js";
 
 export async function* withCrlfLines(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
   const state = newLineEndingState();
@@ -70,7 +71,7 @@ export async function* rewriteWithSplitter(
   rewriter: MimeRewriter,
   limits: TransformLimits,
 ): AsyncGenerator<Buffer> {
-  const splitter = new Splitter({
+  const splitter = new MimeSplitter({
     maxHeadSize: limits.maxNodeHeaderBytes,
     // Our own part limit switches to copying; mailsplit's would fail the whole copy.
     maxChildNodes: Number.MAX_SAFE_INTEGER,
