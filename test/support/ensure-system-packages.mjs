@@ -5,7 +5,10 @@
 import { spawnSync } from "node:child_process";
 
 /** [command to probe, Debian package that provides it] */
-const REQUIRED = [["redis-server", "redis-server"]];
+const REQUIRED = [
+  ["redis-server", "redis-server"],
+  ["dkimverify", "python3-dkim"],
+];
 
 const missing = REQUIRED.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
 const packages = [...new Set(missing.map(([, pkg]) => pkg))];
