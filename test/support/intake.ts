@@ -26,6 +26,8 @@ export interface TestIntake {
   spool: Spool;
   metrics: Metrics;
   accepted: SpoolEntry[];
+  /** Sizes of the spool's group commits, in order. */
+  batches: number[];
   dir: string;
   putAccount(input: AccountInput): Promise<void>;
 }
@@ -63,7 +65,12 @@ export async function startTestIntake(
   });
   for (const account of options.accounts ?? []) await putAccount(store, account);
   const metrics = createMetrics({ defaultMetrics: false });
-  const { spool } = await Spool.open({ dir: options.spoolDir ?? join(dir, "spool"), logger: silentLogger() });
+  const batches: number[] = [];
+  const { spool } = await Spool.open({
+    dir: options.spoolDir ?? join(dir, "spool"),
+    logger: silentLogger(),
+    onBatch: (size) => batches.push(size),
+  });
   const accounts = new AccountDirectory(store).start();
   const accepted: SpoolEntry[] = [];
   const intake = await startIntake({
@@ -91,6 +98,7 @@ export async function startTestIntake(
     spool,
     metrics,
     accepted,
+    batches,
     dir,
     putAccount: (input) => putAccount(store, input),
   };
