@@ -7,6 +7,7 @@
 import { ApiError } from "./errors.js";
 import {
   childSchemaOf,
+  defaultListKeys,
   describePath,
   type FieldPath,
   fieldsOf,
@@ -191,7 +192,10 @@ export function serverSideApply(request: ApplyRequest): JsonObject {
   const { schema, subresource, statusSubresource } = request;
   const entries = readManagedFields(request.liveExists ? request.live : undefined);
   const liveView = ownedView(request.live, scopeOf(subresource), statusSubresource);
-  const configView = ownedView(request.config, scopeOf(subresource), statusSubresource);
+  const configView = defaultListKeys(
+    ownedView(request.config, scopeOf(subresource), statusSubresource),
+    schema,
+  ) as JsonObject;
   const applied = fieldsOf(configView, schema);
   let mine = entries.find(
     (entry) =>

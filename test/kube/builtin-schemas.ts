@@ -84,6 +84,12 @@ const LIST_METADATA: Record<string, ListMetadata> = {
   "V1StatefulSetSpec.volumeClaimTemplates": { listType: "atomic" },
 };
 
+/** Defaults the real OpenAPI document declares where list-map keys need them (SSA matches items by them). */
+const FIELD_DEFAULTS: Record<string, string> = {
+  "V1ContainerPort.protocol": "TCP",
+  "V1ServicePort.protocol": "TCP",
+};
+
 /** Models Kubernetes marks +structType=atomic: applied and owned as one value. */
 const ATOMIC_STRUCTS = new Set(["V1LabelSelector", "V1LocalObjectReference"]);
 
@@ -152,7 +158,9 @@ export function builtinModelSchema(modelName: string, stack: string[] = []): Sch
   const nextStack = [...stack, modelName];
   const properties: Record<string, Schema> = {};
   for (const attribute of attributes) {
-    properties[attribute.baseName] = schemaForType(modelName, attribute, attribute.type, nextStack);
+    const property = schemaForType(modelName, attribute, attribute.type, nextStack);
+    const fallback = FIELD_DEFAULTS[`${modelName}.${attribute.baseName}`];
+    properties[attribute.baseName] = fallback === undefined ? property : { ...property, default: fallback };
   }
   const schema: Schema = { type: "object", properties };
   if (ATOMIC_STRUCTS.has(modelName)) schema["x-kubernetes-map-type"] = "atomic";

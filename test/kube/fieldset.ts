@@ -40,6 +40,30 @@ function itemKey(item: JsonObject, keys: string[]): string {
   return `k:${JSON.stringify(picked)}`;
 }
 
+/**
+ * Fills missing list-map key fields from their schema defaults (Service and
+ * container ports default protocol to TCP), so an applied item without them
+ * matches the stored, defaulted item, as structured-merge-diff does.
+ */
+export function defaultListKeys(value: Json, schema: Schema | undefined): Json {
+  if (Array.isArray(value)) {
+    const kind = listKind(schema);
+    return value.map((item) => {
+      const filled = defaultListKeys(item, schema?.items);
+      if (kind.type !== "map" || !isObject(filled)) return filled;
+      for (const key of kind.keys) {
+        const fallback = schema?.items?.properties?.[key]?.default;
+        if (filled[key] === undefined && fallback !== undefined) filled[key] = structuredClone(fallback);
+      }
+      return filled;
+    });
+  }
+  if (!isObject(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key, defaultListKeys(item, childSchemaOf(schema, key))]),
+  );
+}
+
 /** Every owned path in `value`: leaves, keyed list items ("."), set members. */
 export function fieldsOf(
   value: Json | undefined,

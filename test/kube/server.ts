@@ -27,6 +27,7 @@ import { ApiError, pathNotFound } from "./errors.js";
 import type { JsonObject } from "./json.js";
 import { ObjectService } from "./objects.js";
 import { openApiV2Document, openApiV3Document, openApiV3Index } from "./openapi.js";
+import { decodeKubernetesProtobuf } from "./protobuf.js";
 import { handleResource, type ResourceContext } from "./resources.js";
 import { Storage } from "./storage.js";
 import { TypeRegistry } from "./type-registry.js";
@@ -80,13 +81,30 @@ function wantsTable(accept: string): boolean {
   );
 }
 
-function readBody(request: IncomingMessage): Promise<string> {
+function readBody(request: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    request.on("end", () => resolve(Buffer.concat(chunks)));
     request.on("error", reject);
   });
+}
+
+/** The request body as JSON text: protobuf bodies from typed client-go clients are decoded first. */
+async function bodyText(request: IncomingMessage): Promise<{ body: string; contentType: string }> {
+  const raw = await readBody(request);
+  const contentType = request.headers["content-type"] ?? "application/json";
+  if (raw.length > 0 && contentType.startsWith("application/vnd.kubernetes.protobuf")) {
+    return { body: JSON.stringify(decodeKubernetesProtobuf(raw)), contentType: "application/json" };
+  }
+  if (raw.length > 0 && /cbor/.test(contentType)) {
+    throw new ApiError(
+      415,
+      "UnsupportedMediaType",
+      "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+    );
+  }
+  return { body: raw.toString("utf8"), contentType };
 }
 
 function quoteWarning(text: string): string {
@@ -221,7 +239,7 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     const type = plural ? types.find(gv.group, gv.version, plural) : undefined;
     if (!type || extra.length > 0 || (namespace !== undefined && !type.namespaced)) throw pathNotFound();
     if (type.namespaced && name !== undefined && namespace === undefined) throw pathNotFound();
-    const body = method === "GET" ? "" : await readBody(request);
+    const { body, contentType } = method === "GET" ? { body: "", contentType: "" } : await bodyText(request);
     const reply = handleResource(
       context,
       {
@@ -233,7 +251,7 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
           ? { subresource: subresource === "finalize" ? "status" : subresource }
           : {}),
         query,
-        contentType: request.headers["content-type"] ?? "application/json",
+        contentType,
         body,
         wantsTable: wantsTable(accept),
         userAgent: request.headers["user-agent"] ?? "",
