@@ -74,6 +74,8 @@ export const relayConfigSchema = z.strictObject({
       minDataRate: z.number().int().min(0).default(500),
       /** Seconds into DATA before minDataRate applies (a slow start is not yet a slow sender). */
       dataRateGraceSeconds: z.number().min(0).default(30),
+      /** Wait before the banner to catch early talkers; default 100 ms on port 25, none on submission ports. */
+      greetingDelayMs: z.number().int().min(0).max(30_000).optional(),
       maxAuthFailuresPerConnection: z.number().int().min(1).default(3),
       /** Failures per IP in 15 minutes before AUTH is refused outright (responses slow down before that). */
       maxAuthFailuresPerIp: z.number().int().min(1).default(20),

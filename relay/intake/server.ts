@@ -8,7 +8,7 @@ import { isIP } from "node:net";
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import { parseListenAddress } from "../config/schema.js";
 import { RelayError } from "../errors.js";
-import { adjustReplies } from "./smtp-compat.js";
+import { adjustConnections } from "./smtp-compat.js";
 import { type IntakeDeps, newSessionState, type SessionState, Transactions } from "./transaction.js";
 
 export interface Intake {
@@ -136,7 +136,9 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
       },
     };
     const server = new SMTPServer(serverOptions);
-    adjustReplies(server);
+    adjustConnections(server, {
+      greetingDelayMs: config.intake.greetingDelayMs ?? (listen.port === 25 ? 100 : 0),
+    });
     server.on("error", (error) => log.warn({ err: error }, "SMTP connection error"));
     await new Promise<void>((resolve, reject) => {
       server.server.once("error", reject);

@@ -5,7 +5,9 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { startRelayProcess } from "../support/relay-process.js";
 import { tempDir } from "../support/temp-dir.js";
 
-const config = { accounts: [{ name: "office", allowedIps: ["127.0.0.0/8"], allowedFrom: ["*@office.test"] }] };
+const config = {
+  accounts: [{ name: "office", allowedIps: ["127.0.0.0/8"], allowedFrom: ["*@office.test"] }],
+};
 
 describe("kill -9 during a load", () => {
   it("loses no message that got a 250: after a restart each is in the spool exactly once", async () => {
@@ -61,6 +63,8 @@ describe("kill -9 during a load", () => {
     }
     // Messages whose 250 was lost in the crash may be there too (at most once each), never twice.
     expect([...subjects.values()].every((n) => n === 1)).toBe(true);
-    console.log(`kill -9 after ${ackedCount} acknowledged of 2000; found after restart: ${subjects.size} (all ${ackedCount} acknowledged present once)`);
+    console.log(
+      `kill -9 after ${ackedCount} acknowledged of 2000; found after restart: ${subjects.size} (all ${ackedCount} acknowledged present once)`,
+    );
   }, 120_000);
 });

@@ -26,7 +26,14 @@ describe("hostile SMTP input", () => {
     const client = await rawSmtp(relay.port);
     await client.reply();
     const ehlo = await client.command("EHLO client.test");
-    for (const extension of ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 104857600", "ENHANCEDSTATUSCODES", "AUTH PLAIN LOGIN"]) {
+    for (const extension of [
+      "PIPELINING",
+      "8BITMIME",
+      "SMTPUTF8",
+      "SIZE 104857600",
+      "ENHANCEDSTATUSCODES",
+      "AUTH PLAIN LOGIN",
+    ]) {
       expect(ehlo).toContain(extension);
     }
     expect(ehlo).not.toContain("STARTTLS");
@@ -34,11 +41,26 @@ describe("hostile SMTP input", () => {
   });
 
   it.each([
-    ["bare LF before the dot", `hello\n.\r\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`],
-    ["bare LF both sides", `hello\n.\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`],
-    ["bare CR before the dot", `hello\r.\r\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`],
-    ["bare CR both sides", `hello\r.\rMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`],
-    ["bare LF after the dot", `hello\r\n.\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`],
+    [
+      "bare LF before the dot",
+      `hello\n.\r\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`,
+    ],
+    [
+      "bare LF both sides",
+      `hello\n.\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`,
+    ],
+    [
+      "bare CR before the dot",
+      `hello\r.\r\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`,
+    ],
+    [
+      "bare CR both sides",
+      `hello\r.\rMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`,
+    ],
+    [
+      "bare LF after the dot",
+      `hello\r\n.\nMAIL FROM:<ceo@victim.test>\r\nRCPT TO:<x@isp.test>\r\nDATA\r\nsmuggled\r\n`,
+    ],
   ])("refuses SMTP smuggling (%s) and no second message exists", async (_name, body) => {
     const relay = await startTestIntake({ accounts: [office] });
     const client = await openSession(relay);
@@ -64,10 +86,21 @@ describe("hostile SMTP input", () => {
     client.close();
   });
 
-  it("answers 421 to a client that talks before the banner", async () => {
+  it("greets at once on a submission listener (no fixed early-talker wait)", async () => {
     const relay = await startTestIntake({ accounts: [office] });
+    const started = performance.now();
+    const client = await rawSmtp(relay.port);
+    expect(await client.reply()).toMatch(/^220 /);
+    expect(performance.now() - started).toBeLessThan(90);
+    client.close();
+  });
+
+  it("answers 421 to a client that talks before the banner where the greeting waits (port 25's default)", async () => {
+    const relay = await startTestIntake({ accounts: [office], intake: { greetingDelayMs: 100 } });
     const reply = await new Promise<string>((resolve) => {
-      const socket = createConnection({ port: relay.port, host: "127.0.0.1" }, () => socket.write("EHLO eager.test\r\n"));
+      const socket = createConnection({ port: relay.port, host: "127.0.0.1" }, () =>
+        socket.write("EHLO eager.test\r\n"),
+      );
       let text = "";
       socket.on("data", (d: Buffer) => {
         text += d.toString();
@@ -99,7 +132,9 @@ describe("hostile SMTP input", () => {
     const client = await openSession(relay);
     expect(await client.command("MAIL FROM:<app\x01@office.test>")).toMatch(/^5\d\d /);
     // RFC 5321 §4.5.3.1.4: 512 octets; a 100 KB line is refused and the connection closed.
-    expect(await client.command(`RCPT TO:<${"a".repeat(100_000)}@isp.test>`)).toMatch(/^(421|5\d\d) .*too long/);
+    expect(await client.command(`RCPT TO:<${"a".repeat(100_000)}@isp.test>`)).toMatch(
+      /^(421|5\d\d) .*too long/,
+    );
     await client.closed;
   });
 
@@ -119,7 +154,13 @@ describe("hostile SMTP input", () => {
 
   it("limits AUTH attempts per connection and then per IP", async () => {
     const relay = await startTestIntake({
-      accounts: [{ name: "acme", credentials: [{ username: "u", password: "right-password" }], allowedFrom: ["*@acme.test"] }],
+      accounts: [
+        {
+          name: "acme",
+          credentials: [{ username: "u", password: "right-password" }],
+          allowedFrom: ["*@acme.test"],
+        },
+      ],
       intake: { maxAuthFailuresPerConnection: 3, maxAuthFailuresPerIp: 5 },
     });
     const plain = (user: string, pass: string) => Buffer.from(`\0${user}\0${pass}`).toString("base64");
@@ -148,7 +189,10 @@ describe("hostile SMTP input", () => {
   });
 
   it("closes a sender that trickles DATA below the minimum rate", async () => {
-    const relay = await startTestIntake({ accounts: [office], intake: { minDataRate: 500, dataRateGraceSeconds: 1 } });
+    const relay = await startTestIntake({
+      accounts: [office],
+      intake: { minDataRate: 500, dataRateGraceSeconds: 1 },
+    });
     const client = await openSession(relay);
     await startData(client);
     client.send(HEADER);

@@ -10,18 +10,35 @@ import { tempDir } from "../support/temp-dir.js";
 const office = { name: "office", allowedIps: ["127.0.0.0/8"], allowedFrom: ["*@office.test"] };
 
 function transport(relay: TestIntake, pool = false) {
-  return createTransport({ host: relay.host, port: relay.port, secure: false, ignoreTLS: true, pool, maxConnections: 50 });
+  return createTransport({
+    host: relay.host,
+    port: relay.port,
+    secure: false,
+    ignoreTLS: true,
+    pool,
+    maxConnections: 50,
+  });
 }
 
 function message(to: string[], body = "Hi") {
-  return { envelope: { from: "app@office.test", to }, raw: `From: app@office.test\r\nTo: ${to[0]}\r\nSubject: s\r\n\r\n${body}\r\n` };
+  return {
+    envelope: { from: "app@office.test", to },
+    raw: `From: app@office.test\r\nTo: ${to[0]}\r\nSubject: s\r\n\r\n${body}\r\n`,
+  };
 }
 
 describe("suppression and account limits", () => {
   it("refuses a suppressed recipient at RCPT when the account says reject, naming the list", async () => {
     const relay = await startTestIntake({ accounts: [{ ...office, suppression: "reject" }] });
-    await relay.store.addSuppression("office", { address: "Gone@ISP.test", list: "bounces", reason: "550 user unknown", at: 1 });
-    const error = await transport(relay).sendMail(message(["gone@isp.test"])).catch((e: unknown) => e);
+    await relay.store.addSuppression("office", {
+      address: "Gone@ISP.test",
+      list: "bounces",
+      reason: "550 user unknown",
+      at: 1,
+    });
+    const error = await transport(relay)
+      .sendMail(message(["gone@isp.test"]))
+      .catch((e: unknown) => e);
     expect((error as { response: string }).response).toBe(
       "550 5.1.1 Recipient <gone@isp.test> is on the bounces list of account office",
     );
@@ -29,11 +46,20 @@ describe("suppression and account limits", () => {
 
   it("accepts with notify (the default) and marks the recipient suppressed for the error path", async () => {
     const relay = await startTestIntake({ accounts: [office] });
-    await relay.store.addSuppression("office", { address: "left@isp.test", list: "unsubscribes", reason: "clicked", at: 1 });
+    await relay.store.addSuppression("office", {
+      address: "left@isp.test",
+      list: "unsubscribes",
+      reason: "clicked",
+      at: 1,
+    });
     const info = await transport(relay).sendMail(message(["left@isp.test", "stays@isp.test"]));
     const id = info.response.split(" ").pop() as string;
     expect(relay.accepted[0]?.envelope.refused).toEqual([
-      { address: "left@isp.test", code: "suppressed", reason: "Recipient <left@isp.test> is on the unsubscribes list of account office" },
+      {
+        address: "left@isp.test",
+        code: "suppressed",
+        reason: "Recipient <left@isp.test> is on the unsubscribes list of account office",
+      },
     ]);
     const logged = await relay.store.getMessage(id);
     expect(logged?.recipients.find((r) => r.address === "left@isp.test")?.status).toBe("suppressed");
@@ -41,17 +67,30 @@ describe("suppression and account limits", () => {
   });
 
   it("honours bypassUnsubscribes", async () => {
-    const relay = await startTestIntake({ accounts: [{ ...office, suppression: "reject", bypassUnsubscribes: true }] });
-    await relay.store.addSuppression("office", { address: "left@isp.test", list: "unsubscribes", reason: "x", at: 1 });
+    const relay = await startTestIntake({
+      accounts: [{ ...office, suppression: "reject", bypassUnsubscribes: true }],
+    });
+    await relay.store.addSuppression("office", {
+      address: "left@isp.test",
+      list: "unsubscribes",
+      reason: "x",
+      at: 1,
+    });
     await transport(relay).sendMail(message(["left@isp.test"]));
     expect(relay.accepted[0]?.envelope.refused).toEqual([]);
   });
 
   it("answers 452 4.5.3 past the hourly limit when the account says reject", async () => {
-    const relay = await startTestIntake({ accounts: [{ ...office, suppression: "reject", limits: { perHour: 2 } }] });
+    const relay = await startTestIntake({
+      accounts: [{ ...office, suppression: "reject", limits: { perHour: 2 } }],
+    });
     await transport(relay).sendMail(message(["a@isp.test", "b@isp.test"]));
-    const error = await transport(relay).sendMail(message(["c@isp.test"])).catch((e: unknown) => e);
-    expect((error as { response: string }).response).toMatch(/^452 4\.5\.3 Account office is over its sending limit/);
+    const error = await transport(relay)
+      .sendMail(message(["c@isp.test"]))
+      .catch((e: unknown) => e);
+    expect((error as { response: string }).response).toMatch(
+      /^452 4\.5\.3 Account office is over its sending limit/,
+    );
     expect((await relay.store.getCounts("office", Date.now())).hour).toBe(2);
   });
 
@@ -80,7 +119,10 @@ describe("size, disk and group commit", () => {
     expect(info.response).toMatch(/^250 /);
     expect(relay.accepted[0]?.size).toBeGreaterThan(40_000_000);
     const tooBig = await transport(relay)
-      .sendMail({ ...message(["rcpt@isp.test"]), raw: `From: app@office.test\r\n\r\n${"a".repeat(76)}\r\n`.repeat(600_000) })
+      .sendMail({
+        ...message(["rcpt@isp.test"]),
+        raw: `From: app@office.test\r\n\r\n${"a".repeat(76)}\r\n`.repeat(600_000),
+      })
       .catch((e: unknown) => e);
     expect((tooBig as { responseCode: number }).responseCode).toBe(552);
     expect(await relay.spool.list()).toHaveLength(1);
@@ -104,7 +146,9 @@ describe("size, disk and group commit", () => {
     expect((error as { response: string }).response).toMatch(/^452 4\.3\.1 /);
     expect(await readdir(relay.spool.queueDir)).toEqual([]);
     execFileSync("rm", [filler]);
-    const info = await transport(relay).sendMail(message(["a@isp.test"], "x".repeat(70).concat("\r\n").repeat(20_000)));
+    const info = await transport(relay).sendMail(
+      message(["a@isp.test"], "x".repeat(70).concat("\r\n").repeat(20_000)),
+    );
     expect(info.response).toMatch(/^250 /);
   });
 
