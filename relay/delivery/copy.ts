@@ -1,0 +1,213 @@
+/**
+ * Delivers one recipient's copy through one chosen sender: finds the next hop
+ * (smart host, or the domain's MX hosts in order), makes the copy (Received
+ * header + the transform's per-recipient output, read from the spool), sends
+ * it with an explicit envelope and classifies the answer. Route choice,
+ * retries and bookkeeping belong to the scheduler.
+ */
+import { Readable } from "node:stream";
+import type { Account } from "../accounts/schema.js";
+import type { Metrics } from "../metrics/index.js";
+import type { Sender } from "../routes/schema.js";
+import type { Spool, SpoolEntry } from "../spool/spool.js";
+import type { DeliveryAttempt } from "../store/types.js";
+import type { TokenKeyring } from "../tracking/token.js";
+import { classifyAnswer, type RemoteAnswer, type Verdict } from "./classify.js";
+import type { MxCache } from "./mx.js";
+import { isSafeEnvelopeAddress, receivedHeader } from "./received.js";
+import type { TransportPool } from "./transport.js";
+
+export type DeliveryMode = "full" | "passthrough";
+
+/** What the transform (relay/transform, issue 4) needs to make one recipient's copy. */
+export interface CopyContext {
+  mode: DeliveryMode;
+  messageId: string;
+  recipient: string;
+  envelopeFrom: string;
+  account: Account;
+  trackingBaseUrl: string;
+  tokenKeys: TokenKeyring;
+}
+
+export type TransformFn = (source: Readable, ctx: CopyContext) => Readable;
+
+export interface CopyRequest {
+  entry: SpoolEntry;
+  recipient: string;
+  domain: string;
+  sender: Sender;
+  /** The route table's blocking.patterns. */
+  blockPatterns: readonly string[];
+  account: Account | undefined;
+  mode: DeliveryMode;
+}
+
+export interface CopyOutcome {
+  verdict: Verdict;
+  attempt: DeliveryAttempt;
+  /** The copy itself could not be made (the transform failed on this message). */
+  unparseable: boolean;
+}
+
+export interface CopyDelivererOptions {
+  spool: Spool;
+  transports: TransportPool;
+  mx: MxCache;
+  hostname: string;
+  /** Absent: copies go out as received (plus Received:). */
+  transform?: TransformFn;
+  tracking?: { baseUrl: string; keys: TokenKeyring };
+  metrics?: Metrics;
+  now?: () => number;
+  /** MX hosts tried per attempt when the first cannot be reached. */
+  maxMxHosts?: number;
+}
+
+/** Marks errors of the copy's own making, so a failed transform is not taken for a remote answer. */
+class CopyError extends Error {
+  constructor(readonly original: unknown) {
+    super(original instanceof Error ? original.message : String(original));
+  }
+}
+
+export class CopyDeliverer {
+  private readonly now: () => number;
+
+  constructor(private readonly options: CopyDelivererOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async deliver(request: CopyRequest): Promise<CopyOutcome> {
+    const started = this.now();
+    const { entry, recipient, sender } = request;
+    const base = { sender: sender.name, ...(sender.localAddress ? { sourceIp: sender.localAddress } : {}) };
+    const finish = (
+      answer: RemoteAnswer,
+      remoteHost: string | undefined,
+      unparseable = false,
+    ): CopyOutcome => {
+      const verdict = unparseable
+        ? { outcome: "bounced" as const, unknownRecipient: false, connectRefusal: false, status: "5.6.0" }
+        : classifyAnswer(answer, request.blockPatterns);
+      return {
+        verdict,
+        unparseable,
+        attempt: {
+          at: started,
+          ...base,
+          ...(remoteHost ? { remoteHost } : {}),
+          outcome: verdict.outcome,
+          ...(answer.responseCode ? { responseCode: answer.responseCode } : {}),
+          answer: answer.text.slice(0, 1000),
+          durationMs: this.now() - started,
+        },
+      };
+    };
+
+    if (
+      !isSafeEnvelopeAddress(entry.envelope.from, { allowNull: true }) ||
+      !isSafeEnvelopeAddress(recipient)
+    ) {
+      return finish(
+        { responseCode: 553, text: "5.1.3 unsafe envelope address, not sent", stage: "local" },
+        undefined,
+      );
+    }
+    const hosts = await this.nextHops(request);
+    if (hosts.kind === "local") return finish(hosts.answer, undefined);
+
+    let last: { answer: RemoteAnswer; host: string } | undefined;
+    for (const host of hosts.hosts) {
+      let copyError: CopyError | undefined;
+      const { answer } = await this.options.transports.send({
+        sender,
+        host,
+        port: sender.port,
+        from: entry.envelope.from,
+        to: recipient,
+        id: entry.id,
+        message: () =>
+          this.makeCopy(request, (error) => {
+            copyError = error;
+          }),
+      });
+      if (copyError) {
+        const original = copyError.original as NodeJS.ErrnoException;
+        // Reading our own spool failed (EMFILE, EIO...): ours to retry, not the sender's fault.
+        if (typeof original?.code === "string" && original.syscall)
+          return finish(
+            { text: `4.3.0 local error reading the message: ${original.message}`, stage: "local" },
+            host,
+          );
+        return finish(
+          { text: `5.6.0 the message could not be processed: ${copyError.message}`, stage: "local" },
+          host,
+          true,
+        );
+      }
+      last = { answer, host };
+      const unreachable =
+        answer.stage === "connect" && (answer.responseCode === undefined || answer.responseCode < 500);
+      if (!unreachable) break;
+    }
+    const final = last as { answer: RemoteAnswer; host: string };
+    return finish(final.answer, final.host);
+  }
+
+  private async nextHops(
+    request: CopyRequest,
+  ): Promise<{ kind: "hosts"; hosts: string[] } | { kind: "local"; answer: RemoteAnswer }> {
+    const { sender } = request;
+    if (!sender.mx) return { kind: "hosts", hosts: [sender.host as string] };
+    const lookup = await this.options.mx.lookup(request.domain);
+    switch (lookup.kind) {
+      case "hosts":
+        return { kind: "hosts", hosts: lookup.hosts.slice(0, this.options.maxMxHosts ?? 3) };
+      case "bounce":
+        return {
+          kind: "local",
+          answer: { responseCode: 550, text: `${lookup.status} ${lookup.text}`, stage: "local" },
+        };
+      case "defer":
+        return { kind: "local", answer: { text: `4.4.3 ${lookup.text}`, stage: "local" } };
+    }
+  }
+
+  /** Received: + the transformed copy, as one stream; reports the copy's own failures through `onError`. */
+  private makeCopy(request: CopyRequest, onError: (error: CopyError) => void): Readable {
+    const { entry, recipient, account, mode } = request;
+    const { transform, tracking, metrics, spool, hostname } = this.options;
+    const trace = receivedHeader(entry.envelope, recipient, hostname);
+    // Our own notices carry nothing to track and must reach the sender as built.
+    const isNotice = entry.envelope.listener === "notify";
+    const now = this.now;
+    async function* copy(): AsyncGenerator<Buffer> {
+      yield trace;
+      const started = now();
+      try {
+        const source = spool.read(entry);
+        const body =
+          transform && account && tracking && !isNotice
+            ? transform(source, {
+                mode,
+                messageId: entry.id,
+                recipient,
+                envelopeFrom: entry.envelope.from,
+                account,
+                trackingBaseUrl: tracking.baseUrl,
+                tokenKeys: tracking.keys,
+              })
+            : source;
+        for await (const chunk of body)
+          yield typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
+      } catch (error) {
+        const wrapped = new CopyError(error);
+        onError(wrapped);
+        throw wrapped;
+      }
+      metrics?.processing.observe((now() - started) / 1000);
+    }
+    return Readable.from(copy(), { objectMode: false });
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The door to scheduling and delivery: `startScheduler` wires the routing
+ * directory, outbound pools, MX look-ups, copy delivery, notices and the
+ * fair scheduler, and resumes every message found in the spool.
+ */
+import { CopyDeliverer, type DeliveryMode, type TransformFn } from "../delivery/copy.js";
+import { RoutingDirectory } from "../delivery/directory.js";
+import { MxCache, type MxResolver, systemMxResolver } from "../delivery/mx.js";
+import { type Timeouts, TransportPool } from "../delivery/transport.js";
+import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/index.js";
+import { Notifier } from "../notify/index.js";
+import { createIdGenerator } from "../spool/id.js";
+import type { Spool, SpoolEntry } from "../spool/spool.js";
+import type { Store } from "../store/types.js";
+import type { TokenKeyring } from "../tracking/token.js";
+import { removeOrphanProgress } from "./progress.js";
+import type { RetryPolicy } from "./retry.js";
+import { Scheduler, type SchedulerCounts } from "./scheduler.js";
+import type { SlotLimits } from "./slots.js";
+
+export type { DeliveryMode, TransformFn } from "../delivery/copy.js";
+export type { MxRecord, MxResolver } from "../delivery/mx.js";
+export type { RetryPolicy } from "./retry.js";
+export type { SlotLimits } from "./slots.js";
+
+export interface SchedulerOptions {
+  spool: Spool;
+  store: Store;
+  logger: Logger;
+  metrics: Metrics;
+  /** EHLO name, Received: "by", and the DSN reporting MTA. */
+  hostname: string;
+  mode?: DeliveryMode;
+  /** The per-recipient transform (relay/transform); absent: copies leave as received. */
+  transform?: TransformFn;
+  tracking?: { baseUrl: string; keys: TokenKeyring };
+  /** Messages found in the spool at start-up. */
+  recovered?: SpoolEntry[];
+  resolver?: MxResolver;
+  limits?: Partial<SlotLimits>;
+  retry?: Partial<RetryPolicy>;
+  timeouts?: Partial<Timeouts>;
+  /** Names this relay in blocked reports (the pod name). */
+  reportedBy?: string;
+  newId?: () => string;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface RunningScheduler {
+  /** Hands over a message that is durable in the spool. */
+  enqueue(entry: SpoolEntry): void;
+  /** Switches between full processing and passthrough for every copy made from now on. */
+  setMode(mode: DeliveryMode): void;
+  readonly mode: DeliveryMode;
+  counts(): SchedulerCounts;
+  idle(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startScheduler(options: SchedulerOptions): Promise<RunningScheduler> {
+  const logger = options.logger.child({ component: "scheduler" });
+  const now = options.now ?? Date.now;
+  await removeOrphanProgress(options.spool.queueDir);
+  const directory = await new RoutingDirectory(options.store, logger, {
+    now,
+    ...(options.reportedBy ? { reportedBy: options.reportedBy } : {}),
+  }).start();
+  const transports = new TransportPool({
+    hostname: options.hostname,
+    ...(options.timeouts ? { timeouts: options.timeouts } : {}),
+    now,
+  });
+  const deliverer = new CopyDeliverer({
+    spool: options.spool,
+    transports,
+    mx: new MxCache(options.resolver ?? systemMxResolver, 60_000, now),
+    hostname: options.hostname,
+    ...(options.transform ? { transform: options.transform } : {}),
+    ...(options.tracking ? { tracking: options.tracking } : {}),
+    metrics: options.metrics,
+    now,
+  });
+  let scheduler: Scheduler | undefined;
+  const notifier = new Notifier({
+    spool: options.spool,
+    store: options.store,
+    hostname: options.hostname,
+    newId: options.newId ?? createIdGenerator(now),
+    logger,
+    onSpooled: (entry) => scheduler?.enqueue(entry),
+    now,
+  });
+  const running = new Scheduler({
+    spool: options.spool,
+    store: options.store,
+    directory,
+    deliverer,
+    notifier,
+    logger,
+    metrics: options.metrics,
+    mode: options.mode ?? "full",
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.retry ? { retry: options.retry } : {}),
+    now,
+    ...(options.random ? { random: options.random } : {}),
+  });
+  scheduler = running;
+  for (const entry of options.recovered ?? []) running.enqueue(entry);
+  return {
+    enqueue: (entry) => running.enqueue(entry),
+    setMode: (mode) => {
+      running.mode = mode;
+    },
+    get mode() {
+      return running.mode;
+    },
+    counts: () => running.counts(),
+    idle: (timeoutMs) => running.idle(timeoutMs),
+    async stop() {
+      await running.stop();
+      directory.stop();
+      transports.close();
+    },
+  };
+}

@@ -1,0 +1,560 @@
+/**
+ * The scheduler: takes spooled messages, splits them into per-recipient jobs,
+ * and dispatches them fairly across accounts (deficit round robin, dedicated
+ * lanes) within the domain and sender caps, through the route the account's
+ * table gives (relay/delivery/route.ts). Outcomes move each recipient on:
+ * delivered; blocked → report and retry at once through another sender;
+ * deferred → back off (relay/scheduler/retry.ts) until the maximum age;
+ * bounced → notice. A message leaves the spool only when every recipient is
+ * final and every notice about it is spooled.
+ *
+ * Decisions are in the pure modules beside this one; this file is the shell
+ * that keeps the state and does the I/O.
+ */
+import type { Account } from "../accounts/schema.js";
+import { repeatedConnectRefusal } from "../delivery/classify.js";
+import type { CopyDeliverer, CopyOutcome, DeliveryMode } from "../delivery/copy.js";
+import type { RoutingDirectory } from "../delivery/directory.js";
+import { chooseSender, recipientDomain } from "../delivery/route.js";
+import type { Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/index.js";
+import type { Failure, Notifier } from "../notify/index.js";
+import type { RouteTable, Sender } from "../routes/schema.js";
+import type { Spool, SpoolEntry } from "../spool/spool.js";
+import type { Store } from "../store/types.js";
+import { DueQueue } from "./due-queue.js";
+import { FairQueue } from "./fair-queue.js";
+import { type Job, MessageWork } from "./message-work.js";
+import { emptyProgress, progressPath, readProgress } from "./progress.js";
+import { afterDeferral, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
+import { DEFAULT_SLOT_LIMITS, type Slot, SlotLedger, type SlotLimits } from "./slots.js";
+
+export interface SchedulerDeps {
+  spool: Spool;
+  store: Store;
+  directory: RoutingDirectory;
+  deliverer: CopyDeliverer;
+  notifier: Notifier;
+  logger: Logger;
+  metrics: Metrics;
+  mode: DeliveryMode;
+  limits?: Partial<SlotLimits>;
+  retry?: Partial<RetryPolicy>;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface SchedulerCounts {
+  messages: number;
+  queued: number;
+  active: number;
+  deferred: number;
+}
+
+const NOTICE_RETRY_MS = 30_000;
+
+export class Scheduler {
+  mode: DeliveryMode;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly retry: RetryPolicy;
+  private readonly ledger: SlotLedger;
+  private readonly fair = new FairQueue<Job>();
+  private readonly due = new DueQueue<Job>();
+  private readonly messages = new Map<string, MessageWork>();
+  private readonly refusals = new Map<string, number[]>();
+  private readonly idleWaiters = new Set<() => void>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private starting = 0;
+  private pumpScheduled = false;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueTimerAt = Number.POSITIVE_INFINITY;
+  private gaugeTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: SchedulerDeps) {
+    this.mode = deps.mode;
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.retry = { ...DEFAULT_RETRY_POLICY, ...deps.retry };
+    this.ledger = new SlotLedger({ ...DEFAULT_SLOT_LIMITS, ...deps.limits });
+    deps.directory.onUpdate(() => this.onDirectoryUpdate());
+    this.onDirectoryUpdate();
+    this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
+    this.gaugeTimer.unref();
+  }
+
+  /** Takes a message that is durable in the spool (from the intake, recovery, or a notice). */
+  enqueue(entry: SpoolEntry): void {
+    if (this.stopped) return;
+    this.starting++;
+    this.admit(entry)
+      .catch((error: unknown) => {
+        // It stays in the spool: the next start picks it up again.
+        this.deps.logger.error({ err: error, id: entry.id }, "could not schedule a message");
+      })
+      .finally(() => {
+        this.starting--;
+        this.checkIdle();
+      });
+  }
+
+  counts(): SchedulerCounts {
+    const counts = { messages: this.messages.size, queued: 0, active: 0, deferred: 0 };
+    for (const work of this.messages.values()) counts[work.state()]++;
+    return counts;
+  }
+
+  /** Resolves once no message is held (every one delivered, bounced with a notice, or refused). */
+  idle(timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters.delete(check);
+        reject(new Error(`scheduler not idle after ${timeoutMs} ms: ${JSON.stringify(this.counts())}`));
+      }, timeoutMs);
+      const check = () => {
+        if (this.messages.size > 0 || this.starting > 0) return;
+        clearTimeout(timer);
+        this.idleWaiters.delete(check);
+        resolve();
+      };
+      this.idleWaiters.add(check);
+      check();
+    });
+  }
+
+  /** Stops dispatching and waits for deliveries under way; what is left stays in the spool. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    if (this.gaugeTimer) clearInterval(this.gaugeTimer);
+    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.messages.values()].map((work) => work.settle()));
+  }
+
+  // ------------------------------------------------------------ admission
+
+  private async admit(entry: SpoolEntry): Promise<void> {
+    const { envelope } = entry;
+    if (this.messages.has(entry.id)) return;
+    await this.deps.directory.ensure(envelope.account).catch((error: unknown) => {
+      // Routing state arrives later (refresh or change); the jobs wait in the queue for it.
+      this.deps.logger.warn({ err: error, account: envelope.account }, "routing state not loaded yet");
+    });
+    const statePath = progressPath(this.deps.spool.queueDir, entry.id);
+    const progress = (await readProgress(statePath)) ?? emptyProgress();
+    const work = new MessageWork(entry, progress, statePath, (error) =>
+      this.deps.logger.error({ err: error, id: entry.id }, "could not write delivery progress"),
+    );
+    this.messages.set(entry.id, work);
+    this.fair.setWeight(envelope.account, this.accountOf(envelope.account)?.weight ?? 1);
+
+    if (!progress.refusedHandled) {
+      for (const refused of envelope.refused) {
+        work.failures.push({
+          recipient: refused.address,
+          failure: {
+            code: refused.code === "over_limit" ? "over_limit" : "suppressed",
+            message: refused.reason,
+            dsn: {
+              address: refused.address,
+              action: "failed",
+              status: refused.code === "over_limit" ? "5.7.0" : "5.7.1",
+              diagnostic: { type: "x-relayfleet", text: refused.reason },
+            },
+          },
+        });
+      }
+    }
+    const refused = new Set(envelope.refused.map((r) => r.address));
+    const seen = new Set<string>();
+    const jobs: { job: Job; at: number }[] = [];
+    for (const recipient of envelope.to) {
+      if (refused.has(recipient) || seen.has(recipient)) continue;
+      seen.add(recipient);
+      const state = progress.recipients[recipient];
+      if (state?.state === "delivered") continue;
+      if (state?.state === "bounced") {
+        if (!state.notified)
+          work.failures.push({ recipient, failure: failureFromProgress(recipient, state) });
+        continue;
+      }
+      work.open++;
+      const job: Job = { message: work, recipient, domain: recipientDomain(recipient), exclude: new Set() };
+      jobs.push({ job, at: state?.nextAttemptAt ?? 0 });
+    }
+    const now = this.now();
+    for (const { job, at } of jobs) {
+      if (at > now) this.wait(job, at);
+      else this.fair.push(envelope.account, job);
+    }
+    // Nothing new to save yet: a message that finishes in one pass never writes its progress file.
+    this.afterChange(work, { save: false });
+    this.schedulePump();
+  }
+
+  // ------------------------------------------------------------ dispatch
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.stopped) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    for (;;) {
+      const next = this.fair.next((account, job) => this.canStart(account, job));
+      if (!next) return;
+      this.start(next.account, next.item);
+    }
+  }
+
+  private accountOf(name: string): Account | undefined {
+    return this.deps.directory.account(name);
+  }
+
+  private tableFor(accountName: string): { name: string; table: RouteTable | undefined } {
+    const name = this.accountOf(accountName)?.route ?? "default";
+    return { name, table: this.deps.directory.table(name) };
+  }
+
+  private canStart(account: string, job: Job): boolean {
+    if (!this.ledger.laneFree(account) || !this.ledger.domainFree(job.domain)) return false;
+    const { name, table } = this.tableFor(account);
+    if (!table) {
+      job.plan = { kind: "defer", reason: `4.3.5 no route table "${name}"` };
+      return true;
+    }
+    const now = this.now();
+    const choice = chooseSender({
+      table,
+      domain: job.domain,
+      isBlocked: (sender, domain) => this.deps.directory.blocks.isBlocked(sender, domain, now),
+      exclude: job.exclude,
+      hasCapacity: (sender) => this.ledger.senderFree(senderKey(name, sender), sender.maxConnections),
+      random: this.random,
+    });
+    switch (choice.kind) {
+      case "busy":
+        return false;
+      case "none":
+        job.plan = { kind: "defer", reason: `4.4.5 ${choice.reason}` };
+        return true;
+      case "sender":
+        job.plan = { kind: "send", senderName: choice.sender.name };
+        return true;
+    }
+  }
+
+  private start(account: string, job: Job): void {
+    const plan = job.plan;
+    job.plan = undefined;
+    const { name, table } = this.tableFor(account);
+    const sender = plan?.kind === "send" ? table?.senders.find((s) => s.name === plan.senderName) : undefined;
+    if (!table || !sender) {
+      const reason = plan?.kind === "defer" ? plan.reason : "4.3.5 route changed";
+      this.recordAttempt(job, { at: this.now(), sender: "-", outcome: "deferred", answer: reason });
+      this.deps.metrics.deliveries.inc({ result: "deferred" });
+      this.defer(job, reason);
+      return;
+    }
+    const slot = this.ledger.acquire(account, job.domain, senderKey(name, sender));
+    const work = job.message;
+    work.inFlight++;
+    const running = this.deps.deliverer
+      .deliver({
+        entry: work.entry,
+        recipient: job.recipient,
+        domain: job.domain,
+        sender,
+        blockPatterns: table.blocking.patterns,
+        account: this.accountOf(account),
+        mode: this.mode,
+      })
+      .then(
+        (outcome) => this.onOutcome(job, slot, table, sender, outcome),
+        (error: unknown) => {
+          this.deps.logger.error({ err: error, id: work.id }, "delivery failed unexpectedly");
+          this.release(job, slot);
+          this.defer(job, `4.3.0 local error: ${String(error)}`);
+        },
+      )
+      .finally(() => {
+        this.inFlight.delete(running);
+        this.schedulePump();
+      });
+    this.inFlight.add(running);
+  }
+
+  private release(job: Job, slot: Slot): void {
+    this.ledger.release(slot);
+    job.message.inFlight--;
+  }
+
+  // ------------------------------------------------------------ outcomes
+
+  private onOutcome(job: Job, slot: Slot, table: RouteTable, sender: Sender, outcome: CopyOutcome): void {
+    this.release(job, slot);
+    const { verdict, attempt } = outcome;
+    this.recordAttempt(job, attempt);
+    this.deps.metrics.deliveries.inc({ result: verdict.outcome });
+    const work = job.message;
+    switch (verdict.outcome) {
+      case "delivered": {
+        this.deps.metrics.deliveryLatency.observe((this.now() - work.entry.envelope.receivedAt) / 1000);
+        const state = work.recipient(job.recipient);
+        state.state = "delivered";
+        state.nextAttemptAt = undefined;
+        work.open--;
+        this.afterChange(work);
+        return;
+      }
+      case "blocked":
+        this.rerouteAroundBlock(job, table, sender, attempt.answer);
+        return;
+      case "deferred": {
+        if (verdict.connectRefusal && this.connectRefusedRepeatedly(sender.name, job.domain)) {
+          this.rerouteAroundBlock(job, table, sender, `repeated refusals on connect: ${attempt.answer}`);
+          return;
+        }
+        this.defer(job, attempt.answer, attempt.remoteHost);
+        return;
+      }
+      case "bounced": {
+        if (verdict.unknownRecipient) this.addToBounceList(job, attempt.answer);
+        this.bounce(job, {
+          code: outcome.unparseable ? "unparseable" : "bounced",
+          message: attempt.answer,
+          dsn: {
+            address: job.recipient,
+            action: "failed",
+            status: verdict.status.startsWith("5") ? verdict.status : "5.0.0",
+            diagnostic: { type: attempt.responseCode ? "smtp" : "x-relayfleet", text: attempt.answer },
+            ...(attempt.remoteHost ? { remoteMta: attempt.remoteHost } : {}),
+            lastAttemptAt: attempt.at,
+          },
+        });
+        return;
+      }
+    }
+  }
+
+  /** Blocked here: tell the Store and the local book, and try the next sender now. */
+  private rerouteAroundBlock(job: Job, table: RouteTable, sender: Sender, answer: string): void {
+    this.deps.directory.reportBlocked(sender.name, job.domain, answer, table.blocking.holdSeconds);
+    this.refusals.delete(`${sender.name}\u0000${job.domain}`);
+    job.exclude.add(sender.name);
+    this.fair.push(job.message.entry.envelope.account, job, { front: true });
+  }
+
+  private connectRefusedRepeatedly(sender: string, domain: string): boolean {
+    const key = `${sender}\u0000${domain}`;
+    const now = this.now();
+    const times = [...(this.refusals.get(key) ?? []), now].slice(-10);
+    this.refusals.set(key, times);
+    if (this.refusals.size > 10_000) this.refusals.clear();
+    return repeatedConnectRefusal(times, now);
+  }
+
+  private defer(job: Job, answer: string, remoteHost?: string): void {
+    const work = job.message;
+    const state = work.recipient(job.recipient);
+    state.deferrals++;
+    const next = afterDeferral({
+      deferrals: state.deferrals,
+      receivedAt: work.entry.envelope.receivedAt,
+      now: this.now(),
+      policy: this.retry,
+      random: this.random,
+    });
+    if (next.kind === "expire") {
+      const status = /^4\.\d+\.\d+/.exec(answer)?.[0] ?? "4.4.7";
+      this.bounce(job, {
+        code: "expired",
+        message: `gave up after ${state.deferrals} attempts: ${answer}`,
+        dsn: {
+          address: job.recipient,
+          action: "failed",
+          status,
+          diagnostic: { type: "x-relayfleet", text: `delivery time expired; last answer: ${answer}` },
+          ...(remoteHost ? { remoteMta: remoteHost } : {}),
+          lastAttemptAt: this.now(),
+        },
+      });
+      return;
+    }
+    state.nextAttemptAt = next.at;
+    job.exclude.clear();
+    this.wait(job, next.at);
+    work.persist();
+  }
+
+  private bounce(job: Job, failure: Failure): void {
+    const work = job.message;
+    const state = work.recipient(job.recipient);
+    state.state = "bounced";
+    state.nextAttemptAt = undefined;
+    state.status = failure.dsn.status;
+    state.answer = failure.message;
+    if (failure.dsn.remoteMta) state.remoteMta = failure.dsn.remoteMta;
+    work.open--;
+    work.failures.push({ recipient: job.recipient, failure });
+    this.afterChange(work);
+  }
+
+  private addToBounceList(job: Job, answer: string): void {
+    const { envelope } = job.message.entry;
+    this.deps.store
+      .addSuppression(envelope.account, {
+        address: job.recipient,
+        list: "bounces",
+        reason: answer.slice(0, 500),
+        at: this.now(),
+        messageId: envelope.id,
+      })
+      .catch((error: unknown) => this.deps.logger.error({ err: error }, "could not add to the bounce list"));
+  }
+
+  private recordAttempt(job: Job, attempt: Parameters<Store["recordAttempt"]>[2]): void {
+    this.deps.store
+      .recordAttempt(job.message.id, job.recipient, attempt)
+      .catch((error: unknown) =>
+        this.deps.logger.error({ err: error, id: job.message.id }, "could not log a delivery attempt"),
+      );
+  }
+
+  // ------------------------------------------------------------ message life
+
+  /** After any change to a message: notify about failures, finish it, or save its progress. */
+  private afterChange(work: MessageWork, options: { save?: boolean } = {}): void {
+    if (work.finished) return;
+    if (work.inFlight === 0 && work.failures.length > 0 && !work.notifying) {
+      void this.notify(work);
+      return;
+    }
+    if (work.notifying) return;
+    if (work.open === 0 && work.inFlight === 0) {
+      void this.finish(work);
+      return;
+    }
+    if (options.save ?? true) work.persist();
+  }
+
+  private async notify(work: MessageWork): Promise<void> {
+    work.notifying = true;
+    const batch = work.failures.splice(0);
+    try {
+      await this.deps.notifier.report(
+        work.entry,
+        this.accountOf(work.entry.envelope.account),
+        batch.map((b) => b.failure),
+      );
+      work.progress.refusedHandled = true;
+      for (const { recipient } of batch) {
+        const state = work.progress.recipients[recipient];
+        if (state) state.notified = true;
+      }
+    } catch (error) {
+      // Keep the message (and the failures) until the notice is durable.
+      this.deps.logger.error({ err: error, id: work.id }, "could not spool a notice; will retry");
+      work.failures.unshift(...batch);
+      work.notifying = false;
+      const retry = setTimeout(() => this.afterChange(work), NOTICE_RETRY_MS);
+      retry.unref();
+      return;
+    }
+    work.notifying = false;
+    this.afterChange(work);
+  }
+
+  private async finish(work: MessageWork): Promise<void> {
+    await work.settle();
+    try {
+      await this.deps.spool.remove(work.id);
+    } catch (error) {
+      this.deps.logger.error(
+        { err: error, id: work.id },
+        "could not remove a finished message from the spool",
+      );
+    }
+    this.messages.delete(work.id);
+    this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    for (const check of [...this.idleWaiters]) check();
+  }
+
+  // ------------------------------------------------------------ timers and gauges
+
+  private wait(job: Job, at: number): void {
+    job.message.waiting++;
+    this.due.push(at, job);
+    this.armDueTimer();
+  }
+
+  private armDueTimer(): void {
+    const next = this.due.peekTime();
+    if (next === undefined || this.stopped) return;
+    if (this.dueTimer && next >= this.dueTimerAt) return;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueTimerAt = next;
+    this.dueTimer = setTimeout(() => this.releaseDue(), Math.max(0, next - this.now()));
+  }
+
+  private releaseDue(): void {
+    this.dueTimer = undefined;
+    this.dueTimerAt = Number.POSITIVE_INFINITY;
+    for (const job of this.due.popDue(this.now())) {
+      job.message.waiting--;
+      this.fair.push(job.message.entry.envelope.account, job);
+    }
+    this.armDueTimer();
+    this.schedulePump();
+  }
+
+  private onDirectoryUpdate(): void {
+    const { directory } = this.deps;
+    this.ledger.setDedicated(directory.dedicatedAccounts());
+    for (const account of directory.knownAccounts()) this.fair.setWeight(account.name, account.weight);
+    this.schedulePump();
+  }
+
+  private updateGauges(): void {
+    const counts = this.counts();
+    const { metrics } = this.deps;
+    metrics.queueMessages.set({ state: "queued" }, counts.queued);
+    metrics.queueMessages.set({ state: "active" }, counts.active);
+    metrics.queueMessages.set({ state: "deferred" }, counts.deferred);
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const work of this.messages.values()) oldest = Math.min(oldest, work.entry.envelope.receivedAt);
+    metrics.queueOldestSeconds.set(Number.isFinite(oldest) ? Math.max(0, (this.now() - oldest) / 1000) : 0);
+    metrics.blockedPairs.set(this.deps.directory.blocks.count(this.now()));
+  }
+}
+
+function senderKey(table: string, sender: Sender): string {
+  return `${table}/${sender.name}`;
+}
+
+function failureFromProgress(
+  recipient: string,
+  state: { status?: string | undefined; answer?: string | undefined; remoteMta?: string | undefined },
+): Failure {
+  const answer = state.answer ?? "delivery failed";
+  return {
+    code: state.status?.startsWith("4") ? "expired" : "bounced",
+    message: answer,
+    dsn: {
+      address: recipient,
+      action: "failed",
+      status: state.status ?? "5.0.0",
+      diagnostic: { type: "x-relayfleet", text: answer },
+      ...(state.remoteMta ? { remoteMta: state.remoteMta } : {}),
+    },
+  };
+}
