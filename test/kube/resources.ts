@@ -333,8 +333,10 @@ export function handleResource(
     return { status: 200, body: updated, warnings: options.warnings ?? [] };
   }
   if (method === "PATCH") {
-    const options = writeOptions(request);
     const patchType = patchTypeOf(request.contentType, type);
+    const options = writeOptions(request);
+    // Apply names its manager explicitly; the user-agent fallback is for the other verbs only.
+    if (patchType === "apply") options.fieldManager = request.query.get("fieldManager") ?? undefined;
     const existed = objects.find(type, namespace, name) !== undefined;
     const patched = objects.patch(type, namespace, name, patchType, request.body, options, subresource);
     return { status: existed ? 200 : 201, body: patched, warnings: options.warnings ?? [] };
