@@ -53,13 +53,15 @@ export async function startTestIntake(
     store?: Store;
     spoolDir?: string;
     authFailureDelayMs?: number;
+    listen?: string[];
+    tls?: { cert: string; key: string };
   } = {},
 ): Promise<TestIntake> {
   const dir = await tempDir("relayfleet-intake-");
   const store = options.store ?? (await openLocalStore({ dir: join(dir, "store") }));
   const config = relayConfigSchema.parse({
     hostname: "relay.test",
-    listen: { smtp: ["127.0.0.1:0"] },
+    listen: { smtp: options.listen ?? ["127.0.0.1:0"] },
     ...(options.maxMessageBytes ? { maxMessageBytes: options.maxMessageBytes } : {}),
     intake: { minFreeBytes: 0, ...options.intake },
   });
@@ -75,6 +77,7 @@ export async function startTestIntake(
   const accepted: SpoolEntry[] = [];
   const intake = await startIntake({
     listen: config.listen.smtp,
+    ...(options.tls ? { tls: options.tls } : {}),
     config,
     store,
     spool,
