@@ -21,6 +21,8 @@ export async function* withCrlfLines(chunks: AsyncIterable<Buffer | string>): As
   if (tail.length > 0) yield tail;
 }
 
+const SPLIT_SLICE_BYTES = 16 * 1024;
+
 export interface HeaderRead {
   /** The header block including its empty line, or everything read when `complete` is false. */
   header: Buffer;
@@ -94,12 +96,19 @@ export async function* rewriteWithSplitter(
 
   const iterator = chunks[Symbol.asyncIterator]();
   try {
+    let pending: Buffer | undefined;
     while (!rewriter.wantsRawInput) {
-      const next = await iterator.next();
-      if (next.done) break;
+      if (!pending || pending.length === 0) {
+        const next = await iterator.next();
+        if (next.done) break;
+        pending = next.value;
+      }
+      // Small slices, so a limit stops the splitter within SPLIT_SLICE_BYTES of where it was hit.
+      const slice = pending.subarray(0, SPLIT_SLICE_BYTES);
+      pending = pending.subarray(slice.length);
       await Promise.race([
         new Promise<void>((resolve, reject) =>
-          splitter.write(next.value, (err) => (err ? reject(err) : resolve())),
+          splitter.write(slice, (err) => (err ? reject(err) : resolve())),
         ),
         failure,
       ]);
@@ -109,6 +118,7 @@ export async function* rewriteWithSplitter(
     await Promise.race([ended, failure]);
     yield* drain();
     yield* rewriter.finish();
+    if (pending && pending.length > 0) yield pending;
     for (;;) {
       const next = await iterator.next();
       if (next.done) break;
