@@ -8,7 +8,8 @@
 import { CRD_CLEANUP_FINALIZER, typesFromCrd } from "./crd.js";
 import { ApiError } from "./errors.js";
 import { isObject, type JsonObject, objectAt, stringAt } from "./json.js";
-import { finalizersOf, type ObjectService } from "./objects.js";
+import { finalizersOf } from "./lifecycle.js";
+import type { ObjectService } from "./objects.js";
 import { type ResourceType, resourceKey } from "./resource-types.js";
 import type { Storage } from "./storage.js";
 import type { TypeRegistry } from "./type-registry.js";

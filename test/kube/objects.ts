@@ -5,9 +5,8 @@
  * handlers and in-process controllers (garbage collector, namespace cleanup,
  * a future kubelet) both go through here, so they see the same rules.
  */
-import { parse as parseYaml } from "yaml";
-import { admit, type FieldValidation, pruneUnknown } from "./admission.js";
-import { readManagedFields, recordUpdate, serverSideApply, writeManagedFields } from "./apply.js";
+import { admit, type FieldValidation } from "./admission.js";
+import { readManagedFields, recordUpdate, writeManagedFields } from "./apply.js";
 import {
   alreadyExists,
   badRequest,
@@ -17,10 +16,18 @@ import {
   MODIFIED_SINCE,
   notFound,
 } from "./errors.js";
-import { child, deepEqual, isObject, type Json, type JsonObject, objectAt, stringAt } from "./json.js";
+import { child, deepEqual, type Json, type JsonObject, objectAt, stringAt } from "./json.js";
 import { applyKindDefaults, tracksGeneration, validateKind } from "./kinds.js";
+import {
+  type DeleteOptions,
+  finalizersOf,
+  namespaceFinalizersPending,
+  planDeletion,
+  specChanged,
+  withoutVolatile,
+} from "./lifecycle.js";
 import { generatedName, newUid, nowTimestamp } from "./metadata.js";
-import { applyJsonPatch, applyMergePatch, applyStrategicMerge } from "./patch.js";
+import { patchObject } from "./patching.js";
 import { apiVersionOf, type ResourceType, resourceKey } from "./resource-types.js";
 import type { Storage } from "./storage.js";
 import type { TypeRegistry } from "./type-registry.js";
@@ -33,12 +40,6 @@ export interface WriteOptions {
   fieldValidation?: FieldValidation;
   /** Warnings for the client (unknown fields), returned as Warning headers. */
   warnings?: string[];
-}
-
-export interface DeleteOptions {
-  propagationPolicy?: "Background" | "Foreground" | "Orphan";
-  preconditions?: { uid?: string; resourceVersion?: string };
-  dryRun?: boolean;
 }
 
 export type PatchType = "json" | "merge" | "strategic" | "apply";
@@ -54,7 +55,7 @@ export class ObjectService {
     private readonly clock: () => number = Date.now,
   ) {}
 
-  private now(): string {
+  now(): string {
     return nowTimestamp(this.clock);
   }
 
@@ -98,7 +99,7 @@ export class ObjectService {
   }
 
   /** Fills apiVersion/kind and checks the body's identity against the request's. */
-  private normalizeIdentity(type: ResourceType, body: JsonObject, namespace: string | undefined): JsonObject {
+  normalizeIdentity(type: ResourceType, body: JsonObject, namespace: string | undefined): JsonObject {
     const object = structuredClone(body);
     if (object.apiVersion !== undefined && object.apiVersion !== apiVersionOf(type)) {
       throw badRequest(
@@ -202,7 +203,7 @@ export class ObjectService {
     };
   }
 
-  private writeRecord(type: ResourceType, manager: string, subresource: string | undefined) {
+  writeRecord(type: ResourceType, manager: string, subresource: string | undefined) {
     return {
       manager,
       apiVersion: apiVersionOf(type),
@@ -252,7 +253,7 @@ export class ObjectService {
    * bump generation, record managed fields, skip no-ops, store (or finish a
    * deletion whose last finalizer just went).
    */
-  private commit(
+  commit(
     type: ResourceType,
     existing: JsonObject,
     incoming: JsonObject,
@@ -351,81 +352,7 @@ export class ObjectService {
     options: WriteOptions & { force?: boolean },
     subresource?: string,
   ): JsonObject {
-    if (patchType === "apply") return this.apply(type, namespace, name, body, options, subresource);
-    const existing = this.get(type, namespace, name);
-    let patchDocument: Json;
-    try {
-      patchDocument = JSON.parse(body) as Json;
-    } catch (error) {
-      throw badRequest(`error decoding patch: ${(error as Error).message}`);
-    }
-    let patched: Json;
-    if (patchType === "json") patched = applyJsonPatch(existing, patchDocument);
-    else if (patchType === "merge") patched = applyMergePatch(existing, patchDocument);
-    else patched = applyStrategicMerge(existing, patchDocument, type.schema);
-    if (!isObject(patched)) throw badRequest("the patch produced a non-object");
-    const requested = stringAt(patched, "metadata", "resourceVersion");
-    if (requested !== undefined && requested !== stringAt(existing, "metadata", "resourceVersion"))
-      throw conflict(type, name, MODIFIED_SINCE);
-    const identity = this.normalizeIdentity(type, patched, namespace);
-    return this.commit(type, existing, identity, options, subresource, undefined);
-  }
-
-  private apply(
-    type: ResourceType,
-    namespace: string | undefined,
-    name: string,
-    body: string,
-    options: WriteOptions & { force?: boolean },
-    subresource?: string,
-  ): JsonObject {
-    if (!options.fieldManager)
-      throw badRequest("PATCH, application/apply-patch+yaml: fieldManager is required for apply requests");
-    let config: unknown;
-    try {
-      config = parseYaml(body);
-    } catch (error) {
-      throw badRequest(`error decoding YAML: ${(error as Error).message}`);
-    }
-    if (!isObject(config)) throw badRequest("apply configuration must be an object");
-    if (config.apiVersion === undefined || config.kind === undefined) {
-      throw badRequest("apiVersion and kind must be set in the applied configuration");
-    }
-    const normalized = this.normalizeIdentity(type, config, namespace);
-    const configName = stringAt(normalized, "metadata", "name");
-    if (configName !== undefined && configName !== name) {
-      throw badRequest(`the name of the object (${configName}) does not match the name on the URL (${name})`);
-    }
-    child(normalized, "metadata").name = name;
-    const existing = this.find(type, namespace, name);
-    const requested = stringAt(normalized, "metadata", "resourceVersion");
-    if (
-      requested !== undefined &&
-      existing &&
-      requested !== stringAt(existing, "metadata", "resourceVersion")
-    )
-      throw conflict(type, name, MODIFIED_SINCE);
-    // Unknown fields are reported against what the client sent; validation runs on the merged result.
-    const checked = pruneUnknown(type, normalized, options.fieldValidation ?? "Warn", subresource);
-    options.warnings?.push(...checked.warnings);
-    const skeleton: JsonObject = {
-      apiVersion: apiVersionOf(type),
-      kind: type.kind,
-      metadata: { name, ...(type.namespaced && namespace ? { namespace } : {}) },
-    };
-    const merged = serverSideApply({
-      live: existing ?? skeleton,
-      liveExists: existing !== undefined,
-      config: checked.object,
-      force: options.force ?? false,
-      ...this.writeRecord(type, options.fieldManager, subresource),
-    });
-    const managedFields = objectAt(merged, "metadata")?.managedFields ?? [];
-    if (!existing) {
-      if (subresource) throw notFound(type, name);
-      return this.create(type, namespace, merged, options, true);
-    }
-    return this.commit(type, existing, merged, options, subresource, managedFields);
+    return patchObject(this, type, namespace, name, patchType, body, options, subresource);
   }
 
   delete(
@@ -435,38 +362,10 @@ export class ObjectService {
     options: DeleteOptions = {},
   ): JsonObject {
     const existing = this.get(type, namespace, name);
-    const metadata = child(existing, "metadata");
-    const { uid, resourceVersion } = options.preconditions ?? {};
-    if (uid !== undefined && uid !== metadata.uid) {
-      throw conflict(
-        type,
-        name,
-        `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${String(metadata.uid)}`,
-      );
-    }
-    if (resourceVersion !== undefined && resourceVersion !== metadata.resourceVersion) {
-      throw conflict(
-        type,
-        name,
-        `Precondition failed: ResourceVersion in precondition: ${resourceVersion}, ResourceVersion in object meta: ${String(metadata.resourceVersion)}`,
-      );
-    }
-    const finalizers = finalizersOf(existing);
-    const policy = options.propagationPolicy ?? "Background";
-    if (policy === "Foreground" && !finalizers.includes("foregroundDeletion"))
-      finalizers.push("foregroundDeletion");
-    if (policy === "Orphan" && !finalizers.includes("orphan")) finalizers.push("orphan");
-    if (finalizers.length === 0 && !namespaceFinalizersPending(type, existing)) {
-      return options.dryRun ? existing : this.removeNow(type, existing);
-    }
-    if (typeof metadata.deletionTimestamp === "string") return existing;
-    metadata.finalizers = finalizers;
-    metadata.deletionTimestamp = this.now();
-    metadata.deletionGracePeriodSeconds = 0;
-    if (tracksGeneration(type)) metadata.generation = Number(metadata.generation ?? 0) + 1;
-    if (type.kind === "Namespace" && type.builtin) child(existing, "status").phase = "Terminating";
-    if (options.dryRun) return existing;
-    return this.present(type, this.storage.put(resourceKey(type), this.toStorage(type, existing)));
+    const plan = planDeletion(type, existing, options, this.now());
+    if (plan.action === "already-deleting" || options.dryRun) return plan.object;
+    if (plan.action === "remove") return this.removeNow(type, existing);
+    return this.present(type, this.storage.put(resourceKey(type), this.toStorage(type, plan.object)));
   }
 
   private removeNow(type: ResourceType, object: JsonObject): JsonObject {
@@ -512,45 +411,4 @@ export class ObjectService {
     }
     return this.present(type, this.storage.put(resourceKey(type), this.toStorage(type, object)));
   }
-}
-
-export function finalizersOf(object: JsonObject): string[] {
-  const list = objectAt(object, "metadata")?.finalizers;
-  return Array.isArray(list) ? list.filter((item): item is string => typeof item === "string") : [];
-}
-
-/** A namespace also waits for spec.finalizers (the "kubernetes" finalizer the namespace controller clears). */
-function namespaceFinalizersPending(type: ResourceType, object: JsonObject): boolean {
-  if (type.kind !== "Namespace" || !type.builtin) return false;
-  const list = objectAt(object, "spec")?.finalizers;
-  return Array.isArray(list) && list.length > 0;
-}
-
-function specChanged(before: JsonObject, after: JsonObject): boolean {
-  const strip = (object: JsonObject) =>
-    JSON.stringify(
-      Object.fromEntries(Object.entries(object).filter(([key]) => key !== "metadata" && key !== "status")),
-    );
-  return strip(before) !== strip(after);
-}
-
-/** An object without what changes on every write anyway, to recognise no-op updates as the server does. */
-function withoutVolatile(object: JsonObject, type: ResourceType): string {
-  const copy = structuredClone(object);
-  copy.apiVersion = apiVersionOf(type);
-  const metadata = child(copy, "metadata");
-  delete metadata.resourceVersion;
-  const entries = Array.isArray(metadata.managedFields) ? metadata.managedFields : [];
-  metadata.managedFields = entries.map((entry) => (isObject(entry) ? { ...entry, time: "" } : entry));
-  return JSON.stringify(sortKeys(copy));
-}
-
-function sortKeys(value: Json): Json {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (!isObject(value)) return value;
-  return Object.fromEntries(
-    Object.keys(value)
-      .sort()
-      .map((key) => [key, sortKeys(value[key] as Json)]),
-  );
 }

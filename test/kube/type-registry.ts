@@ -53,16 +53,13 @@ export class TypeRegistry {
     }
     return order.map((name) => {
       const list = versions.get(name) ?? [];
-      const preferred = this.preferredVersion(name, list);
+      const preferred = this.preferredVersion(list);
       return { name, versions: [preferred, ...list.filter((version) => version !== preferred)], preferred };
     });
   }
 
-  private preferredVersion(group: string, versions: string[]): string {
-    for (const types of this.custom.values()) {
-      const first = types[0];
-      if (first && first.group === group) return first.storageVersion;
-    }
+  /** The group's preferred version, by Kubernetes version priority, as for CRD groups. */
+  private preferredVersion(versions: string[]): string {
     return [...versions].sort(compareKubeVersions)[0] ?? "v1";
   }
 }
