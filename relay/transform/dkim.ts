@@ -3,11 +3,12 @@
  *
  * mailauth's DkimSigner streams the body hash, but it parses the PEM key on every message:
  * measured here at ~0.38 ms per RSA-2048 key, more than the signature itself (~0.32 ms), and
- * per-recipient copies pay it per recipient. So this signer reuses mailauth's canonicalization
- * (body hasher, header canonicalizer, header formatting) with key objects parsed once.
+ * per-recipient copies pay it per recipient. Its relaxed body hasher walks the body byte by byte
+ * in JavaScript (~0.4 ms for 13 KB). So this signer keeps mailauth's header canonicalization and
+ * formatting, parses keys once, and hashes the body line by line (RelaxedBodyHash below);
+ * mailauth and python3-dkim verify the result in the tests.
  */
 import { createHash, createPrivateKey, type KeyObject, sign } from "node:crypto";
-import { dkimBody } from "mailauth/lib/dkim/body/index.js";
 import { generateCanonicalizedHeader } from "mailauth/lib/dkim/header/index.js";
 import { formatSignatureHeaderLine, getSigningHeaderLines, parseHeaders } from "mailauth/lib/tools.js";
 import type { DkimKey } from "../accounts/schema.js";
@@ -52,6 +53,51 @@ export function keysForDomain(keys: readonly DkimKey[], domain: string | undefin
   });
 }
 
+/**
+ * RFC 6376 §3.4.4 relaxed body canonicalization, hashed as it streams: whitespace runs become
+ * one space, whitespace at line ends goes, empty lines at the end are ignored (held back until a
+ * non-empty line shows they were not at the end), and a last line without CRLF gets one.
+ */
+export class RelaxedBodyHash {
+  private readonly hash = createHash("sha256");
+  private partial = "";
+  private heldEmptyLines = 0;
+
+  update(chunk: Buffer): void {
+    const text = this.partial + chunk.toString("latin1");
+    const lastBreak = text.lastIndexOf("\n");
+    if (lastBreak === -1) {
+      this.partial = text;
+      return;
+    }
+    this.partial = text.slice(lastBreak + 1);
+    const lines = text.slice(0, lastBreak).split("\n");
+    let out = "";
+    for (const line of lines) out += this.canonicalLine(line.endsWith("\r") ? line.slice(0, -1) : line);
+    if (out) this.hash.update(out, "latin1");
+  }
+
+  digest(encoding: "base64"): string {
+    // A last line without CRLF keeps its trailing whitespace (only whitespace before a CRLF is
+    // dropped), as mailauth and python3-dkim both read the rule.
+    if (this.partial) this.hash.update(this.canonicalLine(this.partial, false), "latin1");
+    this.partial = "";
+    return this.hash.digest(encoding);
+  }
+
+  private canonicalLine(line: string, terminated = true): string {
+    const compressed = line.replace(/[ \t]+/g, " ");
+    const canonical = terminated ? compressed.replace(/ $/, "") : compressed;
+    if (canonical === "") {
+      this.heldEmptyLines++;
+      return "";
+    }
+    const held = "\r\n".repeat(this.heldEmptyLines);
+    this.heldEmptyLines = 0;
+    return `${held}${canonical}\r\n`;
+  }
+}
+
 export class KeyCache {
   private readonly keys = new Map<string, KeyObject>();
   get(pem: string): KeyObject {
@@ -78,7 +124,7 @@ export function startDkim(
   keyCache: KeyCache,
   signTime: Date = new Date(),
 ): DkimSession {
-  const hasher = dkimBody(CANONICALIZATION, "sha256", false);
+  const hasher = new RelaxedBodyHash();
   return {
     updateBody: (chunk) => hasher.update(chunk),
     signatures: () => {

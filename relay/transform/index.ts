@@ -10,6 +10,7 @@
 import { Readable } from "node:stream";
 import type { Account } from "../accounts/schema.js";
 import { signToken, type TokenKeyring } from "../tracking/token.js";
+import { AlternativeCache } from "./alternative.js";
 import { buildHeaderBlock, newField, parseHeaderBlock } from "./header-block.js";
 import { DEFAULT_LIMITS, type TransformLimits } from "./limits.js";
 import { LinkTracker } from "./links.js";
@@ -25,6 +26,7 @@ import {
 } from "./stream-stages.js";
 import type { CopyEdits } from "./text-part.js";
 
+export { AlternativeCache } from "./alternative.js";
 export { KeyCache } from "./dkim.js";
 export { DEFAULT_LIMITS, type TransformLimits } from "./limits.js";
 export { DO_NOT_TRACK_ATTRIBUTE, type KeptLinkReason, UNIQUE_ID_MARKER } from "./links.js";
@@ -50,6 +52,8 @@ export interface TransformContext {
   onSummary?: (summary: TransformSummary) => void;
   /** Parsed DKIM keys, shared across copies (parsing a PEM costs more than signing). */
   keyCache?: KeyCache;
+  /** Generated alternatives, shared across the copies of a message (html-to-text is costly). */
+  alternatives?: AlternativeCache;
   limits?: Partial<TransformLimits>;
   /** Where copies bigger than limits.maxBufferedOutputBytes wait for their DKIM signature. */
   tmpDir?: string;
@@ -106,10 +110,11 @@ async function* produceCopy(source: Readable, ctx: TransformContext): AsyncGener
       editRootHeader: (raw) => editRootHeader(raw, `${base}/u/${unsubscribeToken}`),
       limits,
       notify,
+      alternatives: ctx.alternatives ?? new AlternativeCache(1),
     });
     edited = rewriteWithSplitter(input, rewriter, limits);
   }
-  yield* signedWithDkim(withCrlfLines(edited), {
+  yield* signedWithDkim(withCrlfLines(edited, true), {
     keys: ctx.account.dkim,
     keyCache: ctx.keyCache ?? new KeyCache(),
     limits,

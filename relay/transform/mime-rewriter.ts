@@ -5,6 +5,7 @@
  */
 import type { BodyChunk, MimeNode, SplitterObject } from "mailsplit";
 import {
+  type AlternativeCache,
   generatedPart,
   htmlFromText,
   MAX_ALTERNATIVE_SOURCE_CHARS,
@@ -15,6 +16,7 @@ import { transferEncodingOf } from "./encoding.js";
 import { buildHeaderBlock, newField, parseHeaderBlock } from "./header-block.js";
 import { insertOpenPixel, rewriteHtmlLinks } from "./html.js";
 import type { TransformLimits } from "./limits.js";
+import { UNIQUE_ID_MARKER } from "./links.js";
 import type { TransformNotice } from "./notices.js";
 import { rewriteTextLinks } from "./plain.js";
 import { type CopyEdits, rewriteTextPart, type TextPartInfo } from "./text-part.js";
@@ -26,6 +28,7 @@ export interface RewriterOptions {
   editRootHeader: (raw: Buffer) => Buffer;
   limits: TransformLimits;
   notify: (notice: TransformNotice) => void;
+  alternatives: AlternativeCache;
 }
 
 interface PendingPart {
@@ -200,16 +203,22 @@ export class MimeRewriter {
     return wrapInAlternative(header, body, generated, pending.info.kind, pending.node.root);
   }
 
+  /** Made once per source (cached), then given this copy's ***uniqueid*** and tracking. */
   private generateAlternative(info: TextPartInfo, source: string): Buffer {
-    const { edits } = this.options;
+    const { edits, alternatives } = this.options;
+    const withToken = (text: string) => text.split(UNIQUE_ID_MARKER).join(edits.unsubscribeToken);
     if (info.kind === "plain") {
-      let html = rewriteHtmlLinks(htmlFromText(source, info), edits.links, (text) => text);
+      const kind = `html:${info.flowed}:${info.delSp}`;
+      const generated = alternatives.getOrMake(kind, source, () => htmlFromText(source, info));
+      let html = withToken(rewriteHtmlLinks(generated, edits.links, (text) => text));
       if (edits.pixelUrl) html = insertOpenPixel(html, edits.pixelUrl);
       return generatedPart("text/html", html);
     }
-    let text = textFromHtml(source, edits.wrapColumn);
+    let text = alternatives.getOrMake(`text:${edits.wrapColumn}`, source, () =>
+      textFromHtml(source, edits.wrapColumn),
+    );
     if (edits.textClicks) text = rewriteTextLinks(text, edits.links);
-    return generatedPart("text/plain", text);
+    return generatedPart("text/plain", withToken(text));
   }
 }
 

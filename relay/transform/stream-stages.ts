@@ -11,14 +11,30 @@ import type { MimeRewriter } from "./mime-rewriter.js";
 import { SpillBuffer } from "./spill-buffer.js";
 import { MimeSplitter } from "./splitter.js";
 
-export async function* withCrlfLines(chunks: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+/**
+ * With `finalCrlf`, a copy that does not end in CRLF gets one: SMTP sends one before the final
+ * "." anyway, so the signature then covers the bytes the next hop sees (and verifiers that read
+ * an unterminated last line differently all agree).
+ */
+export async function* withCrlfLines(
+  chunks: AsyncIterable<Buffer | string>,
+  finalCrlf = false,
+): AsyncGenerator<Buffer> {
   const state = newLineEndingState();
+  let last: Buffer | undefined;
   for await (const chunk of chunks) {
     const fixed = fixLineEndings(typeof chunk === "string" ? Buffer.from(chunk, "latin1") : chunk, state);
-    if (fixed.length > 0) yield fixed;
+    if (fixed.length > 0) {
+      last = fixed;
+      yield fixed;
+    }
   }
   const tail = finishLineEndings(state);
-  if (tail.length > 0) yield tail;
+  if (tail.length > 0) {
+    last = tail;
+    yield tail;
+  }
+  if (finalCrlf && last && last[last.length - 1] !== 0x0a) yield Buffer.from("\r\n");
 }
 
 const SPLIT_SLICE_BYTES = 16 * 1024;

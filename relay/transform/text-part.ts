@@ -45,7 +45,7 @@ export type TextPartOutcome =
       body?: Buffer;
       /** Set when the body had to move to quoted-printable (long lines in a 7bit/8bit part). */
       newEncoding?: "quoted-printable";
-      /** The part's text as Unicode, ***uniqueid*** replaced, links untracked: the source of a generated alternative. */
+      /** The part's text as Unicode as the sender wrote it (***uniqueid*** still in): the source of a generated alternative. */
       unicodeSource: () => string;
     };
 
@@ -59,7 +59,7 @@ export function rewriteTextPart(info: TextPartInfo, rawBody: Buffer, edits: Copy
   const withId = original.includes(UNIQUE_ID_MARKER)
     ? original.split(UNIQUE_ID_MARKER).join(edits.unsubscribeToken)
     : original;
-  const unicodeSource = () => view.toUnicode(view.fromWorking(withId));
+  const unicodeSource = () => view.toUnicode(decoded.bytes);
   // Links first: a link holding ***uniqueid*** is the unsubscribe link and is never tracked.
   const finished = info.kind === "html" ? editHtml(original, edits, view) : editPlain(original, edits);
 

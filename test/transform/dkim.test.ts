@@ -5,8 +5,11 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
+import fc from "fast-check";
 import { dkimVerify } from "mailauth";
+import { dkimBody } from "mailauth/lib/dkim/body/index.js";
 import { describe, expect, it } from "vitest";
+import { RelaxedBodyHash } from "../../relay/transform/dkim.js";
 import { tempDir } from "../support/temp-dir.js";
 import { contextFor, ed25519Key, rsaKey, runCopy, testAccount } from "./support.js";
 
@@ -123,5 +126,25 @@ describe("DKIM", () => {
     );
     await expectVerified(output, 1);
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it("hashes the relaxed body exactly as mailauth does, however the body is chunked", () => {
+    const piece = fc.constantFrom("a", " ", "\t", "\r\n", "b", "\r\n\r\n", "\u00e9");
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: piece })), fc.array(fc.nat(40)), (parts, cuts) => {
+        const body = Buffer.from(`${parts.join("")}\r\n`, "latin1");
+        const reference = dkimBody("relaxed", "sha256", false);
+        reference.update(body);
+        const ours = new RelaxedBodyHash();
+        let offset = 0;
+        for (const cut of cuts) {
+          ours.update(body.subarray(offset, offset + cut));
+          offset += cut;
+        }
+        ours.update(body.subarray(offset));
+        expect(ours.digest("base64")).toBe(reference.digest("base64"));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
