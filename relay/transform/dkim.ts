@@ -71,10 +71,21 @@ export class RelaxedBodyHash {
       return;
     }
     this.partial = text.slice(lastBreak + 1);
-    const lines = text.slice(0, lastBreak).split("\n");
-    let out = "";
-    for (const line of lines) out += this.canonicalLine(line.endsWith("\r") ? line.slice(0, -1) : line);
-    if (out) this.hash.update(out, "latin1");
+    // Whole lines at once: whitespace runs to one space, then the space before each CRLF goes.
+    const lines = text
+      .slice(0, lastBreak + 1)
+      .replace(/\r?\n/g, "\r\n")
+      .replace(/[ \t]+/g, " ")
+      .replace(/ \r\n/g, "\r\n");
+    let end = lines.length;
+    while (end >= 2 && lines.charCodeAt(end - 2) === 13 && (end === 2 || lines.charCodeAt(end - 3) === 10))
+      end -= 2;
+    if (end === 0) {
+      this.heldEmptyLines += lines.length / 2;
+      return;
+    }
+    this.hash.update("\r\n".repeat(this.heldEmptyLines) + lines.slice(0, end), "latin1");
+    this.heldEmptyLines = (lines.length - end) / 2;
   }
 
   digest(encoding: "base64"): string {
