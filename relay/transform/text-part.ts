@@ -56,9 +56,6 @@ export function rewriteTextPart(info: TextPartInfo, rawBody: Buffer, edits: Copy
   if (!view) return { status: "skipped", reason: "unsupported-charset" };
 
   const original = view.toWorking(decoded.bytes);
-  const withId = original.includes(UNIQUE_ID_MARKER)
-    ? original.split(UNIQUE_ID_MARKER).join(edits.unsubscribeToken)
-    : original;
   const unicodeSource = () => view.toUnicode(decoded.bytes);
   // Links first: a link holding ***uniqueid*** is the unsubscribe link and is never tracked.
   const finished = info.kind === "html" ? editHtml(original, edits, view) : editPlain(original, edits);
