@@ -48,7 +48,9 @@ describe("kill -9 during a load", () => {
     expect(ackedCount).toBeLessThan(2000);
 
     const restarted = await startRelayProcess(dir, config);
-    onTestFinished(() => restarted.stop());
+    onTestFinished(async () => {
+      await restarted.stop();
+    });
     const queue = join(dir, "data", "spool", "queue");
     const files = await readdir(queue);
     expect(files.filter((f) => f.endsWith(".tmp"))).toEqual([]);
