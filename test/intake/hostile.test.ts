@@ -115,7 +115,7 @@ describe("hostile SMTP input", () => {
     const cases: [string, RegExp][] = [
       [`${HEADER}a\0b\r\n.\r\n`, /^554 5\.6\.0 /],
       [`${"Received: from x by y\r\n".repeat(101)}${HEADER}loop\r\n.\r\n`, /^554 5\.4\.6 /],
-      [`${"X-Pad: ".padEnd(900, "a")}\r\n`.repeat(1300) + `${HEADER}big\r\n.\r\n`, /^552 5\.3\.4 /],
+      [`${`${"X-Pad: ".padEnd(900, "a")}\r\n`.repeat(1300)}${HEADER}big\r\n.\r\n`, /^552 5\.3\.4 /],
     ];
     for (const [data, expected] of cases) {
       const client = await openSession(relay);
