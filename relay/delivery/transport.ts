@@ -44,6 +44,7 @@ interface PoolMail {
   message: {
     getEnvelope(): { from: string; to: string[] };
     messageId(): string;
+    getHeader(name: string): string;
     createReadStream(): Readable;
   };
 }
@@ -114,6 +115,7 @@ export class TransportPool {
       message: {
         getEnvelope: () => ({ from: request.from, to: [request.to] }),
         messageId: () => request.id,
+        getHeader: () => request.id,
         createReadStream: request.message,
       },
     };

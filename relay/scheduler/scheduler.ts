@@ -12,7 +12,7 @@
  * that keeps the state and does the I/O.
  */
 import type { Account } from "../accounts/schema.js";
-import { repeatedConnectRefusal } from "../delivery/classify.js";
+import { enhancedStatus, repeatedConnectRefusal } from "../delivery/classify.js";
 import type { CopyDeliverer, CopyOutcome, DeliveryMode } from "../delivery/copy.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
 import { chooseSender, recipientDomain } from "../delivery/route.js";
@@ -123,12 +123,22 @@ export class Scheduler {
     });
   }
 
-  /** Stops dispatching and waits for deliveries under way; what is left stays in the spool. */
-  async stop(): Promise<void> {
+  /**
+   * Stops dispatching and waits (up to `graceMs`) for deliveries under way;
+   * what is left stays in the spool for the next start.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
     if (this.dueTimer) clearTimeout(this.dueTimer);
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
-    await Promise.allSettled([...this.inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
     await Promise.allSettled([...this.messages.values()].map((work) => work.settle()));
   }
 
@@ -372,7 +382,16 @@ export class Scheduler {
       random: this.random,
     });
     if (next.kind === "expire") {
-      const status = /^4\.\d+\.\d+/.exec(answer)?.[0] ?? "4.4.7";
+      // As Postfix does: the last temporary status, or "delivery time expired".
+      const last = enhancedStatus(answer);
+      const status = last?.startsWith("4.") ? last : "4.4.7";
+      // The message log's final word for this recipient (its last attempt said "deferred").
+      this.recordAttempt(job, {
+        at: this.now(),
+        sender: "-",
+        outcome: "bounced",
+        answer: `${status} delivery time expired after ${state.deferrals} attempts`,
+      });
       this.bounce(job, {
         code: "expired",
         message: `gave up after ${state.deferrals} attempts: ${answer}`,
