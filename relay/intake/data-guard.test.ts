@@ -76,6 +76,13 @@ describe("DataGuard", () => {
     expect(run([fine]).guard.problem).toBeUndefined();
   });
 
+  it("takes a message without a body as all header", () => {
+    const { guard, text } = run(["From: a@b.test\r\nSubject: only headers\r\n"]);
+    expect(guard.problem).toBeUndefined();
+    expect(text).toBe("From: a@b.test\r\nSubject: only headers\r\n");
+    expect(guard.header?.toString()).toBe("From: a@b.test\r\nSubject: only headers\r\n");
+  });
+
   it("handles a message with no header", () => {
     const { guard } = run(["\r\nbody only\r\n"]);
     expect(guard.header?.length).toBe(0);

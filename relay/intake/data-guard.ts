@@ -40,7 +40,7 @@ export class DataGuard {
   problem: DataProblem | undefined;
   /** Bytes received (before normalisation). */
   bytesIn = 0;
-  /** The header block (up to the blank line), once complete; undefined for a message with no body separator. */
+  /** The header block (up to the blank line, or all of a message without a body), once complete. */
   header: Buffer | undefined;
 
   private readonly maxHeaderBytes: number;
@@ -139,6 +139,8 @@ export class DataGuard {
       this.lineEnd(true);
     }
     if (this.inHeader) this.collectHeader(out);
+    // A message may be all header and no body (RFC 5322 §3.5): the header ends with the data.
+    if (this.inHeader && !this.problem) this.finishHeader(Buffer.concat(this.headerParts));
     return this.problem ? [] : out;
   }
 

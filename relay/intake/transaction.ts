@@ -206,7 +206,6 @@ export class Transactions {
       await pump(stream, guard, writer, state);
       const header = guard.header ?? Buffer.alloc(0);
       if (guard.problem) throw this.refuse(guard.problem.code, guard.problem.message);
-      if (guard.header === undefined) throw this.refuse("bad_header", "Message has no header/body separator");
       const group = this.checkHeader(header, account);
       await this.applyLimits(account, envelope);
       const entry = await writer.commit().catch((error: unknown) => {
