@@ -14,7 +14,7 @@ import { createIdGenerator } from "../spool/id.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
 import type { TokenKeyring } from "../tracking/token.js";
-import { removeOrphanProgress } from "./progress.js";
+import { scanProgress } from "./progress.js";
 import type { RetryPolicy } from "./retry.js";
 import { Scheduler, type SchedulerCounts } from "./scheduler.js";
 import type { SlotLimits } from "./slots.js";
@@ -62,7 +62,7 @@ export interface RunningScheduler {
 export async function startScheduler(options: SchedulerOptions): Promise<RunningScheduler> {
   const logger = options.logger.child({ component: "scheduler" });
   const now = options.now ?? Date.now;
-  await removeOrphanProgress(options.spool.queueDir);
+  const withProgress = await scanProgress(options.spool.queueDir);
   const directory = await new RoutingDirectory(options.store, logger, {
     now,
     ...(options.reportedBy ? { reportedBy: options.reportedBy } : {}),
@@ -105,6 +105,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     ...(options.retry ? { retry: options.retry } : {}),
     now,
     ...(options.random ? { random: options.random } : {}),
+    withProgress,
   });
   scheduler = running;
   for (const entry of options.recovered ?? []) running.enqueue(entry);

@@ -69,15 +69,21 @@ export async function writeProgress(path: string, progress: MessageProgress): Pr
   await rename(tmp, path);
 }
 
-/** Removes `.state` files whose message is gone (a crash between the two unlinks of Spool.remove). */
-export async function removeOrphanProgress(queueDir: string): Promise<number> {
+/**
+ * Lists the messages that have progress files, and removes the files whose
+ * message is gone (a crash between the two unlinks of Spool.remove). Only
+ * these messages need their progress read: a message accepted after start-up
+ * cannot have any yet.
+ */
+export async function scanProgress(queueDir: string): Promise<Set<string>> {
   const names = await readdir(queueDir);
   const messages = new Set(names.filter((n) => n.endsWith(".msg")).map((n) => n.slice(0, -4)));
-  let removed = 0;
+  const withProgress = new Set<string>();
   for (const name of names) {
-    if (!name.endsWith(".state") || messages.has(name.slice(0, -6))) continue;
-    await unlink(join(queueDir, name)).catch(() => undefined);
-    removed++;
+    if (!name.endsWith(".state")) continue;
+    const id = name.slice(0, -6);
+    if (messages.has(id)) withProgress.add(id);
+    else await unlink(join(queueDir, name)).catch(() => undefined);
   }
-  return removed;
+  return withProgress;
 }

@@ -42,6 +42,8 @@ export interface SchedulerDeps {
   retry?: Partial<RetryPolicy>;
   now?: () => number;
   random?: () => number;
+  /** Messages found with a progress file at start-up (relay/scheduler/progress.ts scanProgress). */
+  withProgress?: Set<string>;
 }
 
 export interface SchedulerCounts {
@@ -152,7 +154,9 @@ export class Scheduler {
       this.deps.logger.warn({ err: error, account: envelope.account }, "routing state not loaded yet");
     });
     const statePath = progressPath(this.deps.spool.queueDir, entry.id);
-    const progress = (await readProgress(statePath)) ?? emptyProgress();
+    // Only messages found with a progress file at start-up have one to read.
+    const saved = this.deps.withProgress?.delete(entry.id) ? await readProgress(statePath) : undefined;
+    const progress = saved ?? emptyProgress();
     const work = new MessageWork(entry, progress, statePath, (error) =>
       this.deps.logger.error({ err: error, id: entry.id }, "could not write delivery progress"),
     );
