@@ -4,7 +4,9 @@
  *   intake (SMTP) → spool (durable) → [scheduler → transform → delivery]
  *   beside them: API (lifecycle, reporting), metrics, the Store.
  */
+import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
+import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { hashCredentials } from "./accounts/credentials.js";
 import { accountSchema } from "./accounts/schema.js";
@@ -15,10 +17,13 @@ import { AccountDirectory } from "./intake/accounts.js";
 import { type Intake, startIntake } from "./intake/server.js";
 import type { Logger } from "./log/logger.js";
 import { createMetrics, type Metrics, startMetricsServer } from "./metrics/index.js";
+import { type RunningScheduler, startScheduler } from "./scheduler/index.js";
 import { createIdGenerator } from "./spool/id.js";
-import { Spool, type SpoolEntry } from "./spool/spool.js";
+import { Spool } from "./spool/spool.js";
 import { openStore } from "./store/index.js";
 import type { Store } from "./store/types.js";
+import { makeKeyring } from "./tracking/token.js";
+import { transformForRecipient } from "./transform/index.js";
 
 export interface Relay {
   intake: Intake;
@@ -26,8 +31,8 @@ export interface Relay {
   spool: Spool;
   metrics: Metrics;
   apiToken: string;
-  /** Messages handed on by the intake (and found in the spool at start) that wait for the scheduler. */
-  pending: SpoolEntry[];
+  /** Delivers what the intake accepts (and what was in the spool at start); issue 5. */
+  scheduler: RunningScheduler;
   apiAddress: { host: string; port: number };
   metricsAddress: { host: string; port: number };
   /** Set when the relay made a demo account on a bare machine. */
@@ -92,10 +97,26 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger: logger.child({ component: "spool" }),
     onBatch: (size) => metrics.spoolFsyncBatch.observe(size),
   });
-  const pending: SpoolEntry[] = [...recovered];
   if (recovered.length > 0)
     logger.info({ messages: recovered.length }, "resuming messages found in the spool");
-  metrics.queueMessages.set({ state: "queued" }, pending.length);
+  // Scheduling and delivery (issue 5). The tracking key is the secret file's text, hashed to
+  // the 32 bytes an HMAC key needs; the tracking server must derive it the same way.
+  const trackingSecret = await ensureSecretFile(config.secretFile ?? join(config.dataDir, "tracking-secret"));
+  const scheduler = await startScheduler({
+    spool,
+    store,
+    logger,
+    metrics,
+    hostname: config.hostname,
+    mode: config.mode,
+    transform: transformForRecipient,
+    tracking: {
+      baseUrl: config.trackingBaseUrl,
+      keys: makeKeyring({ id: "k1", secret: createHash("sha256").update(trackingSecret).digest() }),
+    },
+    recovered,
+    reportedBy: process.env.POD_NAME ?? osHostname(),
+  });
 
   const accounts = new AccountDirectory(store).start();
   const intake = await startIntake({
@@ -108,10 +129,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger,
     metrics,
     newId: createIdGenerator(),
-    onAccepted: (entry) => {
-      pending.push(entry);
-      metrics.queueMessages.set({ state: "queued" }, pending.length);
-    },
+    onAccepted: (entry) => scheduler.enqueue(entry),
   });
 
   const lifecycle = {
@@ -151,13 +169,14 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     spool,
     metrics,
     apiToken,
-    pending,
+    scheduler,
     apiAddress,
     metricsAddress,
     ...(demo ? { demo } : {}),
     async stop() {
       await intake.drain();
       await intake.close();
+      await scheduler.stop();
       accounts.stop();
       await new Promise((resolve) => api.close(resolve));
       await new Promise((resolve) => metricsServer.close(resolve));

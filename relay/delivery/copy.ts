@@ -12,6 +12,7 @@ import type { Sender } from "../routes/schema.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { DeliveryAttempt } from "../store/types.js";
 import type { TokenKeyring } from "../tracking/token.js";
+import { AlternativeCache, KeyCache, type TransformContext } from "../transform/index.js";
 import { classifyAnswer, type RemoteAnswer, type Verdict } from "./classify.js";
 import type { MxCache } from "./mx.js";
 import { isSafeEnvelopeAddress, receivedHeader } from "./received.js";
@@ -19,18 +20,9 @@ import type { TransportPool } from "./transport.js";
 
 export type DeliveryMode = "full" | "passthrough";
 
-/** What the transform (relay/transform, issue 4) needs to make one recipient's copy. */
-export interface CopyContext {
-  mode: DeliveryMode;
-  messageId: string;
-  recipient: string;
-  envelopeFrom: string;
-  account: Account;
-  trackingBaseUrl: string;
-  tokenKeys: TokenKeyring;
-}
-
-export type TransformFn = (source: Readable, ctx: CopyContext) => Readable;
+/** The per-recipient transform (relay/transform `transformForRecipient`). */
+export type TransformFn = (source: Readable, ctx: TransformContext) => Readable;
+export type { TransformContext };
 
 export interface CopyRequest {
   entry: SpoolEntry;
@@ -41,6 +33,8 @@ export interface CopyRequest {
   blockPatterns: readonly string[];
   account: Account | undefined;
   mode: DeliveryMode;
+  /** The message's X-Relay-Track settings (they can only turn tracking off). */
+  overrides?: { opens?: boolean; clicks?: boolean };
 }
 
 export interface CopyOutcome {
@@ -73,6 +67,9 @@ class CopyError extends Error {
 
 export class CopyDeliverer {
   private readonly now: () => number;
+  /** Shared by every copy: parsed DKIM keys and generated text alternatives (both costly to make). */
+  private readonly keyCache = new KeyCache();
+  private readonly alternatives = new AlternativeCache();
 
   constructor(private readonly options: CopyDelivererOptions) {
     this.now = options.now ?? Date.now;
@@ -176,8 +173,9 @@ export class CopyDeliverer {
 
   /** Received: + the transformed copy, as one stream; reports the copy's own failures through `onError`. */
   private makeCopy(request: CopyRequest, onError: (error: CopyError) => void): Readable {
-    const { entry, recipient, account, mode } = request;
+    const { entry, recipient, account, mode, overrides } = request;
     const { transform, tracking, metrics, spool, hostname } = this.options;
+    const { keyCache, alternatives } = this;
     const trace = receivedHeader(entry.envelope, recipient, hostname);
     // Our own notices carry nothing to track and must reach the sender as built.
     const isNotice = entry.envelope.listener === "notify";
@@ -197,6 +195,9 @@ export class CopyDeliverer {
                 account,
                 trackingBaseUrl: tracking.baseUrl,
                 tokenKeys: tracking.keys,
+                ...(overrides ? { overrides } : {}),
+                keyCache,
+                alternatives,
               })
             : source;
         for await (const chunk of body)

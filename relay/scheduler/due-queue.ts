@@ -63,3 +63,47 @@ export class DueQueue<T> {
     return top?.item;
   }
 }
+
+/** A DueQueue with one timer armed for its earliest item; hands due items to `onDue`. */
+export class DueTimer<T> {
+  private readonly queue = new DueQueue<T>();
+  private timer: NodeJS.Timeout | undefined;
+  private armedAt = Number.POSITIVE_INFINITY;
+  private stopped = false;
+
+  constructor(
+    private readonly now: () => number,
+    private readonly onDue: (items: T[]) => void,
+  ) {}
+
+  get size(): number {
+    return this.queue.size;
+  }
+
+  add(at: number, item: T): void {
+    this.queue.push(at, item);
+    this.arm();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private arm(): void {
+    const next = this.queue.peekTime();
+    if (next === undefined || this.stopped) return;
+    if (this.timer && next >= this.armedAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.armedAt = next;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, next - this.now()));
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const due = this.queue.popDue(this.now());
+    this.arm();
+    if (due.length > 0) this.onDue(due);
+  }
+}

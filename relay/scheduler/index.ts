@@ -106,6 +106,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     now,
     ...(options.random ? { random: options.random } : {}),
     withProgress,
+    readTrackOverrides: options.transform !== undefined,
   });
   scheduler = running;
   for (const entry of options.recovered ?? []) running.enqueue(entry);

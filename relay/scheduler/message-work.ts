@@ -30,6 +30,8 @@ export class MessageWork {
   /** A notice is being spooled. */
   notifying = false;
   finished = false;
+  /** X-Relay-Track of the message, read once at admission (only when a transform runs). */
+  overrides: { opens?: boolean; clicks?: boolean } | undefined;
   private writing: Promise<void> | undefined;
   private dirty = false;
 

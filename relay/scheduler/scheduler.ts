@@ -12,21 +12,22 @@
  * that keeps the state and does the I/O.
  */
 import type { Account } from "../accounts/schema.js";
-import { enhancedStatus, repeatedConnectRefusal } from "../delivery/classify.js";
-import type { CopyDeliverer, CopyOutcome, DeliveryMode } from "../delivery/copy.js";
+import type { CopyDeliverer, DeliveryMode } from "../delivery/copy.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
 import { chooseSender, recipientDomain } from "../delivery/route.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
-import type { Failure, Notifier } from "../notify/index.js";
+import type { Notifier } from "../notify/index.js";
 import type { RouteTable, Sender } from "../routes/schema.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
-import { DueQueue } from "./due-queue.js";
+import { planAdmission, trackOverrides } from "./admission.js";
+import { DueTimer } from "./due-queue.js";
 import { FairQueue } from "./fair-queue.js";
 import { type Job, MessageWork } from "./message-work.js";
+import { Outcomes } from "./outcomes.js";
 import { emptyProgress, progressPath, readProgress } from "./progress.js";
-import { afterDeferral, DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { DEFAULT_SLOT_LIMITS, type Slot, SlotLedger, type SlotLimits } from "./slots.js";
 
 export interface SchedulerDeps {
@@ -42,6 +43,8 @@ export interface SchedulerDeps {
   retry?: Partial<RetryPolicy>;
   now?: () => number;
   random?: () => number;
+  /** Read each message's X-Relay-Track for the transform. */
+  readTrackOverrides?: boolean;
   /** Messages found with a progress file at start-up (relay/scheduler/progress.ts scanProgress). */
   withProgress?: Set<string>;
 }
@@ -62,15 +65,13 @@ export class Scheduler {
   private readonly retry: RetryPolicy;
   private readonly ledger: SlotLedger;
   private readonly fair = new FairQueue<Job>();
-  private readonly due = new DueQueue<Job>();
+  private readonly retries: DueTimer<Job>;
   private readonly messages = new Map<string, MessageWork>();
-  private readonly refusals = new Map<string, number[]>();
+  private readonly outcomes: Outcomes;
   private readonly idleWaiters = new Set<() => void>();
   private readonly inFlight = new Set<Promise<void>>();
   private starting = 0;
   private pumpScheduled = false;
-  private dueTimer: NodeJS.Timeout | undefined;
-  private dueTimerAt = Number.POSITIVE_INFINITY;
   private gaugeTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -80,6 +81,19 @@ export class Scheduler {
     this.random = deps.random ?? Math.random;
     this.retry = { ...DEFAULT_RETRY_POLICY, ...deps.retry };
     this.ledger = new SlotLedger({ ...DEFAULT_SLOT_LIMITS, ...deps.limits });
+    this.retries = new DueTimer(this.now, (jobs) => this.releaseDue(jobs));
+    this.outcomes = new Outcomes({
+      store: deps.store,
+      directory: deps.directory,
+      metrics: deps.metrics,
+      logger: deps.logger,
+      retry: this.retry,
+      now: this.now,
+      random: this.random,
+      retryNow: (job) => this.fair.push(job.message.entry.envelope.account, job, { front: true }),
+      wait: (job, at) => this.wait(job, at),
+      changed: (work) => this.afterChange(work),
+    });
     deps.directory.onUpdate(() => this.onDirectoryUpdate());
     this.onDirectoryUpdate();
     this.gaugeTimer = setInterval(() => this.updateGauges(), 1000);
@@ -131,7 +145,7 @@ export class Scheduler {
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopped = true;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.retries.stop();
     if (this.gaugeTimer) clearInterval(this.gaugeTimer);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -160,45 +174,17 @@ export class Scheduler {
     const work = new MessageWork(entry, progress, statePath, (error) =>
       this.deps.logger.error({ err: error, id: entry.id }, "could not write delivery progress"),
     );
+    if (this.deps.readTrackOverrides && envelope.listener !== "notify")
+      work.overrides = await trackOverrides(entry);
     this.messages.set(entry.id, work);
     this.fair.setWeight(envelope.account, this.accountOf(envelope.account)?.weight ?? 1);
 
-    if (!progress.refusedHandled) {
-      for (const refused of envelope.refused) {
-        work.failures.push({
-          recipient: refused.address,
-          failure: {
-            code: refused.code === "over_limit" ? "over_limit" : "suppressed",
-            message: refused.reason,
-            dsn: {
-              address: refused.address,
-              action: "failed",
-              status: refused.code === "over_limit" ? "5.7.0" : "5.7.1",
-              diagnostic: { type: "x-relayfleet", text: refused.reason },
-            },
-          },
-        });
-      }
-    }
-    const refused = new Set(envelope.refused.map((r) => r.address));
-    const seen = new Set<string>();
-    const jobs: { job: Job; at: number }[] = [];
-    for (const recipient of envelope.to) {
-      if (refused.has(recipient) || seen.has(recipient)) continue;
-      seen.add(recipient);
-      const state = progress.recipients[recipient];
-      if (state?.state === "delivered") continue;
-      if (state?.state === "bounced") {
-        if (!state.notified)
-          work.failures.push({ recipient, failure: failureFromProgress(recipient, state) });
-        continue;
-      }
+    const plan = planAdmission(envelope, progress);
+    work.failures.push(...plan.failures);
+    const now = this.now();
+    for (const { recipient, at } of plan.pending) {
       work.open++;
       const job: Job = { message: work, recipient, domain: recipientDomain(recipient), exclude: new Set() };
-      jobs.push({ job, at: state?.nextAttemptAt ?? 0 });
-    }
-    const now = this.now();
-    for (const { job, at } of jobs) {
       if (at > now) this.wait(job, at);
       else this.fair.push(envelope.account, job);
     }
@@ -271,9 +257,9 @@ export class Scheduler {
     const sender = plan?.kind === "send" ? table?.senders.find((s) => s.name === plan.senderName) : undefined;
     if (!table || !sender) {
       const reason = plan?.kind === "defer" ? plan.reason : "4.3.5 route changed";
-      this.recordAttempt(job, { at: this.now(), sender: "-", outcome: "deferred", answer: reason });
+      this.outcomes.recordAttempt(job, { at: this.now(), sender: "-", outcome: "deferred", answer: reason });
       this.deps.metrics.deliveries.inc({ result: "deferred" });
-      this.defer(job, reason);
+      this.outcomes.defer(job, reason);
       return;
     }
     const slot = this.ledger.acquire(account, job.domain, senderKey(name, sender));
@@ -288,13 +274,17 @@ export class Scheduler {
         blockPatterns: table.blocking.patterns,
         account: this.accountOf(account),
         mode: this.mode,
+        ...(work.overrides ? { overrides: work.overrides } : {}),
       })
       .then(
-        (outcome) => this.onOutcome(job, slot, table, sender, outcome),
+        (outcome) => {
+          this.release(job, slot);
+          this.outcomes.handle(job, table, sender, outcome);
+        },
         (error: unknown) => {
           this.deps.logger.error({ err: error, id: work.id }, "delivery failed unexpectedly");
           this.release(job, slot);
-          this.defer(job, `4.3.0 local error: ${String(error)}`);
+          this.outcomes.defer(job, `4.3.0 local error: ${String(error)}`);
         },
       )
       .finally(() => {
@@ -307,147 +297,6 @@ export class Scheduler {
   private release(job: Job, slot: Slot): void {
     this.ledger.release(slot);
     job.message.inFlight--;
-  }
-
-  // ------------------------------------------------------------ outcomes
-
-  private onOutcome(job: Job, slot: Slot, table: RouteTable, sender: Sender, outcome: CopyOutcome): void {
-    this.release(job, slot);
-    const { verdict, attempt } = outcome;
-    this.recordAttempt(job, attempt);
-    this.deps.metrics.deliveries.inc({ result: verdict.outcome });
-    const work = job.message;
-    switch (verdict.outcome) {
-      case "delivered": {
-        this.deps.metrics.deliveryLatency.observe((this.now() - work.entry.envelope.receivedAt) / 1000);
-        const state = work.recipient(job.recipient);
-        state.state = "delivered";
-        state.nextAttemptAt = undefined;
-        work.open--;
-        this.afterChange(work);
-        return;
-      }
-      case "blocked":
-        this.rerouteAroundBlock(job, table, sender, attempt.answer);
-        return;
-      case "deferred": {
-        if (verdict.connectRefusal && this.connectRefusedRepeatedly(sender.name, job.domain)) {
-          this.rerouteAroundBlock(job, table, sender, `repeated refusals on connect: ${attempt.answer}`);
-          return;
-        }
-        this.defer(job, attempt.answer, attempt.remoteHost);
-        return;
-      }
-      case "bounced": {
-        if (verdict.unknownRecipient) this.addToBounceList(job, attempt.answer);
-        this.bounce(job, {
-          code: outcome.unparseable ? "unparseable" : "bounced",
-          message: attempt.answer,
-          dsn: {
-            address: job.recipient,
-            action: "failed",
-            status: verdict.status.startsWith("5") ? verdict.status : "5.0.0",
-            diagnostic: { type: attempt.responseCode ? "smtp" : "x-relayfleet", text: attempt.answer },
-            ...(attempt.remoteHost ? { remoteMta: attempt.remoteHost } : {}),
-            lastAttemptAt: attempt.at,
-          },
-        });
-        return;
-      }
-    }
-  }
-
-  /** Blocked here: tell the Store and the local book, and try the next sender now. */
-  private rerouteAroundBlock(job: Job, table: RouteTable, sender: Sender, answer: string): void {
-    this.deps.directory.reportBlocked(sender.name, job.domain, answer, table.blocking.holdSeconds);
-    this.refusals.delete(`${sender.name}\u0000${job.domain}`);
-    job.exclude.add(sender.name);
-    this.fair.push(job.message.entry.envelope.account, job, { front: true });
-  }
-
-  private connectRefusedRepeatedly(sender: string, domain: string): boolean {
-    const key = `${sender}\u0000${domain}`;
-    const now = this.now();
-    const times = [...(this.refusals.get(key) ?? []), now].slice(-10);
-    this.refusals.set(key, times);
-    if (this.refusals.size > 10_000) this.refusals.clear();
-    return repeatedConnectRefusal(times, now);
-  }
-
-  private defer(job: Job, answer: string, remoteHost?: string): void {
-    const work = job.message;
-    const state = work.recipient(job.recipient);
-    state.deferrals++;
-    const next = afterDeferral({
-      deferrals: state.deferrals,
-      receivedAt: work.entry.envelope.receivedAt,
-      now: this.now(),
-      policy: this.retry,
-      random: this.random,
-    });
-    if (next.kind === "expire") {
-      // As Postfix does: the last temporary status, or "delivery time expired".
-      const last = enhancedStatus(answer);
-      const status = last?.startsWith("4.") ? last : "4.4.7";
-      // The message log's final word for this recipient (its last attempt said "deferred").
-      this.recordAttempt(job, {
-        at: this.now(),
-        sender: "-",
-        outcome: "bounced",
-        answer: `${status} delivery time expired after ${state.deferrals} attempts`,
-      });
-      this.bounce(job, {
-        code: "expired",
-        message: `gave up after ${state.deferrals} attempts: ${answer}`,
-        dsn: {
-          address: job.recipient,
-          action: "failed",
-          status,
-          diagnostic: { type: "x-relayfleet", text: `delivery time expired; last answer: ${answer}` },
-          ...(remoteHost ? { remoteMta: remoteHost } : {}),
-          lastAttemptAt: this.now(),
-        },
-      });
-      return;
-    }
-    state.nextAttemptAt = next.at;
-    job.exclude.clear();
-    this.wait(job, next.at);
-    work.persist();
-  }
-
-  private bounce(job: Job, failure: Failure): void {
-    const work = job.message;
-    const state = work.recipient(job.recipient);
-    state.state = "bounced";
-    state.nextAttemptAt = undefined;
-    state.status = failure.dsn.status;
-    state.answer = failure.message;
-    if (failure.dsn.remoteMta) state.remoteMta = failure.dsn.remoteMta;
-    work.open--;
-    work.failures.push({ recipient: job.recipient, failure });
-    this.afterChange(work);
-  }
-
-  private addToBounceList(job: Job, answer: string): void {
-    const { envelope } = job.message.entry;
-    this.deps.store
-      .addSuppression(envelope.account, {
-        address: job.recipient,
-        list: "bounces",
-        reason: answer.slice(0, 500),
-        at: this.now(),
-        messageId: envelope.id,
-      })
-      .catch((error: unknown) => this.deps.logger.error({ err: error }, "could not add to the bounce list"));
-  }
-
-  private recordAttempt(job: Job, attempt: Parameters<Store["recordAttempt"]>[2]): void {
-    this.deps.store
-      .recordAttempt(job.message.id, job.recipient, attempt)
-      .catch((error: unknown) =>
-        this.deps.logger.error({ err: error, id: job.message.id }, "could not log a delivery attempt"),
-      );
   }
 
   // ------------------------------------------------------------ message life
@@ -516,27 +365,14 @@ export class Scheduler {
 
   private wait(job: Job, at: number): void {
     job.message.waiting++;
-    this.due.push(at, job);
-    this.armDueTimer();
+    this.retries.add(at, job);
   }
 
-  private armDueTimer(): void {
-    const next = this.due.peekTime();
-    if (next === undefined || this.stopped) return;
-    if (this.dueTimer && next >= this.dueTimerAt) return;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
-    this.dueTimerAt = next;
-    this.dueTimer = setTimeout(() => this.releaseDue(), Math.max(0, next - this.now()));
-  }
-
-  private releaseDue(): void {
-    this.dueTimer = undefined;
-    this.dueTimerAt = Number.POSITIVE_INFINITY;
-    for (const job of this.due.popDue(this.now())) {
+  private releaseDue(jobs: Job[]): void {
+    for (const job of jobs) {
       job.message.waiting--;
       this.fair.push(job.message.entry.envelope.account, job);
     }
-    this.armDueTimer();
     this.schedulePump();
   }
 
@@ -562,22 +398,4 @@ export class Scheduler {
 
 function senderKey(table: string, sender: Sender): string {
   return `${table}/${sender.name}`;
-}
-
-function failureFromProgress(
-  recipient: string,
-  state: { status?: string | undefined; answer?: string | undefined; remoteMta?: string | undefined },
-): Failure {
-  const answer = state.answer ?? "delivery failed";
-  return {
-    code: state.status?.startsWith("4") ? "expired" : "bounced",
-    message: answer,
-    dsn: {
-      address: recipient,
-      action: "failed",
-      status: state.status ?? "5.0.0",
-      diagnostic: { type: "x-relayfleet", text: answer },
-      ...(state.remoteMta ? { remoteMta: state.remoteMta } : {}),
-    },
-  };
 }

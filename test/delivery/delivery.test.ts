@@ -5,7 +5,7 @@
 import { readdir } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { describe, expect, it, onTestFinished } from "vitest";
-import type { CopyContext } from "../../relay/delivery/copy.js";
+import type { TransformContext } from "../../relay/delivery/copy.js";
 import { startSmtpPeer } from "../support/smtp-peer.js";
 import { peerRoute, startRig } from "./harness.js";
 
@@ -197,7 +197,7 @@ describe("delivery", () => {
   it("passes the mode to the transform, and switches to passthrough at run time", async () => {
     const isp = await peer();
     const modes: string[] = [];
-    const transform = (source: Readable, ctx: CopyContext) => {
+    const transform = (source: Readable, ctx: TransformContext) => {
       modes.push(ctx.mode);
       return Readable.from(
         (async function* () {
