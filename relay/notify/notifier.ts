@@ -134,17 +134,22 @@ function explain(envelope: SpooledEnvelope, onlyRefused: boolean): string {
     : `Your message ${envelope.id}, accepted at ${when}, could not be delivered to the recipients below. This is a permanent error; no further attempts will be made.`;
 }
 
-/** The original's header block, at most 64 KB, from its spool file. */
+/** The original's header block, at most 64 KB, from its spool file (one small read in the common case). */
 export async function readHeaderBlock(path: string, bodyOffset: number): Promise<Buffer> {
   const handle = await open(path, "r");
   try {
-    const buffer = Buffer.alloc(MAX_HEADER_BYTES);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, bodyOffset);
-    const bytes = buffer.subarray(0, bytesRead);
-    const crlf = bytes.indexOf("\r\n\r\n");
-    const lf = bytes.indexOf("\n\n");
-    const ends = [crlf === -1 ? -1 : crlf + 2, lf === -1 ? -1 : lf + 1].filter((n) => n >= 0);
-    return ends.length > 0 ? bytes.subarray(0, Math.min(...ends)) : bytes;
+    let size = 4096;
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(size);
+      const { bytesRead } = await handle.read(buffer, 0, size, bodyOffset);
+      const bytes = buffer.subarray(0, bytesRead);
+      const crlf = bytes.indexOf("\r\n\r\n");
+      const lf = bytes.indexOf("\n\n");
+      const ends = [crlf === -1 ? -1 : crlf + 2, lf === -1 ? -1 : lf + 1].filter((n) => n >= 0);
+      if (ends.length > 0) return bytes.subarray(0, Math.min(...ends));
+      if (bytesRead < size || size >= MAX_HEADER_BYTES) return bytes;
+      size = MAX_HEADER_BYTES;
+    }
   } finally {
     await handle.close();
   }

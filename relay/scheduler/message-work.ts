@@ -32,6 +32,8 @@ export class MessageWork {
   finished = false;
   /** X-Relay-Track of the message, read once at admission (only when a transform runs). */
   overrides: { opens?: boolean; clicks?: boolean } | undefined;
+  /** A progress file exists on disk (found at start-up, or written since). */
+  hasProgressFile = false;
   private writing: Promise<void> | undefined;
   private dirty = false;
 
@@ -63,6 +65,7 @@ export class MessageWork {
     this.writing = (async () => {
       while (this.dirty && !this.finished) {
         this.dirty = false;
+        this.hasProgressFile = true;
         await writeProgress(this.statePath, this.progress).catch(this.onWriteError);
       }
       this.writing = undefined;

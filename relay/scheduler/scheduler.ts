@@ -169,11 +169,13 @@ export class Scheduler {
     });
     const statePath = progressPath(this.deps.spool.queueDir, entry.id);
     // Only messages found with a progress file at start-up have one to read.
-    const saved = this.deps.withProgress?.delete(entry.id) ? await readProgress(statePath) : undefined;
+    const hadProgressFile = this.deps.withProgress?.delete(entry.id) ?? false;
+    const saved = hadProgressFile ? await readProgress(statePath) : undefined;
     const progress = saved ?? emptyProgress();
     const work = new MessageWork(entry, progress, statePath, (error) =>
       this.deps.logger.error({ err: error, id: entry.id }, "could not write delivery progress"),
     );
+    work.hasProgressFile = hadProgressFile;
     if (this.deps.readTrackOverrides && envelope.listener !== "notify")
       work.overrides = await trackOverrides(entry);
     this.messages.set(entry.id, work);
@@ -346,7 +348,7 @@ export class Scheduler {
   private async finish(work: MessageWork): Promise<void> {
     await work.settle();
     try {
-      await this.deps.spool.remove(work.id);
+      await this.deps.spool.remove(work.id, { progress: work.hasProgressFile });
     } catch (error) {
       this.deps.logger.error(
         { err: error, id: work.id },

@@ -254,15 +254,18 @@ export class Spool {
     });
   }
 
-  /** Called when every recipient is done (delivered, bounced with a notice, or refused). */
-  async remove(id: string): Promise<void> {
+  /**
+   * Called when every recipient is done (delivered, bounced with a notice, or refused).
+   * Also removes the scheduler's progress file (relay/scheduler/progress.ts), after the
+   * message, so a crash in between leaves an orphan, never a message without its progress;
+   * `progress: false` skips that unlink when the caller knows there is none.
+   */
+  async remove(id: string, options: { progress?: boolean } = {}): Promise<void> {
     const ignoreMissing = (error: NodeJS.ErrnoException) => {
       if (error.code !== "ENOENT") throw error;
     };
     await unlink(join(this.queueDir, `${id}.msg`)).catch(ignoreMissing);
-    // The scheduler's per-recipient progress (relay/scheduler/progress.ts), removed after
-    // the message so a crash in between leaves an orphan, never a message without its progress.
-    await unlink(join(this.queueDir, `${id}.state`)).catch(ignoreMissing);
+    if (options.progress ?? true) await unlink(join(this.queueDir, `${id}.state`)).catch(ignoreMissing);
   }
 
   async list(): Promise<string[]> {
