@@ -38,8 +38,11 @@ export function sendersForDomain(table: RouteTable, domain: string): Sender[] {
 
 export type RouteChoice =
   | { kind: "sender"; sender: Sender }
-  /** Senders remain, but every one that may be used now is at its connection limit: try again shortly. */
-  | { kind: "busy" }
+  /**
+   * The sender to use is at its connection limit: try again shortly. `drawn`
+   * (random, weighted) is the sender drawn, to pass back as `drawn` next time.
+   */
+  | { kind: "busy"; drawn?: string }
   /** No sender may carry this mail now (all blocked or excluded): defer. */
   | { kind: "none"; reason: string };
 
@@ -53,6 +56,8 @@ export interface ChooseOptions {
   hasCapacity?: (sender: Sender) => boolean;
   /** [0, 1). */
   random?: () => number;
+  /** The sender this mail drew last time, kept while it stays usable so that waiting never re-draws. */
+  drawn?: string;
 }
 
 export function chooseSender(options: ChooseOptions): RouteChoice {
@@ -73,15 +78,18 @@ export function chooseSender(options: ChooseOptions): RouteChoice {
       const first = usable[0] as Sender;
       return hasCapacity(first) ? { kind: "sender", sender: first } : { kind: "busy" };
     }
-    case "random": {
-      const free = usable.filter(hasCapacity);
-      if (free.length === 0) return { kind: "busy" };
-      return { kind: "sender", sender: free[Math.floor(random() * free.length)] as Sender };
-    }
+    case "random":
     case "weighted": {
-      const free = usable.filter(hasCapacity);
-      if (free.length === 0) return { kind: "busy" };
-      return { kind: "sender", sender: pickWeighted(free, random()) };
+      // Draw over every usable sender, then wait for the one drawn if it is busy: spilling
+      // to whoever is free would skew the shares (and overrun an IP being warmed up on a
+      // small weight) exactly when traffic is heaviest.
+      const kept = options.drawn ? usable.find((s) => s.name === options.drawn) : undefined;
+      const sender =
+        kept ??
+        (table.policy === "random"
+          ? (usable[Math.floor(random() * usable.length)] as Sender)
+          : pickWeighted(usable, random()));
+      return hasCapacity(sender) ? { kind: "sender", sender } : { kind: "busy", drawn: sender.name };
     }
   }
 }

@@ -15,6 +15,8 @@ export interface Job {
   domain: string;
   /** Senders this recipient found blocked in the current round (cleared on deferral). */
   exclude: Set<string>;
+  /** A random or weighted draw that found its sender busy: kept until it is sent. */
+  drawn?: string;
   /** Set by the dispatcher's check, used by its start (so the random pick happens once). */
   plan?: { kind: "send"; senderName: string } | { kind: "defer"; reason: string };
 }

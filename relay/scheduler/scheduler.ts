@@ -225,7 +225,7 @@ export class Scheduler {
   }
 
   private canStart(account: string, job: Job): boolean {
-    if (!this.ledger.laneFree(account) || !this.ledger.domainFree(job.domain)) return false;
+    if (!this.ledger.laneFree(account)) return false;
     const { name, table } = this.tableFor(account);
     if (!table) {
       job.plan = { kind: "defer", reason: `4.3.5 no route table "${name}"` };
@@ -237,16 +237,21 @@ export class Scheduler {
       domain: job.domain,
       isBlocked: (sender, domain) => this.deps.directory.blocks.isBlocked(sender, domain, now),
       exclude: job.exclude,
-      hasCapacity: (sender) => this.ledger.senderFree(senderKey(name, sender), sender.maxConnections),
+      hasCapacity: (sender) =>
+        this.ledger.senderFree(senderKey(name, sender), sender.maxConnections) &&
+        (!sender.mx || this.ledger.domainFree(job.domain)),
       random: this.random,
+      ...(job.drawn ? { drawn: job.drawn } : {}),
     });
     switch (choice.kind) {
       case "busy":
+        job.drawn = choice.drawn;
         return false;
       case "none":
         job.plan = { kind: "defer", reason: `4.4.5 ${choice.reason}` };
         return true;
       case "sender":
+        job.drawn = undefined;
         job.plan = { kind: "send", senderName: choice.sender.name };
         return true;
     }
@@ -264,7 +269,7 @@ export class Scheduler {
       this.outcomes.defer(job, reason);
       return;
     }
-    const slot = this.ledger.acquire(account, job.domain, senderKey(name, sender));
+    const slot = this.ledger.acquire(account, sender.mx ? job.domain : undefined, senderKey(name, sender));
     const work = job.message;
     work.inFlight++;
     const running = this.deps.deliverer

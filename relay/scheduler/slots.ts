@@ -11,7 +11,11 @@ export interface SlotLimits {
   total: number;
   /** Reserved for each dedicated account. */
   dedicatedReserve: number;
-  /** In-flight deliveries per recipient domain (Postfix's default destination limit is 20). */
+  /**
+   * In-flight deliveries per recipient domain when delivering direct to its MX
+   * hosts (Postfix's default destination limit is 20). Through a smart host the
+   * destination is the smart host, capped by its sender's maxConnections.
+   */
   perDomain: number;
 }
 
@@ -19,7 +23,8 @@ export const DEFAULT_SLOT_LIMITS: SlotLimits = { total: 200, dedicatedReserve: 3
 
 export interface Slot {
   account: string;
-  domain: string;
+  /** Counted against perDomain; undefined through a smart host. */
+  domain: string | undefined;
   senderKey: string;
   /** Which pool the slot came from. */
   pool: "reserved" | "shared";
@@ -66,12 +71,12 @@ export class SlotLedger {
   }
 
   /** Takes a slot; the caller checked laneFree, domainFree and senderFree first. */
-  acquire(account: string, domain: string, senderKey: string): Slot {
+  acquire(account: string, domain: string | undefined, senderKey: string): Slot {
     const reserved =
       this.dedicated.has(account) && (this.reservedInUse.get(account) ?? 0) < this.limits.dedicatedReserve;
     if (reserved) this.reservedInUse.set(account, (this.reservedInUse.get(account) ?? 0) + 1);
     else this.sharedInUse++;
-    bump(this.byDomain, domain, 1);
+    if (domain !== undefined) bump(this.byDomain, domain, 1);
     bump(this.bySender, senderKey, 1);
     this.inFlight++;
     return { account, domain, senderKey, pool: reserved ? "reserved" : "shared" };
@@ -80,7 +85,7 @@ export class SlotLedger {
   release(slot: Slot): void {
     if (slot.pool === "reserved") bump(this.reservedInUse, slot.account, -1);
     else this.sharedInUse--;
-    bump(this.byDomain, slot.domain, -1);
+    if (slot.domain !== undefined) bump(this.byDomain, slot.domain, -1);
     bump(this.bySender, slot.senderKey, -1);
     this.inFlight--;
   }

@@ -135,23 +135,27 @@ describe("chooseSender", () => {
     expect(sendersForDomain(t, "hotmail.com").map((s) => s.name)).toEqual(["out3"]);
   });
 
-  it("random and weighted wait only when every usable sender is busy", () => {
+  it("random and weighted wait for the sender drawn when it is busy, and keep that draw", () => {
     const t = table();
-    const busy = (s: { name: string }) => s.name === "out2";
-    const random = sequence();
-    const counts = distribution(100, () => {
-      const choice = chooseSender({
-        table: t,
-        domain: "a.test",
-        isBlocked: never,
-        hasCapacity: busy,
-        random,
-      });
-      return choice.kind === "sender" ? choice.sender.name : choice.kind;
-    });
-    expect(counts).toEqual({ out2: 100 });
-    expect(chooseSender({ table: t, domain: "a.test", isBlocked: never, hasCapacity: () => false })).toEqual({
+    const notOut2 = (s: { name: string }) => s.name !== "out2";
+    expect(
+      chooseSender({ table: t, domain: "a.test", isBlocked: never, hasCapacity: notOut2, random: () => 0.3 }),
+    ).toEqual({
       kind: "busy",
+      drawn: "out2",
+    });
+    // The next look keeps the draw (a fresh random would say out4) until out2 frees up or is blocked.
+    const again = { table: t, domain: "a.test", drawn: "out2", random: () => 0.9 };
+    expect(chooseSender({ ...again, isBlocked: never, hasCapacity: notOut2 })).toEqual({
+      kind: "busy",
+      drawn: "out2",
+    });
+    expect(chooseSender({ ...again, isBlocked: never })).toMatchObject({
+      kind: "sender",
+      sender: { name: "out2" },
+    });
+    expect(chooseSender({ ...again, isBlocked: (s) => s === "out2" })).toMatchObject({
+      sender: { name: "out4" },
     });
   });
 });

@@ -160,14 +160,13 @@ describe("fairness", () => {
     expect(slow.maxActive).toBe(2);
   });
 
-  it("caps concurrent deliveries per domain and per sender", async () => {
+  it("caps concurrent deliveries per domain (direct to MX) and per sender", async () => {
     const slow = await slowPeer(50);
     const rig = await startRig({
       routes: {
-        default: {
-          senders: [{ name: "s", host: "127.0.0.1", port: slow.port, tls: "none", maxConnections: 3 }],
-        },
+        default: { senders: [{ name: "s", mx: true, port: slow.port, tls: "none", maxConnections: 3 }] },
       },
+      resolver: async () => [{ exchange: "127.0.0.1", priority: 10 }],
       limits: { total: 100, perDomain: 2 },
     });
     await Promise.all(Array.from({ length: 10 }, (_, i) => rig.send({ to: [`d${i}@one.test`] })));

@@ -67,7 +67,7 @@ describe("restart after kill -9", () => {
     );
     expect(missing).toEqual([]);
     expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
-    // At most what was in flight (20 per domain) plus progress writes under way when the kill came.
+    // At most what was in flight (the sender's 20 connections) plus progress writes under way at the kill.
     expect(duplicates).toBeLessThanOrEqual(40);
     const records = await Promise.all(entries.map((e) => rig.store.getMessage(e.id)));
     expect(
