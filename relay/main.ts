@@ -10,7 +10,7 @@ import { hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { hashCredentials } from "./accounts/credentials.js";
 import { accountSchema } from "./accounts/schema.js";
-import { handleLifecycle } from "./api/lifecycle.js";
+import { createApiHandler } from "./api/server.js";
 import { demoCredentials, ensureSecretFile } from "./config/bootstrap.js";
 import { parseListenAddress, type RelayConfig } from "./config/schema.js";
 import { AccountDirectory } from "./intake/accounts.js";
@@ -22,6 +22,7 @@ import { createIdGenerator } from "./spool/id.js";
 import { Spool } from "./spool/spool.js";
 import { openStore } from "./store/index.js";
 import type { Store } from "./store/types.js";
+import { createTrackingServer } from "./tracking/server.js";
 import { makeKeyring } from "./tracking/token.js";
 import { transformForRecipient } from "./transform/index.js";
 
@@ -34,6 +35,8 @@ export interface Relay {
   /** Delivers what the intake accepts (and what was in the spool at start); issue 5. */
   scheduler: RunningScheduler;
   apiAddress: { host: string; port: number };
+  /** Pixel, click and unsubscribe endpoints (issue 6). */
+  trackingAddress: { host: string; port: number };
   metricsAddress: { host: string; port: number };
   /** Set when the relay made a demo account on a bare machine. */
   demo?: { username: string; password: string };
@@ -102,6 +105,10 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   // Scheduling and delivery (issue 5). The tracking key is the secret file's text, hashed to
   // the 32 bytes an HMAC key needs; the tracking server must derive it the same way.
   const trackingSecret = await ensureSecretFile(config.secretFile ?? join(config.dataDir, "tracking-secret"));
+  const trackingKeys = makeKeyring({
+    id: "k1",
+    secret: createHash("sha256").update(trackingSecret).digest(),
+  });
   const scheduler = await startScheduler({
     spool,
     store,
@@ -112,7 +119,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     transform: transformForRecipient,
     tracking: {
       baseUrl: config.trackingBaseUrl,
-      keys: makeKeyring({ id: "k1", secret: createHash("sha256").update(trackingSecret).digest() }),
+      keys: trackingKeys,
     },
     recovered,
     reportedBy: process.env.POD_NAME ?? osHostname(),
@@ -138,21 +145,23 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     drain: () => intake.drain(),
     storeReady: () => store.ping(),
   };
-  const api = createServer((request, response) => {
-    handleLifecycle(request, response, lifecycle).then(
-      (handled) => {
-        if (!handled) {
-          response.writeHead(404, { "content-type": "application/json" });
-          response.end('{"error":"not found"}\n');
-        }
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "API request failed");
-        if (!response.headersSent) response.writeHead(500, { "content-type": "application/json" });
-        response.end('{"error":"internal error"}\n');
-      },
-    );
+  // API and tracking listeners (issue 6): relay/api/server.ts, relay/tracking/server.ts.
+  const api = createServer(
+    createApiHandler({
+      store,
+      apiToken,
+      lifecycle,
+      registry: metrics.registry,
+      logger: logger.child({ component: "api" }),
+    }),
+  );
+  const tracking = createTrackingServer({
+    store,
+    keys: trackingKeys,
+    metrics,
+    logger: logger.child({ component: "tracking" }),
   });
+  const trackingAddress = await listenOn(tracking, config.listen.tracking);
   const apiAddress = await listenOn(api, config.listen.api);
   const metricsParsed = parseListenAddress(config.listen.metrics);
   if (!metricsParsed) throw new Error(`bad listen address ${config.listen.metrics}`);
@@ -171,6 +180,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     apiToken,
     scheduler,
     apiAddress,
+    trackingAddress,
     metricsAddress,
     ...(demo ? { demo } : {}),
     async stop() {
@@ -179,6 +189,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       await scheduler.stop();
       accounts.stop();
       await new Promise((resolve) => api.close(resolve));
+      tracking.closeIdleConnections();
+      await new Promise((resolve) => tracking.close(resolve));
       await new Promise((resolve) => metricsServer.close(resolve));
       await store.close();
     },

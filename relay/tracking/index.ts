@@ -1,5 +1,10 @@
 /** The tracking server's door: tokens (token.ts, issue 4) and the public HTTP endpoints. */
 export { type BotReason, type BotVerdict, classifyClient } from "./bots.js";
 export { countryOf } from "./geoip.js";
-export { createTrackingHandler, startTrackingServer, type TrackingDeps } from "./server.js";
+export {
+  createTrackingHandler,
+  createTrackingServer,
+  startTrackingServer,
+  type TrackingDeps,
+} from "./server.js";
 export { makeKeyring, signToken, type TokenKeyring, verifyToken } from "./token.js";

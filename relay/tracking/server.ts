@@ -247,12 +247,17 @@ function readBody(request: IncomingMessage, limit: number): Promise<string | und
   });
 }
 
-/** Listens; short request deadlines, since this port faces the Internet. */
-export function startTrackingServer(deps: TrackingDeps, host: string, port: number): Promise<Server> {
+/** Short request deadlines, since this port faces the Internet. */
+export function createTrackingServer(deps: TrackingDeps): Server {
   const server = createServer(createTrackingHandler(deps));
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+export function startTrackingServer(deps: TrackingDeps, host: string, port: number): Promise<Server> {
+  const server = createTrackingServer(deps);
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => resolve(server));

@@ -1,0 +1,119 @@
+/**
+ * The API listener (CONTRACT.md, "API"): lifecycle endpoints (lifecycle.ts),
+ * the OpenAPI document, and the admin and reporting calls of the route table.
+ *
+ * Plain node:http with a small route table: about twenty calls, each a
+ * validate-load-answer handler, gain little from a framework, and the route
+ * table doubles as the OpenAPI source.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Counter, type Registry } from "prom-client";
+import { type Logger, silentLogger } from "../log/logger.js";
+import type { Store } from "../store/types.js";
+import { StoreError } from "../store/types.js";
+import { authenticate } from "./auth.js";
+import { ApiError, writeError, writeReply } from "./http.js";
+import { handleLifecycle, type LifecycleDeps } from "./lifecycle.js";
+import { openApiDocument } from "./openapi.js";
+import type { ApiRoute } from "./route.js";
+import { matchRoute } from "./router.js";
+import { accountRoutes } from "./routes-accounts.js";
+import { logRoutes } from "./routes-log.js";
+import { suppressionRoutes } from "./routes-suppressions.js";
+
+export const API_ROUTES: readonly ApiRoute[] = [...accountRoutes, ...suppressionRoutes, ...logRoutes];
+
+export interface ApiDeps {
+  store: Store;
+  apiToken: string;
+  lifecycle: LifecycleDeps;
+  /** The relay's registry: API requests are counted there by route and status. */
+  registry?: Registry;
+  logger?: Logger;
+  now?: () => number;
+}
+
+const REQUESTS_METRIC = "relayfleet_api_requests_total";
+
+function requestCounter(registry: Registry | undefined): Counter<"route" | "status"> | undefined {
+  if (!registry) return undefined;
+  const existing = registry.getSingleMetric(REQUESTS_METRIC);
+  if (existing) return existing as Counter<"route" | "status">;
+  return new Counter({
+    name: REQUESTS_METRIC,
+    help: "API requests by route pattern and HTTP status",
+    labelNames: ["route", "status"] as const,
+    registers: [registry],
+  });
+}
+
+export function createApiHandler(deps: ApiDeps) {
+  const logger = deps.logger ?? silentLogger();
+  const api = { store: deps.store, now: deps.now ?? Date.now };
+  const requests = requestCounter(deps.registry);
+  let openApiText: string | undefined;
+
+  async function handle(request: IncomingMessage, response: ServerResponse): Promise<string> {
+    if (await handleLifecycle(request, response, deps.lifecycle))
+      return (request.url ?? "/").split("?")[0] ?? "/";
+    const url = new URL(request.url ?? "/", "http://api.invalid");
+    if (url.pathname === "/v1/openapi.json") {
+      if (request.method !== "GET" && request.method !== "HEAD")
+        throw new ApiError("method_not_allowed", "use GET");
+      openApiText ??= `${JSON.stringify(openApiDocument(API_ROUTES), null, 2)}\n`;
+      response.writeHead(200, {
+        "content-type": "application/json; charset=utf-8",
+        "cache-control": "no-cache",
+      });
+      response.end(openApiText);
+      return url.pathname;
+    }
+    const match = matchRoute(API_ROUTES, request.method ?? "GET", url.pathname);
+    if (match.kind === "bad_encoding")
+      throw new ApiError("invalid_request", "the path is not valid percent-encoding");
+    if (match.kind === "none") throw new ApiError("not_found", `no such call: ${url.pathname}`);
+    if (match.kind === "method") {
+      throw new ApiError("method_not_allowed", `use ${match.allowed.join(" or ")}`, [], {
+        allow: match.allowed.join(", "),
+      });
+    }
+    const principal = await authenticate(request, deps.apiToken, deps.store);
+    const reply = await match.route.run({ request, url, params: match.params, principal, api });
+    writeReply(request, response, reply, url);
+    return match.route.pattern;
+  }
+
+  return (request: IncomingMessage, response: ServerResponse): void => {
+    handle(request, response)
+      .then((route) => requests?.inc({ route, status: String(response.statusCode) }))
+      .catch((error: unknown) => {
+        const apiError = toApiError(error);
+        if (apiError.status >= 500)
+          logger.error({ err: error, url: request.url?.slice(0, 200) }, "API request failed");
+        if (!response.headersSent) writeError(response, apiError);
+        else response.end();
+        requests?.inc({ route: routeLabel(request), status: String(apiError.status) });
+        // A body we refused may still be arriving; let the client see the answer, then close.
+        if (!request.complete) request.resume();
+      });
+  };
+}
+
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof StoreError) {
+    if (error.code === "not_found") return new ApiError("not_found", error.message);
+    if (error.code === "invalid") return new ApiError("invalid_request", error.message);
+    if (error.code === "conflict") return new ApiError("conflict", error.message);
+    return new ApiError("unavailable", "the store is unavailable; try again");
+  }
+  return new ApiError("internal", "internal error");
+}
+
+/** The matched pattern when there is one, so the metric's labels stay bounded. */
+function routeLabel(request: IncomingMessage): string {
+  const path = (request.url ?? "/").split("?")[0] ?? "/";
+  const match = matchRoute(API_ROUTES, request.method ?? "GET", path);
+  if (match.kind === "found") return match.route.pattern;
+  return match.kind === "method" ? match.pattern : "unmatched";
+}
