@@ -1,0 +1,162 @@
+/**
+ * RelayPool (relayfleet.io/v1alpha1): a fleet of relays behind one hostname.
+ * CONTRACT.md, "Custom resources". Defaults and validation live here, in
+ * the CRD schema, so the API server refuses a bad pool with the field named
+ * and the operator reads an object with every default already filled.
+ */
+import {
+  array,
+  boolean,
+  conditionsSchema,
+  type Infer,
+  integer,
+  number,
+  object,
+  oneOf,
+  opaque,
+  string,
+  stringMap,
+} from "./schema.js";
+
+const DNS_NAME = "^(\\*\\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+const IP = "^[0-9a-fA-F.:]+$";
+
+export const autoscalingSchema = object({
+  minReplicas: integer({ minimum: 1, maximum: 1000 }).default(1),
+  maxReplicas: integer({ minimum: 1, maximum: 1000 }).required(),
+  /** queue: messages waiting per replica; acceptRate: messages accepted per second per replica. */
+  metric: oneOf(["queue", "acceptRate"] as const).default("queue"),
+  /** The per-replica value the pool is sized for. */
+  target: number({ minimum: 0.001 }).required(),
+  /** Absent: the operator scrapes the relays' /metrics itself. */
+  prometheusUrl: string({ pattern: "^https?://", maxLength: 2048 }),
+  /** Ratio within which the current size is kept (HPA's default 0.1). */
+  tolerance: number({ minimum: 0, maximum: 1 }).default(0.1),
+  scaleUpStabilizationSeconds: integer({ minimum: 0, maximum: 3600 }).default(0),
+  scaleDownStabilizationSeconds: integer({ minimum: 0, maximum: 3600 }).default(300),
+  /** How often metrics are read. */
+  intervalSeconds: integer({ minimum: 1, maximum: 600 }).default(15),
+})
+  .describe("Present: the operator sizes the pool from metrics and spec.replicas is ignored.")
+  .validate({
+    rule: "self.minReplicas <= self.maxReplicas",
+    message: "minReplicas must not be greater than maxReplicas",
+    fieldPath: ".minReplicas",
+  });
+
+const secretKeyRef = object({
+  name: string({ minLength: 1, maxLength: 253 }).required(),
+  key: string({ minLength: 1, maxLength: 253 }).required(),
+});
+
+export const relayPoolSpecSchema = object({
+  replicas: integer({ minimum: 0, maximum: 1000 })
+    .default(1)
+    .describe("The scale subresource writes here; used when autoscaling is absent."),
+  autoscaling: autoscalingSchema,
+  image: string({ minLength: 1, maxLength: 512 }).required(),
+  imagePullPolicy: oneOf(["Always", "IfNotPresent", "Never"] as const),
+  hostname: string({ pattern: DNS_NAME, maxLength: 253 }).describe(
+    "DNS name whose A records list the ready relays (an ExternalDNS DNSEndpoint).",
+  ),
+  dnsTTL: integer({ minimum: 1, maximum: 86400 }).default(60),
+  mode: oneOf(["full", "passthrough"] as const).default("full"),
+  senderRoute: string({ minLength: 1, maxLength: 253 })
+    .default("default")
+    .describe("The SenderRoute (in this namespace) this pool's mail routes through by default."),
+  redis: object({
+    url: string({ pattern: "^rediss?://", maxLength: 2048 }),
+    secretRef: secretKeyRef,
+  })
+    .required()
+    .validate({
+      rule: "has(self.url) != has(self.secretRef)",
+      message: "set exactly one of url or secretRef",
+    }),
+  trackingBaseUrl: string({ pattern: "^https?://", maxLength: 2048 }),
+  /** Holds the relays' admin API token; created by the operator when absent. */
+  apiTokenSecretRef: secretKeyRef,
+  workload: oneOf(["StatefulSet", "Deployment"] as const)
+    .default("StatefulSet")
+    .describe(
+      "StatefulSet: a spool volume per relay that outlives the pod. Deployment: emptyDir spool, drained before removal.",
+    ),
+  spool: object({
+    size: string({ pattern: "^[0-9]+(Ki|Mi|Gi|Ti)?$" }).default("10Gi"),
+    storageClassName: string({ maxLength: 253 }),
+  }).default({ size: "10Gi" }),
+  smtpPorts: array(integer({ minimum: 1, maximum: 65535 }), {
+    minItems: 1,
+    maxItems: 8,
+    listType: "set",
+  }).default([25, 587]),
+  service: object({
+    type: oneOf(["LoadBalancer", "NodePort", "ClusterIP"] as const).default("LoadBalancer"),
+    annotations: stringMap(),
+  }).default({ type: "LoadBalancer" }),
+  clientIp: object({
+    /**
+     * local: externalTrafficPolicy Local keeps the client's address (no SNAT);
+     * proxyProtocol: the load balancer sends a PROXY header, trusted only from proxyFrom.
+     */
+    preserve: oneOf(["local", "proxyProtocol"] as const).default("local"),
+    proxyFrom: array(string({ pattern: IP, maxLength: 64 }), { maxItems: 64 }).default([]),
+  })
+    .default({ preserve: "local", proxyFrom: [] })
+    .validate({
+      rule: "self.preserve != 'proxyProtocol' || size(self.proxyFrom) > 0",
+      message: "proxyProtocol needs the load balancer addresses in proxyFrom",
+      fieldPath: ".proxyFrom",
+    }),
+  /** Which address of a ready relay the DNS records publish. */
+  endpointAddress: oneOf(["hostIP", "podIP"] as const).default("hostIP"),
+  drain: object({
+    timeoutSeconds: integer({ minimum: 0, maximum: 86400 }).default(300),
+  }).default({ timeoutSeconds: 300 }),
+  podDisruptionBudget: object({
+    maxUnavailable: integer({ minimum: 0 }).default(1),
+  }).default({ maxUnavailable: 1 }),
+  resources: opaque<Record<string, unknown>>("object"),
+  nodeSelector: stringMap(),
+  tolerations: opaque<Record<string, unknown>[]>("array"),
+  podAnnotations: stringMap(),
+  debug: boolean().default(false).describe("Relays log at debug level."),
+});
+
+export const relayPoolStatusSchema = object({
+  replicas: integer({ minimum: 0 }),
+  readyReplicas: integer({ minimum: 0 }),
+  desiredReplicas: integer({ minimum: 0 }),
+  /** The scale subresource's labelSelectorPath (a string, as HPA wants it). */
+  selector: string(),
+  endpoints: array(string(), { maxItems: 1000 }),
+  conditions: conditionsSchema,
+  observedGeneration: integer({ minimum: 0 }),
+  lastScaleTime: string({ format: "date-time" }),
+  /** The metric value behind the last autoscaling decision (per replica). */
+  currentMetricValue: number(),
+});
+
+export type RelayPoolSpec = Infer<typeof relayPoolSpecSchema>;
+export type RelayPoolStatus = Infer<typeof relayPoolStatusSchema>;
+export type Autoscaling = Infer<typeof autoscalingSchema>;
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+export interface RelayPool {
+  apiVersion: "relayfleet.io/v1alpha1";
+  kind: "RelayPool";
+  metadata: ObjectMeta;
+  spec: RelayPoolSpec;
+  status?: RelayPoolStatus;
+}

@@ -1,0 +1,56 @@
+/** What every controller gets: I/O passed in, so tests hand in real servers. */
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { Store } from "../../relay/store/types.js";
+import type { KubeClient, KubeObject } from "../kube/client.js";
+import type { EventRecorder } from "../kube/events.js";
+import type { OperatorMetrics } from "../metrics.js";
+
+/** Where to reach one relay pod's admin API and metrics. */
+export interface RelayAddress {
+  api: string;
+  metrics: string;
+}
+
+export interface ControllerContext {
+  kubeConfig: KubeConfig;
+  client: KubeClient;
+  store: Store;
+  recorder: EventRecorder;
+  metrics: OperatorMetrics;
+  logger: Logger;
+  fieldManager: string;
+  now: () => number;
+  /** Default: the pod IP with the relay's fixed ports. */
+  relayAddress: (pod: KubeObject & { status?: { podIP?: string } }) => RelayAddress | undefined;
+  fetchTimeoutMs: number;
+}
+
+export const RELAY_POOLS = { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools" } as const;
+export const SENDER_ROUTES = { apiVersion: "relayfleet.io/v1alpha1", plural: "senderroutes" } as const;
+
+export function splitKey(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf("/");
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Deep equality of JSON values, ignoring key order (the server may reorder keys). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  return value;
+}

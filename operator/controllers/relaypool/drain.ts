@@ -1,0 +1,136 @@
+/**
+ * Draining before scale-down, kept on the pods themselves so an operator
+ * restart or a new leader picks up where the last one stopped:
+ *   1. `relayfleet.io/drain-started` on the pod, then POST /v1/admin/drain:
+ *      the relay stops taking mail (its /readyz fails, so Services and DNS
+ *      drop it) and keeps delivering its spool;
+ *   2. when its relayfleet_queue_messages reaches 0, or drain.timeoutSeconds
+ *      has passed, `relayfleet.io/drained-at` (and for a Deployment the
+ *      lowest pod-deletion-cost, so that exactly this pod goes);
+ *   3. only then are replicas lowered.
+ * Mail left at the deadline stays on the relay's volume (a StatefulSet keeps
+ * the claim) and goes out when that ordinal runs again.
+ * A relay told to drain for a scale-down that was then called off is
+ * restarted (deleted; its workload recreates it) since there is no "undrain".
+ */
+import type { RelayPool } from "../../api/relaypool.js";
+import type { KubeObject } from "../../kube/client.js";
+import type { PodView } from "../../specs/endpoints.js";
+import { DELETION_COST_ANNOTATION, DRAINED_ANNOTATION } from "../../specs/labels.js";
+import type { ControllerContext } from "../context.js";
+import { fetchText, QUEUE_METRIC, sumSamples } from "./metric-source.js";
+
+export const DRAIN_STARTED_ANNOTATION = "relayfleet.io/drain-started";
+const PODS = (namespace: string) => ({ apiVersion: "v1", plural: "pods", namespace });
+
+export interface DrainProgress {
+  /** Every victim is drained: replicas may go down. */
+  done: boolean;
+  drained: string[];
+  waiting: string[];
+}
+
+async function annotate(
+  ctx: ControllerContext,
+  pod: KubeObject,
+  annotations: Record<string, string>,
+): Promise<void> {
+  await ctx.client.mergePatch(PODS(pod.metadata?.namespace ?? ""), pod.metadata?.name ?? "", {
+    metadata: { annotations },
+  });
+}
+
+async function requestDrain(ctx: ControllerContext, pod: PodView, token: string): Promise<void> {
+  const address = ctx.relayAddress(pod);
+  if (!address) throw new Error(`pod ${pod.metadata?.name} has no address yet`);
+  // The relay answers once it has stopped accepting; delivery of its queue goes on after.
+  const response = await fetch(`${address.api}/v1/admin/drain`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}` },
+    signal: AbortSignal.timeout(ctx.fetchTimeoutMs),
+  });
+  if (!response.ok) throw new Error(`drain of ${pod.metadata?.name}: HTTP ${response.status}`);
+}
+
+async function queueOf(ctx: ControllerContext, pod: PodView): Promise<number | undefined> {
+  const address = ctx.relayAddress(pod);
+  if (!address) return undefined;
+  const text = await fetchText(address.metrics, ctx.fetchTimeoutMs).catch(() => undefined);
+  return text === undefined ? undefined : (sumSamples(text, QUEUE_METRIC) ?? 0);
+}
+
+export async function drainVictims(
+  ctx: ControllerContext,
+  pool: RelayPool,
+  victims: readonly PodView[],
+  apiToken: string,
+): Promise<DrainProgress> {
+  const drained: string[] = [];
+  const waiting: string[] = [];
+  const deadlineMs = pool.spec.drain.timeoutSeconds * 1000;
+  for (const pod of victims) {
+    const name = pod.metadata?.name ?? "";
+    const annotations = pod.metadata?.annotations ?? {};
+    if (annotations[DRAINED_ANNOTATION]) {
+      drained.push(name);
+      continue;
+    }
+    // A pod that never ran has nothing queued.
+    if (pod.status?.phase !== "Running") {
+      await annotate(ctx, pod, {
+        [DRAINED_ANNOTATION]: new Date(ctx.now()).toISOString(),
+        [DELETION_COST_ANNOTATION]: "-1000",
+      });
+      drained.push(name);
+      continue;
+    }
+    let started = Date.parse(annotations[DRAIN_STARTED_ANNOTATION] ?? "");
+    if (Number.isNaN(started)) {
+      started = ctx.now();
+      await annotate(ctx, pod, { [DRAIN_STARTED_ANNOTATION]: new Date(started).toISOString() });
+      await requestDrain(ctx, pod, apiToken);
+      await ctx.recorder.record(
+        pool as never,
+        "Normal",
+        "Draining",
+        `draining relay ${name} before removing it`,
+      );
+    }
+    const queued = await queueOf(ctx, pod);
+    const overdue = ctx.now() - started >= deadlineMs;
+    if (queued === 0 || overdue) {
+      await annotate(ctx, pod, {
+        [DRAINED_ANNOTATION]: new Date(ctx.now()).toISOString(),
+        [DELETION_COST_ANNOTATION]: "-1000",
+      });
+      ctx.metrics.drains.inc({ outcome: queued === 0 ? "empty" : "deadline" });
+      await ctx.recorder.record(
+        pool as never,
+        queued === 0 ? "Normal" : "Warning",
+        "Drained",
+        queued === 0
+          ? `relay ${name} drained: its spool is empty`
+          : `relay ${name} still had ${queued ?? "an unknown number of"} messages at the drain deadline; they stay on its volume`,
+      );
+      drained.push(name);
+    } else waiting.push(name);
+  }
+  return { done: waiting.length === 0, drained, waiting };
+}
+
+/** Pods told to drain that are no longer leaving (the scale-down was called off): restart them. */
+export async function restartCancelledDrains(
+  ctx: ControllerContext,
+  pods: readonly PodView[],
+  victims: readonly PodView[],
+): Promise<string[]> {
+  const leaving = new Set(victims.map((pod) => pod.metadata?.uid));
+  const restarted: string[] = [];
+  for (const pod of pods) {
+    if (leaving.has(pod.metadata?.uid) || pod.metadata?.deletionTimestamp) continue;
+    if (!pod.metadata?.annotations?.[DRAIN_STARTED_ANNOTATION]) continue;
+    await ctx.client.delete(PODS(pod.metadata.namespace ?? ""), pod.metadata.name ?? "");
+    restarted.push(pod.metadata.name ?? "");
+  }
+  return restarted;
+}

@@ -1,0 +1,229 @@
+/**
+ * RelayPool reconcile, level-triggered: read the pool and the pods as they
+ * are now, compute every desired object with the pure builders, apply them
+ * server-side under one field manager, then write status. It reads top to
+ * bottom: replicas → drain → children → DNS → status. NotFound is done,
+ * Conflict is a requeue, anything else fails the round (backoff) after an
+ * Event and a Degraded condition say what went wrong.
+ */
+import { randomBytes } from "node:crypto";
+import type { RelayPool } from "../../api/relaypool.js";
+import { isNotFound, type KubeObject, type ResourceRef } from "../../kube/client.js";
+import { setConditions } from "../../specs/conditions.js";
+import { apiTokenRef, apiTokenSecret, configMap } from "../../specs/config.js";
+import { isServing, type PodView, podsToRemove, readyEndpoints } from "../../specs/endpoints.js";
+import { names, selectorString } from "../../specs/labels.js";
+import {
+  dnsEndpoint,
+  podDisruptionBudget,
+  relaysService,
+  serviceMonitor,
+  smtpService,
+  trackingService,
+} from "../../specs/network.js";
+import type { ScaleDecision } from "../../specs/scaling.js";
+import { workload } from "../../specs/workload.js";
+import { type ControllerContext, errorMessage, RELAY_POOLS, sameJson, splitKey } from "../context.js";
+import type { Autoscaler } from "./autoscale.js";
+import { drainVictims, restartCancelledDrains } from "./drain.js";
+import { type Observed, poolStatus } from "./status.js";
+
+type Workload = KubeObject & {
+  spec?: { replicas?: number };
+  status?: { replicas?: number; readyReplicas?: number };
+};
+
+const ref = (apiVersion: string, plural: string, namespace: string): ResourceRef => ({
+  apiVersion,
+  plural,
+  namespace,
+});
+
+export interface PoolReconciler {
+  reconcile(key: string): Promise<{ requeueAfterMs?: number } | undefined>;
+}
+
+export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): PoolReconciler {
+  const served = new Map<string, { value: boolean; at: number }>();
+  /** Optional CRDs (DNSEndpoint, ServiceMonitor) are looked up at most every 30 s. */
+  const serves = async (apiVersion: string, plural: string) => {
+    const key = `${apiVersion}/${plural}`;
+    const cached = served.get(key);
+    if (cached && ctx.now() - cached.at < 30_000) return cached.value;
+    const value = await ctx.client.serves(apiVersion, plural);
+    served.set(key, { value, at: ctx.now() });
+    return value;
+  };
+  const apply = (object: KubeObject, plural: string) => {
+    const [group, version] = (object.apiVersion ?? "").split("/");
+    const apiVersion = version === undefined ? (group as string) : `${group}/${version}`;
+    return ctx.client.apply(
+      ref(apiVersion, plural, object.metadata?.namespace ?? ""),
+      object,
+      ctx.fieldManager,
+    );
+  };
+
+  async function ensureApiToken(pool: RelayPool): Promise<string> {
+    const tokenRef = apiTokenRef(pool);
+    const secrets = ref("v1", "secrets", pool.metadata.namespace);
+    const existing = await ctx.client.find<KubeObject & { data?: Record<string, string> }>(
+      secrets,
+      tokenRef.name,
+    );
+    const encoded = existing?.data?.[tokenRef.key];
+    if (encoded) return Buffer.from(encoded, "base64").toString("utf8");
+    if (pool.spec.apiTokenSecretRef) throw new Error(`secret ${tokenRef.name} has no key ${tokenRef.key}`);
+    // Created once, never applied again: a new token each round would restart every relay.
+    const token = randomBytes(24).toString("base64url");
+    await ctx.client.create(secrets, apiTokenSecret(pool, token));
+    return token;
+  }
+
+  async function desiredReplicas(
+    pool: RelayPool,
+    current: number | undefined,
+    pods: PodView[],
+  ): Promise<{ desired: number; decision?: ScaleDecision; metricsError?: string }> {
+    const autoscaling = pool.spec.autoscaling;
+    if (!autoscaling) return { desired: pool.spec.replicas };
+    const decision = await autoscaler.decide(pool, current ?? autoscaling.minReplicas, pods);
+    return {
+      desired: decision.desired,
+      decision,
+      ...(autoscaler.lastError ? { metricsError: autoscaler.lastError } : {}),
+    };
+  }
+
+  async function reconcile(key: string): Promise<{ requeueAfterMs?: number } | undefined> {
+    const { namespace, name } = splitKey(key);
+    const pool = await ctx.client.find<RelayPool & KubeObject>({ ...RELAY_POOLS, namespace }, name);
+    if (!pool || pool.metadata.deletionTimestamp) {
+      // Everything it made carries its ownerReference: the garbage collector removes it.
+      autoscaler.forget(key);
+      ctx.metrics.desiredReplicas.remove({ namespace, pool: name });
+      return undefined;
+    }
+    const problems: string[] = [];
+    const token = await ensureApiToken(pool);
+    const kind = pool.spec.workload;
+    const workloadRef = ref("apps/v1", kind === "StatefulSet" ? "statefulsets" : "deployments", namespace);
+    const otherRef = ref("apps/v1", kind === "StatefulSet" ? "deployments" : "statefulsets", namespace);
+    const current = await ctx.client.find<Workload>(workloadRef, names(pool).workload);
+    const pods = (await ctx.client.list<PodView>(ref("v1", "pods", namespace), selectorString(pool))).items;
+
+    // 1. How many relays, and drain the ones a scale-down removes before removing them.
+    const currentReplicas = current?.spec?.replicas;
+    const { desired, decision, metricsError } = await desiredReplicas(pool, currentReplicas, pods);
+    ctx.metrics.desiredReplicas.set({ namespace, pool: name }, desired);
+    const victims = currentReplicas === undefined ? [] : podsToRemove(kind, pods, currentReplicas, desired);
+    let applied = desired;
+    let draining: string[] = [];
+    if (victims.length > 0) {
+      const progress = await drainVictims(ctx, pool, victims, token);
+      if (!progress.done) {
+        applied = currentReplicas ?? desired;
+        draining = progress.waiting;
+      }
+    }
+    const restarted = await restartCancelledDrains(ctx, pods, victims);
+    if (restarted.length > 0)
+      await ctx.recorder.record(
+        pool,
+        "Normal",
+        "Undrained",
+        `scale-down called off; restarting ${restarted.join(", ")}`,
+      );
+
+    // 2. The children, all applied whole every time (server-side apply makes that cheap and idempotent).
+    await apply(configMap(pool), "configmaps");
+    await apply(workload(pool, applied), kind === "StatefulSet" ? "statefulsets" : "deployments");
+    if (await ctx.client.delete(otherRef, names(pool).workload))
+      await ctx.recorder.record(pool, "Normal", "WorkloadSwitched", `now a ${kind}`);
+    await apply(smtpService(pool), "services");
+    await apply(trackingService(pool), "services");
+    await apply(relaysService(pool), "services");
+    await apply(podDisruptionBudget(pool), "poddisruptionbudgets");
+    if (await serves("monitoring.coreos.com/v1", "servicemonitors"))
+      await apply(serviceMonitor(pool), "servicemonitors");
+    if (currentReplicas !== undefined && applied !== currentReplicas)
+      await ctx.recorder.record(pool, "Normal", "Scaled", `replicas ${currentReplicas} → ${applied}`);
+
+    // 3. DNS: the ready relays only.
+    const endpoints = readyEndpoints(pool, pods);
+    const dns = dnsEndpoint(pool, endpoints);
+    const dnsRef = ref("externaldns.k8s.io/v1alpha1", "dnsendpoints", namespace);
+    if (dns && (await serves("externaldns.k8s.io/v1alpha1", "dnsendpoints"))) {
+      const before = await ctx.client.find<KubeObject & { spec?: { endpoints?: { targets?: string[] }[] } }>(
+        dnsRef,
+        names(pool).dns,
+      );
+      await apply(dns, "dnsendpoints");
+      const was = (before?.spec?.endpoints ?? []).flatMap((e) => e.targets ?? []).sort();
+      if (JSON.stringify(was) !== JSON.stringify(endpoints))
+        await ctx.recorder.record(
+          pool,
+          "Normal",
+          "DNSUpdated",
+          `${pool.spec.hostname} → ${endpoints.join(", ") || "(no ready relay: record removed)"}`,
+        );
+    } else if (dns) problems.push("the DNSEndpoint CRD (externaldns.k8s.io) is not installed");
+    else
+      await ctx.client.delete(dnsRef, names(pool).dns).catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+      });
+
+    // 4. Status from what was seen.
+    const workloadNow = await ctx.client.find<Workload>(workloadRef, names(pool).workload);
+    const livePods = pods.filter((pod) => !pod.metadata?.deletionTimestamp);
+    const seen: Observed = {
+      replicas: workloadNow?.status?.replicas ?? livePods.length,
+      readyReplicas: pods.filter(isServing).length,
+      desiredReplicas: desired,
+      appliedReplicas: applied,
+      endpoints,
+      ...(decision ? { decision } : {}),
+      ...(metricsError ? { metricsError } : {}),
+      draining,
+      problems,
+    };
+    const status = poolStatus(pool, seen, new Date(ctx.now()));
+    if (!sameJson(status, pool.status ?? {}))
+      await ctx.client.apply(
+        { ...RELAY_POOLS, namespace },
+        { apiVersion: pool.apiVersion, kind: pool.kind, metadata: { name, namespace }, status },
+        ctx.fieldManager,
+        { subresource: "status" },
+      );
+    if (draining.length > 0) return { requeueAfterMs: 1_000 };
+    if (pool.spec.autoscaling) return { requeueAfterMs: pool.spec.autoscaling.intervalSeconds * 1000 };
+    return undefined;
+  }
+
+  return {
+    async reconcile(key) {
+      try {
+        return await reconcile(key);
+      } catch (error) {
+        const { namespace, name } = splitKey(key);
+        const pool = await ctx.client
+          .find<RelayPool & KubeObject>({ ...RELAY_POOLS, namespace }, name)
+          .catch(() => undefined);
+        if (pool) {
+          const message = `while reconciling: ${errorMessage(error)}`;
+          await ctx.recorder.record(pool, "Warning", "ReconcileFailed", message);
+          const conditions = setConditions(
+            pool.status?.conditions,
+            [{ type: "Degraded", status: "True", reason: "ReconcileFailed", message }],
+            pool.metadata.generation,
+            new Date(ctx.now()),
+          );
+          await ctx.client
+            .mergePatch({ ...RELAY_POOLS, namespace }, name, { status: { conditions } }, "status")
+            .catch(() => undefined);
+        }
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/** RelayPool status and conditions from what reconcile saw. Pure. */
+import type { RelayPool, RelayPoolStatus } from "../../api/relaypool.js";
+import type { ConditionInput } from "../../specs/conditions.js";
+import { setConditions } from "../../specs/conditions.js";
+import { selectorString } from "../../specs/labels.js";
+import type { ScaleDecision } from "../../specs/scaling.js";
+
+export interface Observed {
+  /** What the workload runs now (its status.replicas, else pods counted). */
+  replicas: number;
+  readyReplicas: number;
+  desiredReplicas: number;
+  /** Replicas written to the workload this time. */
+  appliedReplicas: number;
+  endpoints: string[];
+  decision?: ScaleDecision;
+  metricsError?: string;
+  draining: string[];
+  problems: string[];
+}
+
+export function poolConditions(pool: RelayPool, seen: Observed): ConditionInput[] {
+  const ready: ConditionInput =
+    seen.readyReplicas >= seen.desiredReplicas && seen.desiredReplicas > 0
+      ? {
+          type: "Ready",
+          status: "True",
+          reason: "AllRelaysReady",
+          message: `${seen.readyReplicas} relays take mail`,
+        }
+      : seen.readyReplicas > 0
+        ? {
+            type: "Ready",
+            status: "False",
+            reason: "RelaysNotReady",
+            message: `${seen.readyReplicas} of ${seen.desiredReplicas} relays ready`,
+          }
+        : { type: "Ready", status: "False", reason: "NoRelayReady", message: "no relay takes mail yet" };
+  const scaling: ConditionInput =
+    seen.draining.length > 0
+      ? {
+          type: "Scaling",
+          status: "True",
+          reason: "Draining",
+          message: `draining ${seen.draining.join(", ")} before scaling to ${seen.desiredReplicas}`,
+        }
+      : seen.replicas !== seen.desiredReplicas
+        ? {
+            type: "Scaling",
+            status: "True",
+            reason: seen.desiredReplicas > seen.replicas ? "ScalingUp" : "ScalingDown",
+            message: `${seen.replicas} → ${seen.desiredReplicas} replicas`,
+          }
+        : {
+            type: "Scaling",
+            status: "False",
+            reason: seen.decision?.reason ?? (pool.spec.autoscaling ? "Stable" : "FixedReplicas"),
+            message: seen.decision
+              ? `recommended ${seen.decision.recommendation}, per replica ${seen.decision.perReplica?.toFixed(2) ?? "unknown"} (target ${pool.spec.autoscaling?.target})`
+              : `spec.replicas is ${pool.spec.replicas}`,
+          };
+  const problems = [...seen.problems, ...(seen.metricsError ? [`metrics: ${seen.metricsError}`] : [])];
+  const degraded: ConditionInput =
+    problems.length > 0
+      ? { type: "Degraded", status: "True", reason: "ReconcileProblems", message: problems.join("; ") }
+      : { type: "Degraded", status: "False", reason: "AsExpected", message: "everything applied" };
+  return [ready, scaling, degraded];
+}
+
+export function poolStatus(pool: RelayPool, seen: Observed, now: Date): RelayPoolStatus {
+  const previous = pool.status ?? {};
+  const scaled = previous.desiredReplicas !== undefined && previous.desiredReplicas !== seen.desiredReplicas;
+  const lastScaleTime = scaled ? now.toISOString().replace(/\.\d{3}Z$/, "Z") : previous.lastScaleTime;
+  return {
+    replicas: seen.replicas,
+    readyReplicas: seen.readyReplicas,
+    desiredReplicas: seen.desiredReplicas,
+    selector: selectorString(pool),
+    endpoints: seen.endpoints,
+    conditions: setConditions(previous.conditions, poolConditions(pool, seen), pool.metadata.generation, now),
+    observedGeneration: pool.metadata.generation ?? 0,
+    ...(lastScaleTime ? { lastScaleTime } : {}),
+    ...(seen.decision?.perReplica !== undefined
+      ? { currentMetricValue: Math.round(seen.decision.perReplica * 1000) / 1000 }
+      : {}),
+  };
+}

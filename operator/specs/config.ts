@@ -1,0 +1,69 @@
+/**
+ * A relay pod's configuration, rendered from the pool (relay/config/schema.ts
+ * reads it). Secrets never go into the ConfigMap: the Redis URL and the admin
+ * token reach the relay as environment variables from Secrets (REDIS_URL,
+ * RELAYFLEET_API_TOKEN, see relay/config/load.ts). Pure.
+ */
+import { createHash } from "node:crypto";
+import { stringify } from "yaml";
+import type { RelayPool } from "../api/relaypool.js";
+import type { KubeObject } from "../kube/client.js";
+import { names, ownedMetadata, PORTS, SPOOL_PATH } from "./labels.js";
+
+export function relayConfig(pool: RelayPool): Record<string, unknown> {
+  const { spec } = pool;
+  return {
+    hostname: spec.hostname?.replace(/^\*\./, "") ?? `${pool.metadata.name}.${pool.metadata.namespace}`,
+    listen: {
+      smtp: spec.smtpPorts.map((port) => `0.0.0.0:${port}`),
+      tracking: `0.0.0.0:${PORTS.tracking}`,
+      api: `0.0.0.0:${PORTS.api}`,
+      metrics: `0.0.0.0:${PORTS.metrics}`,
+    },
+    dataDir: SPOOL_PATH,
+    mode: spec.mode,
+    logLevel: spec.debug ? "debug" : "info",
+    ...(spec.trackingBaseUrl ? { trackingBaseUrl: spec.trackingBaseUrl } : {}),
+    ...(spec.clientIp.preserve === "proxyProtocol"
+      ? { intake: { proxyProtocolFrom: spec.clientIp.proxyFrom } }
+      : {}),
+  };
+}
+
+export function relayConfigYaml(pool: RelayPool): string {
+  return `# Rendered by relayfleet-operator from RelayPool ${pool.metadata.namespace}/${pool.metadata.name}; edits are overwritten.\n${stringify(relayConfig(pool))}`;
+}
+
+/** Changes whenever the relays must restart to see new settings (it goes on the pod template). */
+export function configHash(pool: RelayPool): string {
+  const secrets = [pool.spec.redis, pool.spec.apiTokenSecretRef ?? null];
+  return createHash("sha256")
+    .update(relayConfigYaml(pool))
+    .update(JSON.stringify(secrets))
+    .digest("hex")
+    .slice(0, 16);
+}
+
+export function configMap(pool: RelayPool): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: ownedMetadata(pool, names(pool).config),
+    data: { "relay.yaml": relayConfigYaml(pool) },
+  };
+}
+
+/** The Secret holding the admin token, when the pool names none (created once, never rewritten). */
+export function apiTokenSecret(pool: RelayPool, token: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: ownedMetadata(pool, names(pool).apiToken),
+    type: "Opaque",
+    stringData: { token },
+  };
+}
+
+export function apiTokenRef(pool: RelayPool): { name: string; key: string } {
+  return pool.spec.apiTokenSecretRef ?? { name: names(pool).apiToken, key: "token" };
+}

@@ -1,0 +1,61 @@
+/** Which relays are ready, and the addresses DNS publishes for them. Pure. */
+import type { RelayPool } from "../api/relaypool.js";
+import type { KubeObject } from "../kube/client.js";
+import { DRAINED_ANNOTATION } from "./labels.js";
+
+export interface PodView extends KubeObject {
+  status?: {
+    phase?: string;
+    podIP?: string;
+    hostIP?: string;
+    conditions?: { type: string; status: string }[];
+  };
+}
+
+/** Ready, running, not being deleted and not drained: a relay that takes mail. */
+export function isServing(pod: PodView): boolean {
+  if (pod.metadata?.deletionTimestamp) return false;
+  if (pod.metadata?.annotations?.[DRAINED_ANNOTATION]) return false;
+  if (pod.status?.phase !== "Running") return false;
+  return pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+/** The published addresses of the serving relays, sorted and without duplicates. */
+export function readyEndpoints(pool: RelayPool, pods: readonly PodView[]): string[] {
+  const field = pool.spec.endpointAddress === "podIP" ? "podIP" : "hostIP";
+  const addresses = pods
+    .filter(isServing)
+    .map((pod) => pod.status?.[field])
+    .filter((ip): ip is string => typeof ip === "string" && ip !== "");
+  return [...new Set(addresses)].sort();
+}
+
+/** A StatefulSet pod's ordinal ("pool-3" → 3), or -1. */
+export function ordinalOf(pod: KubeObject): number {
+  const match = /-(\d+)$/.exec(pod.metadata?.name ?? "");
+  return match ? Number(match[1]) : -1;
+}
+
+/**
+ * The relays a scale-down from `current` to `desired` removes: a StatefulSet
+ * removes its highest ordinals; for a Deployment the operator picks (the
+ * not-ready first, then the youngest) and steers the ReplicaSet there with
+ * pod-deletion-cost.
+ */
+export function podsToRemove(
+  workloadKind: "StatefulSet" | "Deployment",
+  pods: readonly PodView[],
+  current: number,
+  desired: number,
+): PodView[] {
+  if (desired >= current) return [];
+  const live = pods.filter((pod) => !pod.metadata?.deletionTimestamp);
+  if (workloadKind === "StatefulSet")
+    return live.filter((pod) => ordinalOf(pod) >= desired).sort((a, b) => ordinalOf(a) - ordinalOf(b));
+  const ranked = [...live].sort((a, b) => {
+    const readyDiff = Number(isServing(a)) - Number(isServing(b));
+    if (readyDiff !== 0) return readyDiff;
+    return (b.metadata?.creationTimestamp ?? "").localeCompare(a.metadata?.creationTimestamp ?? "");
+  });
+  return ranked.slice(0, current - desired);
+}

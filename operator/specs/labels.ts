@@ -1,0 +1,68 @@
+/** Names and labels of what the operator makes for a RelayPool. Pure. */
+import { API_VERSION, RELAY_POOL } from "../api/crds.js";
+import type { RelayPool } from "../api/relaypool.js";
+import type { OwnerReference } from "../kube/client.js";
+
+export const FIELD_MANAGER = "relayfleet-operator";
+export const POOL_LABEL = "relayfleet.io/pool";
+export const CONFIG_HASH_ANNOTATION = "relayfleet.io/config-hash";
+/** Kubernetes deletes Deployment pods with the lowest cost first: a drained pod gets the lowest. */
+export const DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost";
+export const DRAINED_ANNOTATION = "relayfleet.io/drained-at";
+
+export const PORTS = { tracking: 8080, api: 8081, metrics: 9464 } as const;
+export const SPOOL_PATH = "/var/spool/relayfleet";
+export const CONFIG_PATH = "/etc/relayfleet";
+
+export const names = (pool: RelayPool) => ({
+  workload: pool.metadata.name,
+  config: `${pool.metadata.name}-config`,
+  apiToken: `${pool.metadata.name}-api-token`,
+  smtpService: `${pool.metadata.name}-smtp`,
+  trackingService: `${pool.metadata.name}-tracking`,
+  relaysService: `${pool.metadata.name}-relays`,
+  pdb: pool.metadata.name,
+  dns: pool.metadata.name,
+  serviceMonitor: pool.metadata.name,
+});
+
+/** Selects the pool's relay pods; never changes for a pool (selectors are immutable). */
+export function selectorLabels(pool: RelayPool): Record<string, string> {
+  return { "app.kubernetes.io/component": "relay", [POOL_LABEL]: pool.metadata.name };
+}
+
+export function selectorString(pool: RelayPool): string {
+  return Object.entries(selectorLabels(pool))
+    .map(([key, value]) => `${key}=${value}`)
+    .join(",");
+}
+
+export function commonLabels(pool: RelayPool): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": "relayfleet",
+    "app.kubernetes.io/instance": pool.metadata.name,
+    "app.kubernetes.io/managed-by": FIELD_MANAGER,
+    ...selectorLabels(pool),
+  };
+}
+
+/** Makes the pool the controlling owner, so deleting it deletes everything it owns. */
+export function ownerReference(pool: RelayPool): OwnerReference {
+  return {
+    apiVersion: API_VERSION,
+    kind: RELAY_POOL.kind,
+    name: pool.metadata.name,
+    uid: pool.metadata.uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function ownedMetadata(pool: RelayPool, name: string, extraLabels: Record<string, string> = {}) {
+  return {
+    name,
+    namespace: pool.metadata.namespace,
+    labels: { ...commonLabels(pool), ...extraLabels },
+    ownerReferences: [ownerReference(pool)],
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * The relay workload. StatefulSet (the default): each relay keeps its spool
+ * on its own PersistentVolumeClaim, retained on scale-down and on deletion,
+ * so mail left by a drain that hit its deadline is still on disk and is
+ * delivered when that ordinal runs again. Deployment: the spool is an
+ * emptyDir; the operator drains a relay before it lowers replicas and marks
+ * it with the lowest pod-deletion-cost so that exactly that pod goes, and
+ * SIGTERM (terminationGracePeriodSeconds covers the drain timeout) makes a
+ * relay finish its queue before it exits. Pure.
+ */
+import type { RelayPool } from "../api/relaypool.js";
+import type { KubeObject } from "../kube/client.js";
+import { apiTokenRef, configHash } from "./config.js";
+import {
+  CONFIG_HASH_ANNOTATION,
+  CONFIG_PATH,
+  names,
+  ownedMetadata,
+  PORTS,
+  SPOOL_PATH,
+  selectorLabels,
+} from "./labels.js";
+
+function redisEnv(pool: RelayPool): Record<string, unknown> {
+  const { redis } = pool.spec;
+  return redis.secretRef
+    ? {
+        name: "REDIS_URL",
+        valueFrom: { secretKeyRef: { name: redis.secretRef.name, key: redis.secretRef.key } },
+      }
+    : { name: "REDIS_URL", value: redis.url };
+}
+
+function container(pool: RelayPool): Record<string, unknown> {
+  const { spec } = pool;
+  const token = apiTokenRef(pool);
+  return {
+    name: "relay",
+    image: spec.image,
+    ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+    args: ["relay", "--config", `${CONFIG_PATH}/relay.yaml`],
+    ports: [
+      ...spec.smtpPorts.map((port) => ({
+        name: `smtp-${port}`,
+        containerPort: port,
+        protocol: "TCP",
+        // DNS publishes node addresses: the relay must answer on the node's port.
+        ...(spec.endpointAddress === "hostIP" ? { hostPort: port } : {}),
+      })),
+      { name: "tracking", containerPort: PORTS.tracking, protocol: "TCP" },
+      { name: "api", containerPort: PORTS.api, protocol: "TCP" },
+      { name: "metrics", containerPort: PORTS.metrics, protocol: "TCP" },
+    ],
+    env: [
+      redisEnv(pool),
+      { name: "RELAYFLEET_API_TOKEN", valueFrom: { secretKeyRef: { name: token.name, key: token.key } } },
+      { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    ],
+    readinessProbe: { httpGet: { path: "/readyz", port: "api" }, periodSeconds: 5, failureThreshold: 2 },
+    livenessProbe: { httpGet: { path: "/healthz", port: "api" }, periodSeconds: 10, failureThreshold: 6 },
+    volumeMounts: [
+      { name: "config", mountPath: CONFIG_PATH, readOnly: true },
+      { name: "spool", mountPath: SPOOL_PATH },
+    ],
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
+    },
+    ...(spec.resources ? { resources: spec.resources } : {}),
+  };
+}
+
+function podTemplate(
+  pool: RelayPool,
+  spoolVolume: Record<string, unknown> | undefined,
+): Record<string, unknown> {
+  const { spec } = pool;
+  return {
+    metadata: {
+      labels: { ...ownedMetadata(pool, "").labels },
+      annotations: { ...(spec.podAnnotations ?? {}), [CONFIG_HASH_ANNOTATION]: configHash(pool) },
+    },
+    spec: {
+      // A relay that receives SIGTERM stops taking mail and finishes its queue first.
+      terminationGracePeriodSeconds: spec.drain.timeoutSeconds + 30,
+      containers: [container(pool)],
+      volumes: [
+        { name: "config", configMap: { name: names(pool).config } },
+        ...(spoolVolume ? [spoolVolume] : []),
+      ],
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      ...(spec.tolerations ? { tolerations: spec.tolerations } : {}),
+    },
+  };
+}
+
+export function statefulSet(pool: RelayPool, replicas: number): KubeObject {
+  const { spec } = pool;
+  return {
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: ownedMetadata(pool, names(pool).workload),
+    spec: {
+      replicas,
+      serviceName: names(pool).relaysService,
+      podManagementPolicy: "Parallel",
+      selector: { matchLabels: selectorLabels(pool) },
+      updateStrategy: { type: "RollingUpdate" },
+      persistentVolumeClaimRetentionPolicy: { whenScaled: "Retain", whenDeleted: "Retain" },
+      template: podTemplate(pool, undefined),
+      volumeClaimTemplates: [
+        {
+          metadata: { name: "spool" },
+          spec: {
+            accessModes: ["ReadWriteOnce"],
+            resources: { requests: { storage: spec.spool.size } },
+            ...(spec.spool.storageClassName ? { storageClassName: spec.spool.storageClassName } : {}),
+          },
+        },
+      ],
+    },
+  };
+}
+
+export function deployment(pool: RelayPool, replicas: number): KubeObject {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: ownedMetadata(pool, names(pool).workload),
+    spec: {
+      replicas,
+      selector: { matchLabels: selectorLabels(pool) },
+      // Never fewer relays than asked for during a roll-out.
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: podTemplate(pool, { name: "spool", emptyDir: { sizeLimit: pool.spec.spool.size } }),
+    },
+  };
+}
+
+export function workload(pool: RelayPool, replicas: number): KubeObject {
+  return pool.spec.workload === "Deployment" ? deployment(pool, replicas) : statefulSet(pool, replicas);
+}

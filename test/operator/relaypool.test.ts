@@ -1,0 +1,173 @@
+/** RelayPool reconciled against the test API server (with the fake kubelet) and a real Redis. */
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { parse } from "yaml";
+import type { RelayPool } from "../../operator/api/relaypool.js";
+import type { Operator } from "../../operator/operator.js";
+import { get, type Harness, startHarness, waitFor } from "./harness.js";
+
+let h: Harness;
+let operator: Operator;
+
+const pool = (spec: Record<string, unknown>) => `
+apiVersion: relayfleet.io/v1alpha1
+kind: RelayPool
+metadata: { name: marathon, namespace: mail }
+spec:
+  image: relayfleet:0.1.0
+  hostname: smtp-marathon.example.com
+  dnsTTL: 60
+  redis: { url: "redis://redis:6379/0" }
+  drain: { timeoutSeconds: 30 }
+${Object.entries(spec)
+  .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
+  .join("\n")}
+`;
+
+type Dns = {
+  spec: { endpoints: { dnsName: string; recordType: string; recordTTL: number; targets: string[] }[] };
+};
+const dnsTargets = async () =>
+  (await get<Dns>(h, "externaldns.k8s.io/v1alpha1", "dnsendpoints", "marathon"))?.spec.endpoints;
+const poolStatus = async () =>
+  (await get<RelayPool>(h, "relayfleet.io/v1alpha1", "relaypools", "marathon"))?.status;
+type Sts = { spec: { replicas: number; template: { metadata: { annotations: Record<string, string> } } } };
+const sts = () => get<Sts>(h, "apps/v1", "statefulsets", "marathon");
+
+beforeAll(async () => {
+  h = await startHarness({ redisUrl: inject("redisUrl"), serviceMonitor: true });
+  operator = await h.startOperator();
+  await waitFor(() => operator.isLeader);
+});
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+describe("RelayPool", () => {
+  it("creates the workload, config, services, PDB, ServiceMonitor and DNS records, and reports status", async () => {
+    await h.applyYaml(pool({ replicas: 2 }));
+    await expect.poll(async () => (await poolStatus())?.readyReplicas, { timeout: 5_000 }).toBe(2);
+
+    const workload = await sts();
+    expect(workload?.spec.replicas).toBe(2);
+    expect(workload?.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: "RelayPool",
+      name: "marathon",
+      controller: true,
+    });
+    const config = await get<{ data: Record<string, string> }>(h, "v1", "configmaps", "marathon-config");
+    expect(parse(config?.data["relay.yaml"] ?? "")).toMatchObject({
+      mode: "full",
+      hostname: "smtp-marathon.example.com",
+    });
+    const smtp = await get<{ spec: Record<string, unknown> }>(h, "v1", "services", "marathon-smtp");
+    expect(smtp?.spec).toMatchObject({ type: "LoadBalancer", externalTrafficPolicy: "Local" });
+    expect(await get(h, "v1", "services", "marathon-tracking")).toBeDefined();
+    expect(await get(h, "v1", "services", "marathon-relays")).toBeDefined();
+    expect(await get(h, "policy/v1", "poddisruptionbudgets", "marathon")).toBeDefined();
+    expect(await get(h, "monitoring.coreos.com/v1", "servicemonitors", "marathon")).toBeDefined();
+    expect(await get(h, "v1", "secrets", "marathon-api-token")).toBeDefined();
+
+    await expect
+      .poll(dnsTargets, { timeout: 3_000 })
+      .toEqual([
+        { dnsName: "smtp-marathon.example.com", recordType: "A", recordTTL: 60, targets: expect.any(Array) },
+      ]);
+    expect((await dnsTargets())?.[0]?.targets).toHaveLength(2);
+    const status = await poolStatus();
+    expect(status).toMatchObject({
+      replicas: 2,
+      desiredReplicas: 2,
+      observedGeneration: 1,
+      selector: "app.kubernetes.io/component=relay,relayfleet.io/pool=marathon",
+    });
+    expect(status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
+    expect(status?.endpoints).toEqual((await dnsTargets())?.[0]?.targets);
+  });
+
+  it("keeps the DNS targets to the ready relays, and removes the record set when none is ready", async () => {
+    const ips = h.kubelet.podIps();
+    const host = (pod: string) => (ips.get(pod) ?? "").replace(/^10\.0\.0\./, "192.0.2.");
+    h.kubelet.setReady("marathon-1", false);
+    await expect
+      .poll(async () => (await dnsTargets())?.[0]?.targets, { timeout: 3_000 })
+      .toEqual([host("marathon-0")]);
+    h.kubelet.setReady("marathon-0", false);
+    await expect.poll(dnsTargets, { timeout: 3_000 }).toEqual([]);
+    expect((await poolStatus())?.conditions?.find((c) => c.type === "Ready")?.reason).toBe("NoRelayReady");
+    h.kubelet.setReady("marathon-0", true);
+    h.kubelet.setReady("marathon-1", true);
+    await expect.poll(async () => (await dnsTargets())?.[0]?.targets.length, { timeout: 3_000 }).toBe(2);
+  });
+
+  it("switches mode by rolling the relays with a new config (the hash on the pod template changes)", async () => {
+    const before = (await sts())?.spec.template.metadata.annotations["relayfleet.io/config-hash"];
+    await h.applyYaml(pool({ replicas: 2, mode: "passthrough" }));
+    await expect.poll(async () => (await poolStatus())?.observedGeneration, { timeout: 3_000 }).toBe(2);
+    const config = await get<{ data: Record<string, string> }>(h, "v1", "configmaps", "marathon-config");
+    expect(parse(config?.data["relay.yaml"] ?? "").mode).toBe("passthrough");
+    expect((await sts())?.spec.template.metadata.annotations["relayfleet.io/config-hash"]).not.toBe(before);
+  });
+
+  it("scales through the scale subresource, draining the relay it removes first", async () => {
+    const secret = await get<{ data: { token: string } }>(h, "v1", "secrets", "marathon-api-token");
+    const token = Buffer.from(secret?.data.token ?? "", "base64").toString();
+    const leaving = await h.relay("marathon-1");
+    leaving.metrics.queueMessages.set({ state: "queued" }, 3);
+    await h.client.mergePatch(
+      { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
+      "marathon",
+      { spec: { replicas: 1 } },
+      "scale",
+    );
+    await expect.poll(() => leaving.drainCalls, { timeout: 3_000 }).toBe(1);
+    expect(leaving.tokens).toEqual([token]);
+    // Mail still queued on the relay: it stays until the queue is empty.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await sts())?.spec.replicas).toBe(2);
+    expect((await poolStatus())?.conditions?.find((c) => c.type === "Scaling")?.reason).toBe("Draining");
+    leaving.metrics.queueMessages.set({ state: "queued" }, 0);
+    await expect.poll(async () => (await sts())?.spec.replicas, { timeout: 4_000 }).toBe(1);
+    await expect.poll(async () => (await poolStatus())?.replicas, { timeout: 3_000 }).toBe(1);
+    const scale = await h.client.request<{
+      spec: { replicas: number };
+      status: { replicas: number; selector: string };
+    }>("GET", "/apis/relayfleet.io/v1alpha1/namespaces/mail/relaypools/marathon/scale");
+    expect(scale).toMatchObject({
+      spec: { replicas: 1 },
+      status: { replicas: 1, selector: expect.stringContaining("relayfleet.io/pool=marathon") },
+    });
+  });
+
+  it("switches the workload to a Deployment and removes the StatefulSet", async () => {
+    await h.applyYaml(pool({ replicas: 1, mode: "passthrough", workload: "Deployment" }));
+    await expect
+      .poll(async () => (await get(h, "apps/v1", "deployments", "marathon")) !== undefined, {
+        timeout: 3_000,
+      })
+      .toBe(true);
+    await expect.poll(sts, { timeout: 3_000 }).toBeUndefined();
+    await expect.poll(async () => (await poolStatus())?.readyReplicas, { timeout: 3_000 }).toBe(1);
+  });
+
+  it("deletes everything it owns when the pool is deleted", async () => {
+    await h.client.delete(
+      { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
+      "marathon",
+    );
+    const owned = async () =>
+      [
+        await get(h, "apps/v1", "deployments", "marathon"),
+        await get(h, "v1", "configmaps", "marathon-config"),
+        await get(h, "v1", "services", "marathon-smtp"),
+        await get(h, "v1", "services", "marathon-relays"),
+        await get(h, "policy/v1", "poddisruptionbudgets", "marathon"),
+        await get(h, "externaldns.k8s.io/v1alpha1", "dnsendpoints", "marathon"),
+        await get(h, "monitoring.coreos.com/v1", "servicemonitors", "marathon"),
+        await get(h, "v1", "secrets", "marathon-api-token"),
+      ].filter((o) => o !== undefined).length;
+    await expect.poll(owned, { timeout: 3_000 }).toBe(0);
+    const pods = await h.client.list({ apiVersion: "v1", plural: "pods", namespace: "mail" });
+    expect(pods.items).toEqual([]);
+  });
+});
