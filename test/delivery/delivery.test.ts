@@ -217,7 +217,7 @@ describe("delivery", () => {
     await rig.send({ to: ["b@isp.test"] });
     await isp.waitForMessages(2);
     expect(modes).toEqual(["full", "passthrough"]);
-    expect(isp.received[0]?.raw.toString()).toMatch(/^Received: [^]*\r\nX-Copy-For: a@isp\.test\r\nFrom:/);
+    expect(isp.received[0]?.raw.toString()).toMatch(/^Received: [\s\S]*\r\nX-Copy-For: a@isp\.test\r\nFrom:/);
   });
 
   it("a message the transform cannot process bounces as unparseable, with a notice", async () => {
