@@ -59,6 +59,10 @@ function operation(route: ApiRoute): JsonSchema {
     content["text/csv"] = { schema: { type: "string" } };
     content["application/xml"] = { schema: { type: "string" } };
   }
+  const success = {
+    description: route.response.description,
+    ...(Object.keys(content).length > 0 ? { content } : {}),
+  };
   return {
     summary: route.summary,
     tags: [route.tag],
@@ -74,10 +78,8 @@ function operation(route: ApiRoute): JsonSchema {
         }
       : {}),
     responses: {
-      [String(route.response.status)]: {
-        description: route.response.description,
-        ...(Object.keys(content).length > 0 ? { content } : {}),
-      },
+      [String(route.response.status)]: success,
+      ...(route.response.alsoStatus ? { [String(route.response.alsoStatus)]: success } : {}),
       "400": ERROR_RESPONSE("invalid request; `issues` names each field at fault"),
       "401": ERROR_RESPONSE("no or unknown bearer token"),
       "403": ERROR_RESPONSE("the token may not make this call"),

@@ -34,6 +34,8 @@ export type Access = "admin" | "account" | "caller";
 
 export interface ResponseDoc {
   status: number;
+  /** Other success statuses with the same body (e.g. 200 and 201 for an upsert). */
+  alsoStatus?: number;
   description: string;
   /** The JSON body's schema (absent for 204). */
   schema?: ZodType;

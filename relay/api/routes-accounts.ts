@@ -127,7 +127,12 @@ export const accountRoutes: ApiRoute[] = [
     tag: "accounts",
     summary: "Create or replace an account",
     body: accountPutSchema,
-    response: { status: 200, description: "the account as stored (201 when new)", schema: accountViewSchema },
+    response: {
+      status: 200,
+      alsoStatus: 201,
+      description: "the account as stored (201 when new)",
+      schema: accountViewSchema,
+    },
     async handle({ api, params, body }) {
       const name = accountNameParam(params.name);
       if (body.name !== undefined && body.name !== name) {
@@ -214,7 +219,12 @@ export const accountRoutes: ApiRoute[] = [
     tag: "groups",
     summary: "Add a transactional group (AddTransactionalGroup); idempotent",
     body: groupBodySchema,
-    response: { status: 201, description: "the group (200 when it existed)", schema: groupSchema },
+    response: {
+      status: 201,
+      alsoStatus: 200,
+      description: "the group (200 when it existed)",
+      schema: groupSchema,
+    },
     async handle({ api, params, body }) {
       const account = await loadAccount(api.store, params.name ?? "");
       const { created } = await api.store.addGroup(account.name, body.name, api.now());

@@ -103,7 +103,7 @@ describe("API authentication, validation and errors", () => {
       "wrong",
       `${ADMIN_TOKEN}x`,
       ADMIN_TOKEN.slice(0, -1),
-      "rfk_000000000000_" + "A".repeat(43),
+      `rfk_000000000000_${"A".repeat(43)}`,
     ]) {
       const response = await api.call("GET", "/v1/accounts", { token });
       expect(response.status, String(token)).toBe(401);
