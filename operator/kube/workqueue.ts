@@ -25,7 +25,7 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly timers = new Map<string, { timer: NodeJS.Timeout; due: number }>();
   private waiters: (() => void)[] = [];
   private stopped = false;
 
@@ -43,20 +43,23 @@ export class WorkQueue {
     this.wake();
   }
 
-  /** Adds the key after `ms`; an earlier pending delayed add for the key wins. */
+  /** Adds the key after `ms`; of several pending delayed adds for a key, the earliest wins. */
   addAfter(key: string, ms: number): void {
     if (this.stopped) return;
     if (ms <= 0) {
       this.add(key);
       return;
     }
-    if (this.timers.has(key)) return;
+    const due = Date.now() + ms;
+    const pending = this.timers.get(key);
+    if (pending && pending.due <= due) return;
+    if (pending) clearTimeout(pending.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
     }, ms);
     timer.unref();
-    this.timers.set(key, timer);
+    this.timers.set(key, { timer, due });
   }
 
   /** After a failure: back off per key. */
@@ -129,7 +132,7 @@ export class WorkQueue {
 
   stop(): void {
     this.stopped = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
+    for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.wake();
   }
