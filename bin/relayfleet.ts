@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { OperatorUsageError, runOperator } from "../operator/main.js";
 import { ConfigError, loadConfig } from "../relay/config/load.js";
 import { createLogger } from "../relay/log/logger.js";
 import { startRelay } from "../relay/main.js";
@@ -67,8 +68,8 @@ async function main(argv: string[]): Promise<number> {
       await relay(rest);
       return -1;
     case "operator":
-      process.stderr.write("relayfleet operator: not implemented yet\n");
-      return 2;
+      await runOperator(rest);
+      return -1;
     case "--version":
     case "-v":
       process.stdout.write(`${version()}\n`);
@@ -89,7 +90,8 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    if (error instanceof ConfigError) process.stderr.write(`relayfleet: ${error.message}\n`);
+    if (error instanceof ConfigError || error instanceof OperatorUsageError)
+      process.stderr.write(`relayfleet: ${error.message}\n`);
     else process.stderr.write(`relayfleet: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(1);
   },

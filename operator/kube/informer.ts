@@ -34,6 +34,8 @@ type ClientInformer = ReturnType<typeof makeInformer<KubernetesObject>>;
 
 export class ResilientInformer {
   private informer: ClientInformer | undefined;
+  /** The last informer that finished listing: list() reads it, so a restart never shows an empty cache. */
+  private view: ClientInformer | undefined;
   private lastActivity = Date.now();
   private failures = 0;
   private stopped = true;
@@ -70,7 +72,7 @@ export class ResilientInformer {
 
   /** The objects of the current list-and-watch (a read-only view; the API is the truth). */
   list(): KubeObject[] {
-    return (this.informer?.list() ?? []) as KubeObject[];
+    return (this.view?.list() ?? []) as KubeObject[];
   }
 
   get hasSynced(): boolean {
@@ -148,6 +150,7 @@ export class ResilientInformer {
     if (this.informer !== informer || this.restartTimer) return;
     this.failures = 0;
     this.synced = true;
+    this.view = informer;
     // Everything now listed gets a look (a resync), and so does whatever vanished in between.
     const now = new Set(this.list().map(objectKey));
     for (const object of previous) if (!now.has(objectKey(object))) this.emit(object);

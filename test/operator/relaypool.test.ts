@@ -94,7 +94,11 @@ describe("RelayPool", () => {
       .toEqual([host("marathon-0")]);
     h.kubelet.setReady("marathon-0", false);
     await expect.poll(dnsTargets, { timeout: 3_000 }).toEqual([]);
-    expect((await poolStatus())?.conditions?.find((c) => c.type === "Ready")?.reason).toBe("NoRelayReady");
+    await expect
+      .poll(async () => (await poolStatus())?.conditions?.find((c) => c.type === "Ready")?.reason, {
+        timeout: 2_000,
+      })
+      .toBe("NoRelayReady");
     h.kubelet.setReady("marathon-0", true);
     h.kubelet.setReady("marathon-1", true);
     await expect.poll(async () => (await dnsTargets())?.[0]?.targets.length, { timeout: 3_000 }).toBe(2);

@@ -1,0 +1,61 @@
+/**
+ * `relayfleet operator [--kubeconfig FILE] [--redis URL] [--health-port N]`:
+ * in-cluster config unless a kubeconfig is given; the Store is the fleet's
+ * Redis (--redis or REDIS_URL), where SenderRoutes are published and blocked
+ * reports are read. Runs until SIGTERM/SIGINT, then releases its Lease.
+ */
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger, type LogLevel } from "../relay/log/logger.js";
+import { openRedisStore } from "../relay/store/redis/index.js";
+import { startOperator } from "./operator.js";
+
+export class OperatorUsageError extends Error {}
+
+export async function runOperator(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      kubeconfig: { type: "string" },
+      redis: { type: "string" },
+      "health-port": { type: "string" },
+      "lease-namespace": { type: "string" },
+      "log-level": { type: "string" },
+    },
+    strict: true,
+  });
+  const redisUrl = values.redis ?? env.REDIS_URL;
+  if (!redisUrl)
+    throw new OperatorUsageError("the operator needs the fleet's Redis: --redis URL or REDIS_URL");
+  const logger = createLogger({ level: (values["log-level"] ?? env.LOG_LEVEL ?? "info") as LogLevel });
+  const kubeConfig = new KubeConfig();
+  if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
+  else kubeConfig.loadFromCluster();
+  const store = await openRedisStore({ url: redisUrl, logger: logger.child({ component: "store" }) });
+  const operator = await startOperator({
+    kubeConfig,
+    store,
+    logger,
+    healthPort: Number(values["health-port"] ?? 8080),
+    ...(values["lease-namespace"] ? { leaseNamespace: values["lease-namespace"] } : {}),
+  });
+  logger.info({ health: operator.healthPort }, "operator started; campaigning for the lease");
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    operator
+      .stop()
+      .then(() => store.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, "stop failed");
+          process.exit(1);
+        },
+      );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
