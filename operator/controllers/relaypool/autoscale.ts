@@ -23,7 +23,7 @@ import {
 
 export class Autoscaler {
   private readonly history = new Map<string, Recommendation[]>();
-  /** The decision history never outlives the first scale-down window after start: see decideReplicas. */
+  /** Last counter sample per pod, for acceptRate from scraped /metrics. */
   private readonly counters = new Map<string, CounterSample>();
   lastError: string | undefined;
 
