@@ -92,7 +92,6 @@ export interface ImageFacts {
     WorkingDir?: string;
     Labels?: Record<string, string>;
     ExposedPorts?: Record<string, object>;
-    Volumes?: Record<string, object>;
   };
   layers: number;
 }

@@ -8,6 +8,9 @@ import { spawnSync } from "node:child_process";
 const REQUIRED = [
   ["redis-server", "redis-server"],
   ["dkimverify", "python3-dkim"],
+  // test/image: builds the container image (buildah) on a Debian base it lays out (debootstrap).
+  ["buildah", "buildah"],
+  ["debootstrap", "debootstrap"],
 ];
 
 const missing = REQUIRED.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
