@@ -28,7 +28,7 @@ import {
   untrack,
 } from "./support.js";
 
-const CORPUS = new URL("../../../shared/corpus/", import.meta.url).pathname;
+const CORPUS = new URL("../fixtures/corpus/", import.meta.url).pathname;
 const files = readdirSync(CORPUS)
   .filter((name) => name.endsWith(".eml"))
   .sort();
