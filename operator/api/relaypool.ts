@@ -54,7 +54,8 @@ export const relayPoolSpecSchema = object({
     .default(1)
     .describe("The scale subresource writes here; used when autoscaling is absent."),
   autoscaling: autoscalingSchema,
-  image: string({ minLength: 1, maxLength: 512 }).required(),
+  /** The image `npm run image` builds (Containerfile); push it and name yours in a real cluster. */
+  image: string({ minLength: 1, maxLength: 512 }).default("relayfleet:0.1.0"),
   imagePullPolicy: oneOf(["Always", "IfNotPresent", "Never"] as const),
   hostname: string({ pattern: DNS_NAME, maxLength: 253 }).describe(
     "DNS name whose A records list the ready relays (an ExternalDNS DNSEndpoint).",
