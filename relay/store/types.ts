@@ -229,6 +229,11 @@ export interface EventResult {
   recorded: boolean;
   /** First non-bot event of this type for this (message, recipient). */
   unique: boolean;
+  /**
+   * When recorded: the event as stored (normalised, with the message's
+   * account and group). What webhooks are told (relay/webhooks/tap.ts).
+   */
+  event?: StoredEvent;
 }
 
 /**
@@ -321,13 +326,32 @@ export interface ApiKeyRecord {
   createdAt: number;
 }
 
+// ---------------------------------------------------------------- webhooks
+
+/** A URL an account registered to be told of its events (relay/webhooks). */
+export interface WebhookRecord {
+  /** Unique within the account. */
+  id: string;
+  account: string;
+  /** http: or https:. */
+  url: string;
+  /** The event types sent to it; at least one. */
+  events: EventType[];
+  /** The HMAC-SHA256 key of the signature header. Stored as is: signing needs it. */
+  secret: string;
+  createdAt: number;
+  /** False: kept, but sent nothing. */
+  active: boolean;
+}
+
 // ---------------------------------------------------------------- change notification
 
 export type StoreChange =
   | { kind: "account"; name: string }
   | { kind: "routes"; name: string }
   | { kind: "blocked" }
-  | { kind: "suppression"; account: string };
+  | { kind: "suppression"; account: string }
+  | { kind: "webhooks"; account: string };
 
 export type Unsubscribe = () => void;
 
@@ -346,7 +370,7 @@ export interface Store {
   getAccount(name: string): Promise<Account | undefined>;
   /** Sorted by name. */
   listAccounts(): Promise<Account[]>;
-  /** Removes the account, its usernames and API keys; true if it existed. Notifies. Other data expires on its own. */
+  /** Removes the account, its usernames, API keys and webhooks; true if it existed. Notifies. Other data expires on its own. */
   deleteAccount(name: string): Promise<boolean>;
   /** The account that owns this SMTP username, and the stored hash to verify against. */
   findAccountByUsername(username: string): Promise<{ account: Account; passwordHash: string } | undefined>;
@@ -405,9 +429,10 @@ export interface Store {
    * delivered → delivered, bounced → bounced, deferred or blocked → deferred
    * (a final status is never moved back to deferred). Delivered, deferred
    * and bounced are also recorded as events (blocked counts as deferred).
-   * No-op for an unknown message.
+   * No-op for an unknown message or a recipient it was not sent to
+   * (then `recorded` is false); otherwise the result names the event recorded.
    */
-  recordAttempt(messageId: string, recipient: string, attempt: DeliveryAttempt): Promise<void>;
+  recordAttempt(messageId: string, recipient: string, attempt: DeliveryAttempt): Promise<EventResult>;
   /** Marks a recipient suppressed (not sent) with the reason. */
   markSuppressed(messageId: string, recipient: string, reason: string, now: number): Promise<void>;
   getMessage(id: string): Promise<MessageRecord | undefined>;
@@ -446,6 +471,14 @@ export interface Store {
   /** Blocks still in force at `now`, sorted by sender then domain. */
   listBlocked(now: number): Promise<BlockedPair[]>;
   clearBlocked(sender: string, domain: string): Promise<boolean>;
+
+  // Webhooks (relay/webhooks): a handful per account, read on every event, so no paging.
+  /** Creates or replaces by (account, id). Notifies `{kind: "webhooks", account}`. */
+  putWebhook(webhook: WebhookRecord): Promise<void>;
+  /** Oldest first (createdAt, then id). */
+  listWebhooks(account: string): Promise<WebhookRecord[]>;
+  /** True if it existed. Notifies. */
+  deleteWebhook(account: string, id: string): Promise<boolean>;
 
   // Change notification
   /**

@@ -32,8 +32,13 @@ export function describeEventContract(harness: StoreHarness): void {
       const [r1, r2, r3, r4] = ["r1@example.org", "r2@example.org", "r3@example.org", "r4@example.org"];
       const message = newMessage({ acceptedAt: t, recipients: [r1, r2, r3, r4], group: "g" });
       await store.recordMessage(message);
-      const record = (type: StoredEvent["type"], recipient: string, at: number, bot?: boolean) =>
-        store.recordEvent(event(type, message.id, recipient, t + at, bot ? { bot } : {}));
+      // Only the two flags here; the event each result carries has its own case below.
+      const record = async (type: StoredEvent["type"], recipient: string, at: number, bot?: boolean) => {
+        const { recorded, unique } = await store.recordEvent(
+          event(type, message.id, recipient, t + at, bot ? { bot } : {}),
+        );
+        return { recorded, unique };
+      };
 
       expect(await record("open", r1, 1)).toEqual({ recorded: true, unique: true });
       expect(await record("open", r1, 2)).toEqual({ recorded: true, unique: false });
@@ -98,6 +103,62 @@ export function describeEventContract(harness: StoreHarness): void {
       const stored = await store.getMessage(message.id);
       const withOwner = (e: typeof click): StoredEvent => ({ ...e, account: "acme", group: "welcome" });
       expect(stored?.events).toEqual([withOwner(open), withOwner(click), withOwner(complaint)]);
+    });
+
+    it("answers a recorded event or attempt with the event as stored, with its account and group", async () => {
+      const store = await harness.open();
+      const t = currentHour();
+      const message = newMessage({ acceptedAt: t, recipients: ["a@example.org"], group: "welcome" });
+      const plain = newMessage({ acceptedAt: t, recipients: ["b@example.org"] });
+      await store.recordMessage(message);
+      await store.recordMessage(plain);
+
+      const click = event("click", message.id, "A@Example.org", t + 5, {
+        ip: "198.51.100.7",
+        url: "https://acme.com/offer",
+        linkIndex: 0,
+      });
+      expect(await store.recordEvent(click)).toEqual({
+        recorded: true,
+        unique: true,
+        event: { ...click, recipient: "a@example.org", account: "acme", group: "welcome" },
+      });
+      expect(await store.recordEvent(event("open", plain.id, "b@example.org", t + 6))).toEqual({
+        recorded: true,
+        unique: true,
+        event: { type: "open", messageId: plain.id, recipient: "b@example.org", at: t + 6, account: "acme" },
+      });
+
+      // An attempt is recorded as its event: blocked counts as deferred, the answer is the detail.
+      const blocked = attempt("blocked", t + 7);
+      expect(await store.recordAttempt(message.id, "a@example.org", blocked)).toEqual({
+        recorded: true,
+        unique: true,
+        event: {
+          type: "deferred",
+          messageId: message.id,
+          recipient: "a@example.org",
+          at: t + 7,
+          detail: blocked.answer,
+          account: "acme",
+          group: "welcome",
+        },
+      });
+      expect(
+        await store.recordAttempt(message.id, "a@example.org", attempt("delivered", t + 8)),
+      ).toMatchObject({
+        recorded: true,
+        event: { type: "delivered", recipient: "a@example.org" },
+      });
+      // Unknown message, or a recipient the message was not sent to: nothing recorded, no event.
+      expect(await store.recordAttempt("NO-SUCH-ID", "a@example.org", attempt("delivered", t))).toEqual({
+        recorded: false,
+        unique: false,
+      });
+      expect(await store.recordAttempt(message.id, "z@example.org", attempt("delivered", t))).toEqual({
+        recorded: false,
+        unique: false,
+      });
     });
 
     it("lets a later bounce report override delivered, counting the recipient in both", async () => {

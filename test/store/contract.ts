@@ -16,6 +16,7 @@ import { describeMessageContract } from "./contract-messages.js";
 import { describeReportContract } from "./contract-reports.js";
 import { describeRoutingContract } from "./contract-routing.js";
 import { describeSuppressionContract } from "./contract-suppressions.js";
+import { describeWebhookContract } from "./contract-webhooks.js";
 
 export type { StoreContractOptions } from "./contract-harness.js";
 
@@ -39,5 +40,6 @@ export function describeStoreContract(
     describeRoutingContract(harness);
     describeConcurrencyContract(harness);
     describeChangeContract(harness);
+    describeWebhookContract(harness);
   });
 }

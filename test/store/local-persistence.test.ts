@@ -126,7 +126,9 @@ describe("local store persistence", () => {
       expect((await store.listErrors("acme")).items).toEqual([error]);
 
       // Unique marks survive too: the same recipient's second open is not unique after a restart.
-      expect(await store.recordEvent(event("open", message.id, "a@example.org", t + 6 * MINUTE))).toEqual({
+      expect(
+        await store.recordEvent(event("open", message.id, "a@example.org", t + 6 * MINUTE)),
+      ).toMatchObject({
         recorded: true,
         unique: false,
       });

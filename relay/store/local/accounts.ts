@@ -1,5 +1,6 @@
 /**
- * Accounts, their SMTP usernames, and API keys.
+ * Accounts, their SMTP usernames, and API keys (deleting an account also
+ * deletes its webhooks, webhooks.ts).
  *
  * `usernames` indexes every credential's username to its account, so a
  * username belongs to at most one account (the primary key enforces it).
@@ -99,13 +100,16 @@ export function accountOps({ db, changes }: LocalContext): AccountOps {
     },
 
     async deleteAccount(name) {
-      const existed = db.write(() => {
+      const { existed, hadWebhooks } = db.write(() => {
         db.sql("DELETE FROM usernames WHERE account = ?").run(name);
         db.sql("DELETE FROM api_keys WHERE account = ?").run(name);
-        return db.sql("DELETE FROM accounts WHERE name = ?").run(name).changes > 0;
+        const hooks = db.sql("DELETE FROM webhooks WHERE account = ?").run(name).changes;
+        const accounts = db.sql("DELETE FROM accounts WHERE name = ?").run(name).changes;
+        return { existed: accounts > 0, hadWebhooks: hooks > 0 };
       });
       parsedAccounts = undefined;
       if (existed) changes.publish({ kind: "account", name });
+      if (hadWebhooks) changes.publish({ kind: "webhooks", account: name });
       return existed;
     },
 

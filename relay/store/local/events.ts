@@ -90,15 +90,16 @@ export function addToStats(
 }
 
 /**
- * Records a validated event for a known message. Call inside
- * a write transaction. Returns whether it was the first non-bot one of its type.
+ * Records a validated event for a known message. Call inside a write
+ * transaction. Returns whether it was the first non-bot one of its type, and
+ * the event as stored.
  */
 export function applyEvent(
   db: LocalDb,
   maxEventsPerMessage: number,
   event: ValidEvent,
   message: MessageRef,
-): boolean {
+): EventResult & { recorded: true } {
   const last = storedValue(
     seqRow,
     db.sql("SELECT coalesce(max(seq), 0) AS seq FROM events WHERE message_id = ?").get(message.id),
@@ -148,7 +149,7 @@ export function applyEvent(
        WHERE message_id = ? AND address = ?`,
     ).run(event.type, event.at, event.detail ?? null, message.id, event.recipient);
   }
-  return unique;
+  return { recorded: true, unique, event: stored };
 }
 
 function isDeliveryEvent(type: EventType): boolean {
@@ -173,7 +174,7 @@ export function eventOps({ db }: LocalContext, maxEventsPerMessage: number): Eve
         // but moves no status, as there is no recipient row to move.
         const message = findMessageRef(db, event.messageId);
         if (message === undefined) return { recorded: false, unique: false };
-        return { recorded: true, unique: applyEvent(db, maxEventsPerMessage, event, message) };
+        return applyEvent(db, maxEventsPerMessage, event, message);
       });
     },
 

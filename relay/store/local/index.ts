@@ -34,6 +34,7 @@ import { messageOps } from "./messages.js";
 import { migrate } from "./migrations.js";
 import { routingOps } from "./routing.js";
 import { suppressionOps } from "./suppressions.js";
+import { webhookOps } from "./webhooks.js";
 
 export interface LocalStoreOptions {
   /** The data directory; created if missing. */
@@ -75,6 +76,7 @@ export async function openLocalStore(options: LocalStoreOptions): Promise<Store>
     ...eventOps(context, options.maxEventsPerMessage ?? 1000),
     ...errorOps(context),
     ...routingOps(context),
+    ...webhookOps(context),
     onChange(listener) {
       return changes.subscribe(listener);
     },

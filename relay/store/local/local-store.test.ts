@@ -171,7 +171,9 @@ describe("bounded logs", () => {
       const t = currentHour();
       const message = newMessage({ acceptedAt: t, recipients: ["a@example.org"] });
       await store.recordMessage(message);
-      expect(await store.recordEvent(event("bounced", message.id, "stranger@example.org", t + 1))).toEqual({
+      expect(
+        await store.recordEvent(event("bounced", message.id, "stranger@example.org", t + 1)),
+      ).toMatchObject({
         recorded: true,
         unique: true,
       });

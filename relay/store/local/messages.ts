@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type {
   DeliveryAttempt,
+  EventResult,
   MessageQuery,
   MessageRecord,
   MessageSummary,
@@ -131,15 +132,15 @@ export function messageOps({ db }: LocalContext, limits: MessageLogLimits): Mess
     async recordAttempt(messageId, recipientInput, attemptInput) {
       const attempt = validInput(attemptSchema, attemptInput, "delivery attempt");
       const address = validInput(addressSchema, recipientInput, "recipient");
-      db.write(() => {
+      return db.write((): EventResult => {
         const message = findMessageRef(db, messageId);
-        if (message === undefined) return;
+        if (message === undefined) return { recorded: false, unique: false };
         const row = db
           .sql(
             "SELECT address, status, updated_at, last_answer FROM recipients WHERE message_id = ? AND address = ?",
           )
           .get(messageId, address);
-        if (row === undefined) return;
+        if (row === undefined) return { recorded: false, unique: false };
         const current = storedValue(recipientRow, row, "recipient row").status;
 
         const last = storedValue(
@@ -170,7 +171,7 @@ export function messageOps({ db }: LocalContext, limits: MessageLogLimits): Mess
           ).run(next, attempt.at, attempt.answer, messageId, address);
 
         const type = attempt.outcome === "blocked" ? "deferred" : attempt.outcome;
-        applyEvent(
+        return applyEvent(
           db,
           limits.maxEventsPerMessage,
           { type, messageId, recipient: address, at: attempt.at, detail: attempt.answer },

@@ -186,7 +186,21 @@ CREATE TABLE blocked (
 ) STRICT, WITHOUT ROWID;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1];
+/** Version 2: webhook registrations (relay/webhooks); `events` is a JSON array of event types. */
+const V2 = `
+CREATE TABLE webhooks (
+  account TEXT NOT NULL,
+  id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  active INTEGER NOT NULL CHECK (active IN (0, 1)),
+  PRIMARY KEY (account, id)
+) STRICT, WITHOUT ROWID;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2];
 
 export function migrate(sqlite: Database.Database): void {
   const current = Number(sqlite.pragma("user_version", { simple: true }));

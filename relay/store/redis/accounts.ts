@@ -1,7 +1,7 @@
 /**
  * Accounts and API keys. All of it lives in the {accounts} slot: a username
  * or key hash must be unique across accounts, so the script that claims one
- * has to see every account's.
+ * has to see every account's. (An account's webhooks live in its own slot.)
  */
 
 import { accountForClient } from "../../accounts/match.js";
@@ -11,6 +11,7 @@ import { apiKeySchema, byCodeUnit, checkInput, decodeStored } from "./codecs.js"
 import { execResults } from "./connection.js";
 import type { RedisContext } from "./context.js";
 import { replyArray, replyNumber, replyString } from "./scripts.js";
+import { deleteAllWebhooks } from "./webhooks.js";
 
 /** createdAt is stored apart so that a replace can keep it without parsing JSON in Lua. */
 const storedAccountSchema = accountSchema.omit({ createdAt: true });
@@ -69,6 +70,10 @@ export async function listAccounts(ctx: RedisContext): Promise<Account[]> {
 
 export async function deleteAccount(ctx: RedisContext, name: string): Promise<boolean> {
   const { keys } = ctx;
+  // Webhooks live in the account's own slot, so they go in a step of their own, and first:
+  // a crash in between then leaves an account without webhooks, never webhooks (URL and
+  // secret) that a new account of the same name would inherit.
+  await deleteAllWebhooks(ctx, name);
   const removed = replyNumber(
     await ctx.scripts.run(
       "deleteAccount",

@@ -24,6 +24,16 @@ export const apiKeySchema = z.strictObject({
   createdAt: z.number(),
 });
 
+export const webhookSchema = z.strictObject({
+  id: z.string().min(1).max(64),
+  account: z.string().min(1).max(253),
+  url: z.url({ protocol: /^https?$/ }).max(2048),
+  events: z.array(eventType).min(1),
+  secret: z.string().min(16).max(256),
+  createdAt: z.number().int(),
+  active: z.boolean(),
+});
+
 export const messageMetaSchema = z.strictObject({
   id: z.string(),
   account: z.string(),
@@ -93,6 +103,7 @@ export const storeChangeSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("routes"), name: z.string() }),
   z.strictObject({ kind: z.literal("blocked") }),
   z.strictObject({ kind: z.literal("suppression"), account: z.string() }),
+  z.strictObject({ kind: z.literal("webhooks"), account: z.string() }),
 ]);
 
 /** Parses a JSON payload read from Redis; anything malformed is StoreError("invalid"). */

@@ -21,6 +21,7 @@ import * as routing from "./routing.js";
 import { defineScripts, loadScripts } from "./scripts.js";
 import * as stats from "./stats.js";
 import * as suppressions from "./suppressions.js";
+import * as webhooks from "./webhooks.js";
 
 export interface RedisStoreOptions {
   /** redis://[user:pass@]host:port[/db] or rediss:// */
@@ -140,6 +141,10 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Store>
     reportBlocked: (pair) => guard("reportBlocked", () => routing.reportBlocked(ctx, pair)),
     listBlocked: (now) => guard("listBlocked", () => routing.listBlocked(ctx, now)),
     clearBlocked: (sender, domain) => guard("clearBlocked", () => routing.clearBlocked(ctx, sender, domain)),
+
+    putWebhook: (webhook) => guard("putWebhook", () => webhooks.putWebhook(ctx, webhook)),
+    listWebhooks: (account) => guard("listWebhooks", () => webhooks.listWebhooks(ctx, account)),
+    deleteWebhook: (account, id) => guard("deleteWebhook", () => webhooks.deleteWebhook(ctx, account, id)),
 
     onChange: (listener) => feed.onChange(listener),
 

@@ -5,7 +5,7 @@
  *   {accounts}   accounts, usernames, API keys (one slot: usernames and key
  *                hashes are unique fleet-wide, so one script must see them all)
  *   {a:NAME}     per-account data: suppressions, counters, groups, message
- *                index, stats buckets, errors
+ *                index, stats buckets, errors, webhooks
  *   {m:ID}       one message: record, events, stats, unique set
  *   {log}        the fleet-wide accepted-at index that purgeMessages walks
  *   {routes}     route tables and blocked pairs
@@ -91,6 +91,9 @@ export function storeKeys(prefix: string) {
     messageIndex: (name: string) => `${account(name)}:messages`,
     /** zset of JSON [account, id] scored by acceptedAt, fleet-wide. */
     acceptedIndex: `${prefix}{log}:accepted`,
+
+    /** hash webhook id → WebhookRecord JSON (a few per account; read whole on every event). */
+    webhooks: (name: string) => `${account(name)}:webhooks`,
 
     /** zset "seq|json" scored by at; seq keeps insertion order among equal times. */
     errors: (name: string) => `${account(name)}:errors`,

@@ -15,6 +15,7 @@
 import { z } from "zod";
 import type {
   DeliveryAttempt,
+  EventResult,
   MessageQuery,
   MessageRecord,
   MessageSummary,
@@ -100,7 +101,7 @@ export async function recordAttempt(
   messageId: string,
   recipient: string,
   input: DeliveryAttempt,
-): Promise<void> {
+): Promise<EventResult> {
   const attempt = checkInput(attemptSchema, compact(input), "delivery attempt");
   const type = attempt.outcome === "blocked" ? "deferred" : attempt.outcome;
   const event = checkInput(
@@ -108,7 +109,7 @@ export async function recordAttempt(
     { type, messageId, recipient: recipient.toLowerCase(), at: attempt.at, detail: attempt.answer },
     "delivery event",
   );
-  await writeEvent(ctx, {
+  return writeEvent(ctx, {
     event,
     move: statusMoveForAttempt(attempt.outcome),
     lastAnswer: attempt.answer,

@@ -154,7 +154,7 @@ export async function writeEvent(ctx: RedisContext, write: EventWrite): Promise<
     fields.map((f) => [f, 1]),
     reportIncrements(event, unique),
   );
-  return { recorded: true, unique };
+  return { recorded: true, unique, event: compact({ ...event, account, group: group || undefined }) };
 }
 
 /** A bounce report overrides delivered; a delivered report does not override a bounce. */
