@@ -17,6 +17,7 @@ import { AccountDirectory } from "./intake/accounts.js";
 import { type Intake, startIntake } from "./intake/server.js";
 import type { Logger } from "./log/logger.js";
 import { createMetrics, type Metrics, startMetricsServer } from "./metrics/index.js";
+import { routeTableSchema } from "./routes/schema.js";
 import { type RunningScheduler, startScheduler } from "./scheduler/index.js";
 import { createIdGenerator } from "./spool/id.js";
 import { Spool } from "./spool/spool.js";
@@ -69,6 +70,10 @@ async function applyConfig(store: Store, config: RelayConfig, now: number): Prom
     );
   }
   for (const [name, table] of Object.entries(config.routes)) await store.putRouteTable(name, table);
+  // Without any route table mail would only queue: a relay with none delivers direct to MX.
+  if (Object.keys(config.routes).length === 0 && !(await store.getRouteTable("default"))) {
+    await store.putRouteTable("default", routeTableSchema.parse({ senders: [{ name: "direct", mx: true }] }));
+  }
 }
 
 async function ensureDemoAccount(store: Store, config: RelayConfig, now: number) {
@@ -124,6 +129,14 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     recovered,
     reportedBy: process.env.POD_NAME ?? osHostname(),
   });
+
+  // Message log retention: purge what is older than retentionDays, hourly.
+  const purge = setInterval(() => {
+    store.purgeMessages(Date.now() - config.retentionDays * 86_400_000).catch((error: unknown) => {
+      logger.warn({ err: error }, "message log purge failed");
+    });
+  }, 3_600_000);
+  purge.unref();
 
   const accounts = new AccountDirectory(store).start();
   const intake = await startIntake({
@@ -184,6 +197,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     metricsAddress,
     ...(demo ? { demo } : {}),
     async stop() {
+      clearInterval(purge);
       await intake.drain();
       await intake.close();
       await scheduler.stop();
