@@ -70,8 +70,10 @@ async function applyConfig(store: Store, config: RelayConfig, now: number): Prom
     );
   }
   for (const [name, table] of Object.entries(config.routes)) await store.putRouteTable(name, table);
-  // Without any route table mail would only queue: a relay with none delivers direct to MX.
-  if (Object.keys(config.routes).length === 0 && !(await store.getRouteTable("default"))) {
+  // A standalone relay with no route table would only queue mail: it delivers direct to MX.
+  // (In a fleet, the operator publishes the tables from SenderRoutes.)
+  const standalone = !config.store.redis;
+  if (standalone && Object.keys(config.routes).length === 0 && !(await store.getRouteTable("default"))) {
     await store.putRouteTable("default", routeTableSchema.parse({ senders: [{ name: "direct", mx: true }] }));
   }
 }
