@@ -26,6 +26,7 @@ import type { Store } from "./store/types.js";
 import { createTrackingServer } from "./tracking/server.js";
 import { makeKeyring } from "./tracking/token.js";
 import { transformForRecipient } from "./transform/index.js";
+import { WebhookDispatcher, withEventTap } from "./webhooks/index.js";
 
 export interface Relay {
   intake: Intake;
@@ -97,7 +98,16 @@ async function ensureDemoAccount(store: Store, config: RelayConfig, now: number)
 export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
   const now = Date.now();
   const metrics = createMetrics();
-  const store = await openStore(config, logger);
+  const backingStore = await openStore(config, logger);
+  // Webhooks (issue 6): every event recorded through `store`, by any part, is also queued for
+  // the account's webhooks (relay/webhooks/tap.ts); nothing else here knows about them.
+  const webhooks = new WebhookDispatcher({
+    store: backingStore,
+    settings: { allowPrivateTargets: config.webhooks.allowPrivateTargets },
+    registry: metrics.registry,
+    logger,
+  });
+  const store = withEventTap(backingStore, webhooks.onEvent, logger);
   await applyConfig(store, config, now);
   const demo = await ensureDemoAccount(store, config, now);
   const apiToken = config.apiToken ?? (await ensureSecretFile(join(config.dataDir, "api-token")));
@@ -168,6 +178,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       lifecycle,
       registry: metrics.registry,
       logger: logger.child({ component: "api" }),
+      allowPrivateWebhookTargets: config.webhooks.allowPrivateTargets,
     }),
   );
   const tracking = createTrackingServer({
@@ -208,6 +219,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       tracking.closeIdleConnections();
       await new Promise((resolve) => tracking.close(resolve));
       await new Promise((resolve) => metricsServer.close(resolve));
+      webhooks.close();
       await store.close();
     },
   };

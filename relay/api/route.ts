@@ -6,6 +6,7 @@
 import type { IncomingMessage } from "node:http";
 import type { ZodType, z } from "zod";
 import type { Store } from "../store/types.js";
+import type { TargetCheck } from "../webhooks/targets.js";
 import { type Principal, requireAccount, requireAdmin } from "./auth.js";
 import { ApiError, parseQuery, parseWith, type Reply, readJson } from "./http.js";
 import type { Method, RouteSpec } from "./router.js";
@@ -13,6 +14,8 @@ import type { Method, RouteSpec } from "./router.js";
 export interface ApiContext {
   store: Store;
   now: () => number;
+  /** Which addresses a webhook may name (relay/webhooks/targets.ts). */
+  webhookTargets: TargetCheck;
 }
 
 export interface RouteInput<Q, B> {

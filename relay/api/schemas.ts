@@ -174,6 +174,40 @@ export const reportRowSchema = z.object({
   uniqueClicks: count,
 });
 
+/** POST body of a webhook: where, and which events. */
+export const webhookBodySchema = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/, error: "an http:// or https:// URL" })
+    .max(2048)
+    .describe(
+      "where events are POSTed; private and loopback addresses are refused unless the relay allows them",
+    ),
+  events: z
+    .array(eventTypeSchema)
+    .min(1, "at least one event type")
+    .max(eventTypeSchema.options.length)
+    .describe("event types to send"),
+  active: z.boolean().optional().describe("false: registered but sent nothing (default true)"),
+});
+
+/** A webhook as listed: never its secret. */
+export const webhookViewSchema = z.object({
+  id: z.string(),
+  account: z.string(),
+  url: z.string(),
+  events: z.array(eventTypeSchema),
+  active: z.boolean(),
+  createdAt: time,
+});
+
+export const webhookCreatedSchema = webhookViewSchema.extend({
+  secret: z
+    .string()
+    .describe(
+      "HMAC-SHA256 key of the X-Relayfleet-Signature header (t=TIMESTAMP,v1=HEX over TIMESTAMP.BODY); shown once",
+    ),
+});
+
 export function pageSchema<T extends z.ZodType>(item: T) {
   return z.object({ items: z.array(item), nextCursor: z.string().optional() });
 }

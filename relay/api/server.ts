@@ -11,6 +11,7 @@ import { Counter, type Registry } from "prom-client";
 import { type Logger, silentLogger } from "../log/logger.js";
 import type { Store } from "../store/types.js";
 import { StoreError } from "../store/types.js";
+import { targetCheck } from "../webhooks/targets.js";
 import { authenticate } from "./auth.js";
 import { ApiError, writeError, writeReply } from "./http.js";
 import { handleLifecycle, type LifecycleDeps } from "./lifecycle.js";
@@ -20,8 +21,14 @@ import { matchRoute } from "./router.js";
 import { accountRoutes } from "./routes-accounts.js";
 import { logRoutes } from "./routes-log.js";
 import { suppressionRoutes } from "./routes-suppressions.js";
+import { webhookRoutes } from "./routes-webhooks.js";
 
-export const API_ROUTES: readonly ApiRoute[] = [...accountRoutes, ...suppressionRoutes, ...logRoutes];
+export const API_ROUTES: readonly ApiRoute[] = [
+  ...accountRoutes,
+  ...suppressionRoutes,
+  ...logRoutes,
+  ...webhookRoutes,
+];
 
 export interface ApiDeps {
   store: Store;
@@ -31,6 +38,8 @@ export interface ApiDeps {
   registry?: Registry;
   logger?: Logger;
   now?: () => number;
+  /** Private or loopback ranges a webhook may name (config webhooks.allowPrivateTargets); none by default. */
+  allowPrivateWebhookTargets?: readonly string[];
 }
 
 const REQUESTS_METRIC = "relayfleet_api_requests_total";
@@ -49,7 +58,11 @@ function requestCounter(registry: Registry | undefined): Counter<"route" | "stat
 
 export function createApiHandler(deps: ApiDeps) {
   const logger = deps.logger ?? silentLogger();
-  const api = { store: deps.store, now: deps.now ?? Date.now };
+  const api = {
+    store: deps.store,
+    now: deps.now ?? Date.now,
+    webhookTargets: targetCheck(deps.allowPrivateWebhookTargets ?? []),
+  };
   const requests = requestCounter(deps.registry);
   let openApiText: string | undefined;
 

@@ -25,6 +25,14 @@ export function parseListenAddress(value: string): ListenAddress | undefined {
   return { host, port };
 }
 
+function isIpOrCidr(value: string): boolean {
+  const [address = "", bits, ...rest] = value.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
 const listenAddressSchema = z
   .string()
   .refine((v) => parseListenAddress(v) !== undefined, "an address such as 0.0.0.0:2525 or [::]:2525");
@@ -107,6 +115,19 @@ export const relayConfigSchema = z.strictObject({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Days the message log and its events are kept. */
   retentionDays: z.number().int().min(1).max(3650).default(30),
+  /** Outbound webhooks (relay/webhooks/README.md). */
+  webhooks: z
+    .strictObject({
+      /**
+       * Private, loopback and link-local addresses a webhook may reach (IPs or
+       * CIDR ranges, e.g. "10.0.0.0/8" for a receiver in the cluster); every
+       * other non-public target is refused (SSRF).
+       */
+      allowPrivateTargets: z
+        .array(z.string().refine(isIpOrCidr, "an IP address or CIDR range such as 10.0.0.0/8"))
+        .default([]),
+    })
+    .default({ allowPrivateTargets: [] }),
   routes: z.record(z.string().min(1), routeTableSchema).default({}),
   accounts: z.array(accountInputSchema).default([]),
 });

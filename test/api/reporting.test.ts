@@ -437,6 +437,13 @@ describe("format negotiation and the OpenAPI document", () => {
     await api.call("GET", "/v1/accounts/acme/suppressions/bounces/a@example.org");
     await api.call("DELETE", "/v1/accounts/acme/suppressions/bounces/a@example.org");
     await api.call("GET", "/v1/accounts/acme/errors");
+    const webhook = (
+      await api.call("POST", "/v1/accounts/acme/webhooks", {
+        body: { url: "https://hooks.example.org/in", events: ["open", "click"] },
+      })
+    ).json() as { id: string };
+    await api.call("GET", "/v1/accounts/acme/webhooks");
+    await api.call("DELETE", `/v1/accounts/acme/webhooks/${webhook.id}`);
     for (const report of ["domains", "geo", "timing"])
       await api.call("GET", `/v1/accounts/acme/reports/${report}`);
     await api.call("PUT", "/v1/accounts/acme", { body: { limits: { perHour: -1 } } });
