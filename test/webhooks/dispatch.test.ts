@@ -226,6 +226,16 @@ describe("webhook retries, timeouts and limits", () => {
     expect(receiver.posts).toEqual([]);
   });
 
+  it("reaches a name that resolves to an allowed address (the check runs in the socket's lookup)", async () => {
+    const t = await setup("local", { ...FAST, allowPrivateTargets: ["127.0.0.0/8", "::1"] });
+    const receiver = await startReceiver();
+    await t.hook(receiver.url.replace("127.0.0.1", "localhost"));
+    await fetch(t.pixel(), { headers: BROWSER });
+    await receiver.waitFor(1);
+    await t.dispatcher.idle();
+    expect(await t.results()).toEqual({ delivered: 1 });
+  });
+
   it("stops sending to a webhook once it is deleted", async () => {
     const t = await setup();
     const receiver = await startReceiver();
