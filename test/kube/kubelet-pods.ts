@@ -1,0 +1,313 @@
+/**
+ * The decisions of the minimal kubelet (kubelet.ts), as pure functions: which
+ * pods a StatefulSet or Deployment should have, how a pod's container becomes
+ * a local relay process (argv, environment, files, the relay config rewritten
+ * to the pod's own loopback address and directories), and the statuses the
+ * kubelet reports. No I/O here.
+ */
+import { parse, stringify } from "yaml";
+
+export type Json = Record<string, unknown>;
+
+export interface Meta {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: { uid: string; kind: string; name: string }[];
+  deletionTimestamp?: string;
+  finalizers?: string[];
+}
+
+export const meta = (object: Json): Meta => (object.metadata ?? {}) as Meta;
+export const specOf = (object: Json): Json => (object.spec ?? {}) as Json;
+
+export const KUBELET_FINALIZER = "relayfleet.test/kubelet";
+export const DELETION_COST = "controller.kubernetes.io/pod-deletion-cost";
+
+export type WorkloadKind = "StatefulSet" | "Deployment";
+
+export interface ScalePlan {
+  create: string[];
+  /** Pod names to delete (gracefully). */
+  remove: string[];
+}
+
+/**
+ * StatefulSet (podManagementPolicy Parallel): pods name-0..n-1, the highest
+ * ordinals go first. Deployment: random-suffixed pods, the lowest
+ * pod-deletion-cost goes first (then the youngest), as the ReplicaSet
+ * controller does. Pods already terminating count for neither side.
+ */
+export function planScale(
+  kind: WorkloadKind,
+  owner: Json,
+  pods: readonly Json[],
+  suffix: () => string,
+): ScalePlan {
+  const desired = Number(specOf(owner).replicas ?? 1);
+  const live = pods.filter((pod) => !meta(pod).deletionTimestamp);
+  const terminating = new Set(pods.filter((pod) => meta(pod).deletionTimestamp).map((p) => meta(p).name));
+  if (kind === "StatefulSet") {
+    const name = meta(owner).name;
+    const have = new Set(live.map((pod) => meta(pod).name));
+    const create: string[] = [];
+    // A terminating pod of the same name must be gone before its ordinal runs again (one spool, one writer).
+    for (let i = 0; i < desired; i++)
+      if (!have.has(`${name}-${i}`) && !terminating.has(`${name}-${i}`)) create.push(`${name}-${i}`);
+    const remove = live
+      .filter((pod) => ordinal(meta(pod).name) >= desired)
+      .map((pod) => meta(pod).name)
+      .sort((a, b) => ordinal(b) - ordinal(a));
+    return { create, remove };
+  }
+  const create: string[] = [];
+  for (let i = live.length; i < desired; i++) create.push(`${meta(owner).name}-${suffix()}`);
+  const cost = (pod: Json) => Number(meta(pod).annotations?.[DELETION_COST] ?? 0);
+  const ranked = [...live].sort(
+    (a, b) =>
+      cost(a) - cost(b) ||
+      String(meta(b).name).localeCompare(String(meta(a).name)) ||
+      String((b.metadata as Json).creationTimestamp ?? "").localeCompare(
+        String((a.metadata as Json).creationTimestamp ?? ""),
+      ),
+  );
+  const remove = ranked.slice(0, Math.max(live.length - desired, 0)).map((pod) => meta(pod).name);
+  return { create, remove };
+}
+
+export function ordinal(name: string): number {
+  const match = /-(\d+)$/.exec(name);
+  return match ? Number(match[1]) : -1;
+}
+
+/** The Pod a workload's template describes, owned by the workload and held by the kubelet's finalizer. */
+export function podFromTemplate(owner: Json, ownerKind: WorkloadKind, name: string): Json {
+  const template = (specOf(owner).template ?? {}) as Json;
+  const templateMeta = (template.metadata ?? {}) as Json;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      labels: {
+        ...((templateMeta.labels as Record<string, string>) ?? {}),
+        ...(ownerKind === "StatefulSet" ? { "statefulset.kubernetes.io/pod-name": name } : {}),
+      },
+      annotations: (templateMeta.annotations as Record<string, string>) ?? {},
+      finalizers: [KUBELET_FINALIZER],
+      ownerReferences: [
+        {
+          apiVersion: "apps/v1",
+          kind: ownerKind,
+          name: meta(owner).name,
+          uid: meta(owner).uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: template.spec ?? {},
+  };
+}
+
+export interface Container {
+  name: string;
+  args?: string[];
+  command?: string[];
+  env?: {
+    name: string;
+    value?: string;
+    valueFrom?: {
+      secretKeyRef?: { name: string; key: string };
+      configMapKeyRef?: { name: string; key: string };
+      fieldRef?: { fieldPath: string };
+    };
+  }[];
+  ports?: { name?: string; containerPort: number }[];
+  readinessProbe?: { httpGet?: { path: string; port: string | number } };
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+
+export function firstContainer(pod: Json): Container | undefined {
+  const containers = specOf(pod).containers;
+  return Array.isArray(containers) ? (containers[0] as Container) : undefined;
+}
+
+export interface Lookups {
+  secret(name: string): Json | undefined;
+  configMap(name: string): Json | undefined;
+}
+
+/** A container's environment with valueFrom resolved (Secret data is base64); a missing source is an error, as for a real kubelet. */
+export function resolveEnv(
+  pod: Json,
+  container: Container,
+  podIp: string,
+  lookups: Lookups,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const entry of container.env ?? []) {
+    const from = entry.valueFrom;
+    if (!from) env[entry.name] = entry.value ?? "";
+    else if (from.secretKeyRef) {
+      const data = (lookups.secret(from.secretKeyRef.name)?.data ?? {}) as Record<string, string>;
+      const value = data[from.secretKeyRef.key];
+      if (value === undefined)
+        throw new Error(`secret ${from.secretKeyRef.name} has no key ${from.secretKeyRef.key}`);
+      env[entry.name] = Buffer.from(value, "base64").toString("utf8");
+    } else if (from.configMapKeyRef) {
+      const data = (lookups.configMap(from.configMapKeyRef.name)?.data ?? {}) as Record<string, string>;
+      const value = data[from.configMapKeyRef.key];
+      if (value === undefined)
+        throw new Error(`configmap ${from.configMapKeyRef.name} has no key ${from.configMapKeyRef.key}`);
+      env[entry.name] = value;
+    } else if (from.fieldRef) {
+      const path = from.fieldRef.fieldPath;
+      const fields: Record<string, string> = {
+        "metadata.name": meta(pod).name,
+        "metadata.namespace": meta(pod).namespace,
+        "status.podIP": podIp,
+        "status.hostIP": podIp,
+      };
+      env[entry.name] = fields[path] ?? "";
+    }
+  }
+  return env;
+}
+
+export interface VolumePlan {
+  /** mountPath in the container → directory on this machine. */
+  mounts: { mountPath: string; hostPath: string; files?: Record<string, string> }[];
+}
+
+/**
+ * Where each volume lives locally: configMap volumes are written out under
+ * the pod's directory; a StatefulSet's claim (volumeClaimTemplates) is a
+ * directory named like its PVC (`spool-pool-0`) that outlives the pod, as a
+ * retained claim does; emptyDir is under the pod's directory and goes with it.
+ */
+export function planVolumes(
+  pod: Json,
+  container: Container,
+  dirs: { pod: string; claims: string },
+  lookups: Lookups,
+): VolumePlan {
+  const volumes = (specOf(pod).volumes ?? []) as { name: string; configMap?: { name: string } }[];
+  const mounts: VolumePlan["mounts"] = [];
+  for (const mount of container.volumeMounts ?? []) {
+    const volume = volumes.find((v) => v.name === mount.name);
+    if (volume?.configMap) {
+      const data = lookups.configMap(volume.configMap.name)?.data as Record<string, string> | undefined;
+      if (!data) throw new Error(`configmap ${volume.configMap.name} not found`);
+      mounts.push({ mountPath: mount.mountPath, hostPath: `${dirs.pod}/volumes/${mount.name}`, files: data });
+    } else if (volume) {
+      mounts.push({ mountPath: mount.mountPath, hostPath: `${dirs.pod}/volumes/${mount.name}` });
+    } else {
+      // Not in spec.volumes: a volumeClaimTemplate of the StatefulSet.
+      mounts.push({ mountPath: mount.mountPath, hostPath: `${dirs.claims}/${mount.name}-${meta(pod).name}` });
+    }
+  }
+  return { mounts };
+}
+
+/** A container path seen through the mounts ("/etc/relayfleet/relay.yaml" → the local file). */
+export function hostPathFor(path: string, plan: VolumePlan): string {
+  for (const mount of plan.mounts)
+    if (path === mount.mountPath || path.startsWith(`${mount.mountPath}/`))
+      return mount.hostPath + path.slice(mount.mountPath.length);
+  return path;
+}
+
+/**
+ * The relay config as this pod sees it: every listener moves from its
+ * wildcard (0.0.0.0, [::]) to the pod's own loopback address with the same
+ * port, and container paths (dataDir, tls files) point at the local mounts.
+ */
+export function rewriteRelayConfig(text: string, podIp: string, plan: VolumePlan): string {
+  const config = (parse(text) ?? {}) as Json;
+  const moveHost = (address: unknown) => {
+    if (typeof address !== "string") return address;
+    const port = /:(\d+)$/.exec(address)?.[1];
+    return port ? `${podIp}:${port}` : address;
+  };
+  const listen = (config.listen ?? {}) as Json;
+  for (const [key, value] of Object.entries(listen))
+    listen[key] = Array.isArray(value) ? value.map(moveHost) : moveHost(value);
+  config.listen = listen;
+  const mapPaths = (value: unknown): unknown => {
+    if (typeof value === "string" && value.startsWith("/")) return hostPathFor(value, plan);
+    if (Array.isArray(value)) return value.map(mapPaths);
+    if (value && typeof value === "object")
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapPaths(v)]));
+    return value;
+  };
+  return stringify(mapPaths(config));
+}
+
+export interface ProcessStatus {
+  phase: "Pending" | "Running" | "Succeeded" | "Failed";
+  podIp?: string;
+  ready: boolean;
+  restarts: number;
+  startedAt?: string;
+  message?: string;
+}
+
+export function podStatus(status: ProcessStatus): Json {
+  const ready = status.ready ? "True" : "False";
+  return {
+    phase: status.phase,
+    ...(status.podIp
+      ? {
+          podIP: status.podIp,
+          podIPs: [{ ip: status.podIp }],
+          hostIP: status.podIp,
+          hostIPs: [{ ip: status.podIp }],
+        }
+      : {}),
+    ...(status.startedAt ? { startTime: status.startedAt } : {}),
+    ...(status.message ? { message: status.message } : {}),
+    conditions: [
+      { type: "PodScheduled", status: "True" },
+      { type: "Initialized", status: "True" },
+      { type: "ContainersReady", status: ready },
+      { type: "Ready", status: ready },
+    ],
+    containerStatuses: [
+      {
+        name: "relay",
+        ready: status.ready,
+        restartCount: status.restarts,
+        started: status.phase === "Running",
+        image: "relayfleet:local",
+        imageID: "",
+        state:
+          status.phase === "Running"
+            ? { running: { startedAt: status.startedAt } }
+            : { waiting: { reason: status.message ? "CrashLoopBackOff" : "ContainerCreating" } },
+      },
+    ],
+  };
+}
+
+/** A workload's status from its pods' readiness. */
+export function workloadStatus(owner: Json, pods: readonly Json[]): Json {
+  const live = pods.filter((pod) => !meta(pod).deletionTimestamp);
+  const ready = live.filter((pod) =>
+    ((pod.status as Json | undefined)?.conditions as { type: string; status: string }[] | undefined)?.some(
+      (c) => c.type === "Ready" && c.status === "True",
+    ),
+  ).length;
+  return {
+    ...((owner.status as Json) ?? {}),
+    observedGeneration: meta(owner).generation ?? 1,
+    replicas: live.length,
+    readyReplicas: ready,
+    availableReplicas: ready,
+    updatedReplicas: live.length,
+    currentReplicas: live.length,
+  };
+}
