@@ -78,6 +78,7 @@ describe("the minimal kubelet", () => {
     workDir = await mkdtemp(join(tmpdir(), "relayfleet-kubelet-"));
     kubelet = relayKubelet({
       workDir,
+      onEvent: (e) => events.push(`${e.pod} ${e.what}`),
       addressPrefix: "127.0.2",
       maxGraceMs: 8_000,
       readinessIntervalMs: 200,
