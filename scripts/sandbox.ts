@@ -1,0 +1,134 @@
+/**
+ * `npm run sandbox [-- --dir DIR --port 6443]`: the whole fleet on this
+ * machine (test/e2e/fleet.ts): a Kubernetes API server whose kubelet runs
+ * relay pods as real processes on 127.0.1.N, Redis, Prometheus, the operator
+ * and SMTP peers playing two ISPs. Writes a kubeconfig and example manifests,
+ * prints what to type, and stops everything on Ctrl-C.
+ *
+ * `npm run sandbox -- send [--count 200 --concurrency 10]` (from a second
+ * terminal): mail through the pool's A records, round robin.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { exampleYaml } from "../test/e2e/examples.js";
+import { type Fleet, startFleet } from "../test/e2e/fleet.js";
+import { adminToken, aRecords, putAccount, sendMail } from "../test/e2e/mail.js";
+import { kubeToolsDir } from "../test/kube/kube-tools.js";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    dir: { type: "string", default: join(tmpdir(), "relayfleet-sandbox") },
+    port: { type: "string", default: "6443" },
+    count: { type: "string", default: "200" },
+    concurrency: { type: "string", default: "10" },
+    verbose: { type: "boolean", default: false },
+  },
+});
+const dir = resolve(values.dir);
+const stateFile = join(dir, "sandbox.json");
+
+async function send(): Promise<void> {
+  if (!existsSync(stateFile))
+    throw new Error(`no sandbox running in ${dir} (start one with npm run sandbox)`);
+  const state = JSON.parse(readFileSync(stateFile, "utf8")) as { apiUrl: string; domains: string[] };
+  let records: string[] = [];
+  const refresh = async () => {
+    const response = await fetch(
+      `${state.apiUrl}/apis/externaldns.k8s.io/v1alpha1/namespaces/mail/dnsendpoints/marathon`,
+    );
+    const body = (await response.json()) as {
+      spec?: { endpoints?: { recordType: string; targets: string[] }[] };
+    };
+    records = (body.spec?.endpoints ?? []).filter((e) => e.recordType === "A").flatMap((e) => e.targets);
+  };
+  await refresh();
+  const timer = setInterval(() => void refresh().catch(() => undefined), 1_000);
+  const started = Date.now();
+  const results = await sendMail({
+    records: () => records,
+    domains: state.domains,
+    count: Number(values.count),
+    concurrency: Number(values.concurrency),
+    idPrefix: `send-${started}`,
+  });
+  clearInterval(timer);
+  const accepted = results.filter((r) => r.accepted).length;
+  const byRelay = new Map<string, number>();
+  for (const r of results) byRelay.set(r.relay, (byRelay.get(r.relay) ?? 0) + 1);
+  console.log(`${accepted}/${results.length} accepted in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  for (const [relay, n] of byRelay) console.log(`  ${relay || "(no A record)"}: ${n}`);
+  for (const r of results.filter((x) => !x.accepted).slice(0, 5)) console.log(`  refused: ${r.error}`);
+}
+
+async function run(): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  console.log(`starting the sandbox in ${dir} ...`);
+  const fleet: Fleet = await startFleet({
+    workDir: dir,
+    apiServerPort: Number(values.port),
+    onEvent: (line) => values.verbose && console.log(line),
+  });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping relays, operator, Prometheus, Redis and the API server ...`);
+    await fleet.stop();
+    console.log(`stopped; logs are under ${join(dir, "logs")} and ${join(dir, "node", "logs")}`);
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+
+  const domains = [...fleet.peers.keys()];
+  const examples = join(dir, "examples.yaml");
+  writeFileSync(
+    examples,
+    exampleYaml({
+      redisUrl: fleet.redis.url,
+      prometheusUrl: fleet.prometheusUrl,
+      isps: [...fleet.peers].map(([domain, peer]) => ({ domain, host: peer.host, port: peer.port })),
+      sourceAddresses: fleet.sourceAddresses,
+      trackingBaseUrl: "http://127.0.1.1:8080",
+    }),
+  );
+  writeFileSync(stateFile, JSON.stringify({ apiUrl: fleet.server.url, domains }));
+  const kubectl = join(kubeToolsDir(), "kubectl");
+  console.log(`
+The sandbox is up.
+  API server  ${fleet.server.url}   Prometheus ${fleet.prometheusUrl}   Redis ${fleet.redis.url}
+  ISPs        ${[...fleet.peers].map(([d, p]) => `${d} → ${p.host}:${p.port}`).join(", ")}
+
+In another terminal:
+  export KUBECONFIG=${fleet.kubeconfigPath}
+  alias kubectl=${kubectl}
+  kubectl apply -f crds/
+  kubectl apply -f ${examples}
+  kubectl get relaypools,senderroutes,statefulsets,pods,dnsendpoints -n mail
+  kubectl get dnsendpoint marathon -n mail -o jsonpath='{.spec.endpoints[0].targets}'
+  npm run sandbox -- send --count 400 --concurrency 20     # mail through the A records
+  kubectl get relaypool marathon -n mail -w                  # watch it scale
+  kubectl get senderroute default -n mail -o yaml            # status.blocked after a block
+
+Ctrl-C stops everything.`);
+
+  // The account the examples send from, as soon as a relay is ready to take it.
+  const seed = setInterval(() => {
+    const [first] = aRecords(fleet.server);
+    if (!first) return;
+    clearInterval(seed);
+    void putAccount(first, adminToken(fleet.server)).then(
+      () => console.log(`pool ready at ${aRecords(fleet.server).join(", ")}; account "sandbox" created`),
+      (error: unknown) => console.error(`could not create the account: ${String(error)}`),
+    );
+  }, 1_000);
+}
+
+const main = positionals[0] === "send" ? send : run;
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
