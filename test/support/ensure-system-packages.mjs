@@ -11,6 +11,8 @@ const REQUIRED = [
   // test/image: builds the container image (buildah) on a Debian base it lays out (debootstrap).
   ["buildah", "buildah"],
   ["debootstrap", "debootstrap"],
+  // test/e2e and npm run sandbox: Prometheus scrapes the relays and feeds the autoscaler.
+  ["prometheus", "prometheus"],
 ];
 
 const missing = REQUIRED.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
