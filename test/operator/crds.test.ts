@@ -112,7 +112,7 @@ describe("CRDs", () => {
         "  image: x\n  redis: { url: redis://r }\n  mode: turbo",
         'spec.mode: Unsupported value: "turbo"',
       ],
-      ["RelayPool", "  image: \"\"\n  redis: { url: redis://r }", "spec.image"],
+      ["RelayPool", '  image: ""\n  redis: { url: redis://r }', "spec.image"],
       ["RelayPool", "  image: x", "spec.redis: Required value"],
       ["RelayPool", "  image: x\n  redis: {}", "spec.redis: Invalid value"],
       [

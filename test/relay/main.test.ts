@@ -54,7 +54,9 @@ describe("a relay process's listeners", () => {
     expect(second.demo).toEqual(demo);
     expect(second.apiToken).toBe(token);
     // With no route tables configured, mail goes direct to MX rather than queueing for ever.
-    expect(await second.store.getRouteTable("default")).toMatchObject({ senders: [{ name: "direct", mx: true }] });
+    expect(await second.store.getRouteTable("default")).toMatchObject({
+      senders: [{ name: "direct", mx: true }],
+    });
     const smtp = second.intake.addresses[0] as { port: number };
     const info = await createTransport({
       host: "127.0.0.1",
