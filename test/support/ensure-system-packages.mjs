@@ -13,6 +13,8 @@ const REQUIRED = [
   ["debootstrap", "debootstrap"],
   // test/e2e and npm run sandbox: Prometheus scrapes the relays and feeds the autoscaler.
   ["prometheus", "prometheus"],
+  // test/chart: promtool checks and unit-tests the chart's alerts.
+  ["promtool", "prometheus"],
 ];
 
 const missing = REQUIRED.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
