@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, type Registry } from "prom-client";
+import { isConsolePath, serveConsole } from "../console/serve.js";
 import { type Logger, silentLogger } from "../log/logger.js";
 import type { Store } from "../store/types.js";
 import { StoreError } from "../store/types.js";
@@ -70,6 +71,11 @@ export function createApiHandler(deps: ApiDeps) {
     if (await handleLifecycle(request, response, deps.lifecycle))
       return (request.url ?? "/").split("?")[0] ?? "/";
     const url = new URL(request.url ?? "/", "http://api.invalid");
+    // The web console's static page (relay/console); it calls the API below with the user's token.
+    if (isConsolePath(url.pathname)) {
+      await serveConsole(request, response);
+      return "/console";
+    }
     if (url.pathname === "/v1/openapi.json") {
       if (request.method !== "GET" && request.method !== "HEAD")
         throw new ApiError("method_not_allowed", "use GET");

@@ -15,6 +15,8 @@ const REQUIRED = [
   ["prometheus", "prometheus"],
   // test/chart: promtool checks and unit-tests the chart's alerts.
   ["promtool", "prometheus"],
+  // test/console: the web console's tests drive Debian's chromium with playwright-core.
+  ["chromium", "chromium"],
 ];
 
 const missing = REQUIRED.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);
