@@ -41,6 +41,8 @@ export const RELAY_ERRORS = {
   spool_error: { responseCode: 451, enhancedCode: "4.3.0", temporary: true, category: "resources" },
   /** The Store (Redis) is unreachable. */
   store_unavailable: { responseCode: 451, enhancedCode: "4.3.0", temporary: true, category: "resources" },
+  /** RCPT at the bounce domain without a valid return-path token (relay/feedback). */
+  bad_bounce_address: { responseCode: 550, enhancedCode: "5.1.1", temporary: false, category: "policy" },
   draining: { responseCode: 421, enhancedCode: "4.3.2", temporary: true, category: "lifecycle" },
 } as const satisfies Record<string, RelayErrorSpec>;
 

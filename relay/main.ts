@@ -13,6 +13,7 @@ import { accountSchema } from "./accounts/schema.js";
 import { createApiHandler } from "./api/server.js";
 import { demoCredentials, ensureSecretFile } from "./config/bootstrap.js";
 import { parseListenAddress, type RelayConfig } from "./config/schema.js";
+import { feedbackSettings, returnPathFor, startFeedback } from "./feedback/index.js";
 import { AccountDirectory } from "./intake/accounts.js";
 import { type Intake, startIntake } from "./intake/server.js";
 import type { Logger } from "./log/logger.js";
@@ -126,6 +127,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     id: "k1",
     secret: createHash("sha256").update(trackingSecret).digest(),
   });
+  // Bounces and complaints (issue 11): VERP return paths out, the bounce domain's mail in.
+  const verp = feedbackSettings(config, trackingKeys);
   const scheduler = await startScheduler({
     spool,
     store,
@@ -140,7 +143,22 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     },
     recovered,
     reportedBy: process.env.POD_NAME ?? osHostname(),
+    ...(verp ? { returnPath: returnPathFor(verp) } : {}),
   });
+  const feedback = verp
+    ? await startFeedback({
+        settings: verp,
+        store,
+        spool,
+        hostname: config.hostname,
+        newId: createIdGenerator(),
+        onSpooled: (entry) => scheduler.enqueue(entry),
+        registry: metrics.registry,
+        logger,
+        dataDir: config.dataDir,
+        maxKeptFiles: config.feedback.maxKeptFiles,
+      })
+    : undefined;
 
   // Message log retention: purge what is older than retentionDays, hourly.
   const purge = setInterval(() => {
@@ -162,6 +180,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     metrics,
     newId: createIdGenerator(),
     onAccepted: (entry) => scheduler.enqueue(entry),
+    ...(feedback ? { feedback } : {}),
   });
 
   const lifecycle = {

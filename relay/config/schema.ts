@@ -128,6 +128,41 @@ export const relayConfigSchema = z.strictObject({
         .default([]),
     })
     .default({ allowPrivateTargets: [] }),
+  // --- feedback (issue 11, relay/feedback) ---
+  /**
+   * Bounces and complaints coming back: each delivered copy leaves with the return path
+   * PREFIX+TOKEN@bounceDomain, and the relay takes mail for this domain without AUTH (only
+   * for a valid token, or at a feedback.loopAddresses local part; never relayed). Absent: off,
+   * copies keep the sender's own return path. Point the domain's MX at the relay fleet.
+   */
+  bounceDomain: z
+    .string()
+    .toLowerCase()
+    .regex(
+      /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/,
+      "a domain name",
+    )
+    .optional(),
+  feedback: z
+    .strictObject({
+      /** Local-part prefix of return paths (lower-case, at most 15 characters). */
+      prefix: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9._-]{0,14}$/, "1-15 lower-case letters, digits or ._-")
+        .default("bounces"),
+      /** Local parts at bounceDomain registered with ISP feedback loops; taken without a token. */
+      loopAddresses: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "a plain local part")).default([]),
+      /** Larger reports are refused (552). */
+      maxBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(10 * 1024 * 1024),
+      /** Unreadable feedback kept under dataDir/feedback/inspect; past this, 452 until cleared. */
+      maxKeptFiles: z.number().int().min(1).default(10_000),
+    })
+    .default({ prefix: "bounces", loopAddresses: [], maxBytes: 10 * 1024 * 1024, maxKeptFiles: 10_000 }),
+  // --- end feedback ---
   routes: z.record(z.string().min(1), routeTableSchema).default({}),
   accounts: z.array(accountInputSchema).default([]),
 });

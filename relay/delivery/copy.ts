@@ -56,6 +56,8 @@ export interface CopyDelivererOptions {
   now?: () => number;
   /** MX hosts tried per attempt when the first cannot be reached. */
   maxMxHosts?: number;
+  /** Issue 11: the envelope sender of each copy (a VERP return path, relay/feedback); absent: the message's own. */
+  returnPath?: (messageId: string, envelopeFrom: string, recipient: string) => string;
 }
 
 /** Marks errors of the copy's own making, so a failed transform is not taken for a remote answer. */
@@ -114,6 +116,7 @@ export class CopyDeliverer {
     const hosts = await this.nextHops(request);
     if (hosts.kind === "local") return finish(hosts.answer, undefined);
 
+    const from = this.options.returnPath?.(entry.id, entry.envelope.from, recipient) ?? entry.envelope.from;
     let last: { answer: RemoteAnswer; host: string } | undefined;
     for (const host of hosts.hosts) {
       let copyError: CopyError | undefined;
@@ -121,7 +124,7 @@ export class CopyDeliverer {
         sender,
         host,
         port: sender.port,
-        from: entry.envelope.from,
+        from,
         to: recipient,
         id: entry.id,
         message: () =>

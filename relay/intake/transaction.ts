@@ -9,6 +9,7 @@ import { fromMatches } from "../accounts/match.js";
 import type { Account } from "../accounts/schema.js";
 import type { RelayConfig } from "../config/schema.js";
 import { RelayError } from "../errors.js";
+import type { FeedbackIntake } from "../feedback/index.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
@@ -32,6 +33,8 @@ export interface IntakeDeps {
   now?: () => number;
   /** Base delay after a failed AUTH, multiplied by the IP's recent failures (default 1000 ms). */
   authFailureDelayMs?: number;
+  /** Mail for the bounce domain (issue 11, relay/feedback); absent: no bounce domain. */
+  feedback?: FeedbackIntake;
 }
 
 /** What the intake remembers about one connection. */
@@ -45,6 +48,8 @@ export interface SessionState {
   account?: Account;
   refused: SpooledEnvelope["refused"];
   writer?: SpoolWriter;
+  /** Bounce-domain recipients of the current transaction (issue 11): taken by relay/feedback, never relayed. */
+  feedbackTo?: string[];
   dataStartedAt?: number;
   dataBytes: number;
 }
@@ -108,6 +113,7 @@ export class Transactions {
   async mailFrom(address: SMTPServerAddress, state: SessionState): Promise<void> {
     state.account = undefined;
     state.refused = [];
+    state.feedbackTo = [];
     const sender = address.address;
     const problem = envelopeAddressProblem(sender, "sender");
     if (problem) throw this.refuse("bad_address", `Bad sender address: ${problem}`);
@@ -126,13 +132,23 @@ export class Transactions {
     } catch (error) {
       throw storeFailure(error);
     }
+    // Issue 11: with a bounce domain, a sender with no account may still write to it; RCPT decides.
+    if (!account && this.deps.feedback) return;
     if (!account) throw this.refuse("relay_denied", `Relaying denied for [${state.ip}] / <${sender}>`);
     state.account = account;
   }
 
   async rcptTo(address: SMTPServerAddress, session: SMTPServerSession, state: SessionState): Promise<void> {
+    if (this.deps.feedback?.handles(address.address))
+      return this.feedbackRcpt(address.address, session, state);
+    if (state.feedbackTo?.length) {
+      throw this.refuse("too_many_recipients", "Bounce-domain recipients go in a transaction of their own");
+    }
     const account = state.account;
-    if (!account) throw this.refuse("relay_denied", `Relaying denied for [${state.ip}]`);
+    if (!account) {
+      const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : "";
+      throw this.refuse("relay_denied", `Relaying denied for [${state.ip}] / <${sender}>`);
+    }
     const recipient = address.address;
     const problem = envelopeAddressProblem(recipient, "recipient");
     if (problem) throw this.refuse("bad_address", `Bad recipient address <${recipient}>: ${problem}`);
@@ -168,8 +184,32 @@ export class Transactions {
     }
   }
 
+  /** Issue 11: the bounce domain takes only addresses with a valid token (or feedback-loop addresses). */
+  private feedbackRcpt(recipient: string, session: SMTPServerSession, state: SessionState): void {
+    const problem = envelopeAddressProblem(recipient, "recipient");
+    if (problem) throw this.refuse("bad_address", `Bad recipient address <${recipient}>: ${problem}`);
+    const refusal = this.deps.feedback?.refusal(recipient);
+    if (refusal) throw this.refuse("bad_bounce_address", refusal);
+    const feedbackTo = state.feedbackTo ?? [];
+    if (session.envelope.rcptTo.length > feedbackTo.length) {
+      throw this.refuse("too_many_recipients", "Bounce-domain recipients go in a transaction of their own");
+    }
+    feedbackTo.push(recipient);
+    state.feedbackTo = feedbackTo;
+  }
+
   /** Streams DATA into the spool; resolves with the reply text for a 250. */
   async data(stream: Readable & { sizeExceeded?: boolean }, session: SMTPServerSession, state: SessionState) {
+    const feedbackTo = state.feedbackTo ?? [];
+    if (this.deps.feedback && feedbackTo.length > 0) {
+      const from = session.envelope.mailFrom === false ? "" : session.envelope.mailFrom.address;
+      return this.deps.feedback
+        .receive(stream, { from, to: [...feedbackTo], clientIp: state.ip })
+        .catch((error: unknown) => {
+          if (error instanceof RelayError) this.deps.metrics.rejections.inc({ reason: error.code });
+          throw error;
+        });
+    }
     const account = state.account;
     const recipients = session.envelope.rcptTo.map((r) => r.address);
     if (!account || session.envelope.mailFrom === false) {

@@ -43,6 +43,8 @@ export interface SchedulerOptions {
   timeouts?: Partial<Timeouts>;
   /** Names this relay in blocked reports (the pod name). */
   reportedBy?: string;
+  /** Issue 11: each copy's envelope sender (VERP, relay/feedback `returnPathFor`). */
+  returnPath?: (messageId: string, envelopeFrom: string, recipient: string) => string;
   newId?: () => string;
   now?: () => number;
   random?: () => number;
@@ -81,6 +83,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     ...(options.tracking ? { tracking: options.tracking } : {}),
     metrics: options.metrics,
     now,
+    ...(options.returnPath ? { returnPath: options.returnPath } : {}),
   });
   let scheduler: Scheduler | undefined;
   const notifier = new Notifier({
