@@ -80,6 +80,8 @@ export const PROSE_STATUS_RULES: readonly { test: RegExp; status: string }[] = [
   { test: /couldn't find any host (named|by that name)/i, status: "5.1.2" },
   { test: /no mailbox here by that name/i, status: "5.1.1" },
   { test: /(user unknown|unknown user|no such (user|mailbox|recipient)|does not exist)/i, status: "5.1.1" },
+  // Yahoo: "554 delivery error: dd This user doesn't have a yahoo.com account".
+  { test: /user doesn't have an? \S+ account/i, status: "5.1.1" },
   { test: /(mailbox|quota|disk).{0,30}(full|exceeded)/i, status: "5.2.2" },
 ];
 
