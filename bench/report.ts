@@ -108,7 +108,7 @@ function targetsSection(results: BenchResults, out: string[]) {
   const big = results.bigMessage?.find((b) => b.mode === "full");
   if (big)
     out.push(
-      `| a 100 MB message grows the process < 64 MB | +${fmt(big.rssGrowthMiB.median, 1)} MiB (full mode, median) | ${verdict(big.rssGrowthMiB.max < 64)} |`,
+      `| a 100 MB message grows the process < 64 MB | +${fmt(big.rssGrowthMiB.max, 1)} MiB (full mode, worst of ${big.rssGrowthMiB.runs.length}) | ${verdict(big.rssGrowthMiB.max < 64)} |`,
     );
   const m = results.marathon;
   if (m)
@@ -171,7 +171,7 @@ export async function writeReport(results: BenchResults, repoRoot: string): Prom
     out.push(
       "## 100 MB message",
       "",
-      "One message of 100 MiB (a base64 attachment) to a sink. RSS growth: the relay process's peak RSS while relaying it (VmHWM after a `clear_refs` reset, and 20 ms samples) minus its RSS just before. Median (min–max).",
+      "One message of 100 MiB (a base64 attachment) to a sink. RSS growth: the relay process's peak RSS while relaying it (VmHWM after a `clear_refs` reset, and 20 ms samples) minus its RSS just before. Median (min–max). The runs share one relay, which keeps most of what it grew the first time: the first run's growth is the max, later runs start from a higher RSS and grow less.",
       "",
       "| mode | RSS before, MiB | growth, MiB | accepted after, s | at the sink after, s |",
       "| --- | --- | --- | --- | --- |",
