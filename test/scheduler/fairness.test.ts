@@ -154,8 +154,8 @@ describe("fairness", () => {
     const vip = await trickle(rig, "vip", 5, 20);
     await fast.waitForMessages(5);
     const latencies = fast.received.map((m, i) => m.receivedAt - (vip[i]?.envelope.receivedAt ?? 0));
-    // Bulk holds both shared slots for 200 ms at a time; the VIP never waits for them.
-    expect(Math.max(...latencies)).toBeLessThan(150);
+    // Bulk holds both shared slots for 2 s at a time; the VIP never waits for them.
+    expect(Math.max(...latencies)).toBeLessThan(1000);
     expect(rig.scheduler.counts().messages).toBeGreaterThan(0);
     await rig.scheduler.idle(10_000);
     // Two shared slots: bulk never had more than two transactions open.
