@@ -29,7 +29,7 @@ export function errorOps({ db }: LocalContext): ErrorOps {
   return {
     async recordError(account, input) {
       const error = validInput(errorSchema, input, "account error");
-      db.write(() => {
+      await db.writeSoon(() => {
         db.sql("INSERT INTO account_errors (account, at, payload) VALUES (?, ?, ?)").run(
           account,
           error.at,

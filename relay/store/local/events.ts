@@ -168,7 +168,7 @@ export function eventOps({ db }: LocalContext, maxEventsPerMessage: number): Eve
   return {
     async recordEvent(input): Promise<EventResult> {
       const event = validInput(newEventSchema, input, "event");
-      return db.write(() => {
+      return db.writeSoon(() => {
         // types.ts: "recorded" is false only for an unknown message. An event for an address
         // the message was not sent to is logged and counted (tokens are signed, so it is rare),
         // but moves no status, as there is no recipient row to move.

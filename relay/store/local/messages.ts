@@ -103,7 +103,7 @@ export function messageOps({ db }: LocalContext, limits: MessageLogLimits): Mess
       const message = validInput(newMessageSchema, input, "message");
       const { recipients, ...envelope } = message;
       const addresses = [...new Set(recipients)];
-      db.write(() => {
+      await db.writeSoon(() => {
         const inserted = db
           .sql(
             `INSERT INTO messages (id, account, accepted_at, group_name, payload) VALUES (?, ?, ?, ?, ?)
@@ -132,7 +132,7 @@ export function messageOps({ db }: LocalContext, limits: MessageLogLimits): Mess
     async recordAttempt(messageId, recipientInput, attemptInput) {
       const attempt = validInput(attemptSchema, attemptInput, "delivery attempt");
       const address = validInput(addressSchema, recipientInput, "recipient");
-      return db.write((): EventResult => {
+      return db.writeSoon((): EventResult => {
         const message = findMessageRef(db, messageId);
         if (message === undefined) return { recorded: false, unique: false };
         const row = db
@@ -184,7 +184,7 @@ export function messageOps({ db }: LocalContext, limits: MessageLogLimits): Mess
       const address = validInput(addressSchema, recipientInput, "recipient");
       const reason = validInput(reasonSchema, reasonInput, "reason");
       const now = validInput(timeSchema, nowInput, "time");
-      db.write(() =>
+      await db.writeSoon(() =>
         db
           .sql(
             `UPDATE recipients SET status = 'suppressed', updated_at = ?, last_answer = ?
