@@ -1,6 +1,6 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubeClients } from "../kube/kube-tools.js";
 import { exampleYaml, senderName } from "./examples.js";
@@ -123,6 +123,27 @@ describe("the fleet on one machine", () => {
         interval: 500,
       })
       .toEqual([2, 2]);
+
+    // No relay lost its spool on scale-down: the removed relays' claims (kept as directories by the
+    // kubelet, named <volume>-<pod>) hold no queued message, so everything they took was delivered.
+    const claimsDir = join(dir, "node", "claims");
+    const running = new Set(fleet.kubelet.pods().map((p) => p.key.split("/")[1] as string));
+    const removedClaims = (await readdir(claimsDir)).filter(
+      (claim) => ![...running].some((pod) => claim.endsWith(`-${pod}`)),
+    );
+    expect(removedClaims.length).toBeGreaterThan(0);
+    for (const claim of removedClaims) {
+      const files = await readdir(join(claimsDir, claim), { recursive: true });
+      // The claim really was the relay's spool (it made its queue there), so an empty one means something.
+      expect(
+        files.some((f) => basename(f) === "queue"),
+        `${claim} is not a spool: ${files.join(", ")}`,
+      ).toBe(true);
+      expect(
+        files.filter((f) => f.endsWith(".msg")),
+        `queued messages left in ${claim}`,
+      ).toEqual([]);
+    }
   }, 240_000);
 
   it("leaves nothing running when stopped", async () => {
