@@ -14,12 +14,34 @@ describe("the fleet on one machine", () => {
   let fleet: Fleet;
   let dir: string;
   const replicasSeen: number[] = [];
+  const desiredSeen: number[] = [];
   const recordsSeen = new Set<string>();
   let sampler: NodeJS.Timeout | undefined;
 
   const find = (apiVersion: string, kind: string, name: string) => {
     const type = fleet.server.api.types.findByKind(apiVersion, kind);
     return type ? (fleet.server.api.objects.find(type, "mail", name) as Json | undefined) : undefined;
+  };
+  const condition = (status: Json, type: string) =>
+    ((status.conditions ?? []) as Json[]).find((c) => c.type === type);
+  /** The settled pool's status in a comparable shape: conditions, generations, replica counts. */
+  const settledView = () => {
+    const pool = find("relayfleet.io/v1alpha1", "RelayPool", "marathon");
+    const status = (pool?.status ?? {}) as Json;
+    return {
+      generationObserved: status.observedGeneration === (pool?.metadata as Json | undefined)?.generation,
+      ready: condition(status, "Ready")?.status,
+      scaling: condition(status, "Scaling")?.status,
+      desiredReplicas: status.desiredReplicas,
+      readyReplicas: status.readyReplicas,
+    };
+  };
+  const settled = {
+    generationObserved: true,
+    ready: "True",
+    scaling: "False",
+    desiredReplicas: 2,
+    readyReplicas: 2,
   };
   const poolStatus = () => (find("relayfleet.io/v1alpha1", "RelayPool", "marathon")?.status ?? {}) as Json;
 
@@ -51,7 +73,9 @@ describe("the fleet on one machine", () => {
     }
     await putAccount(aRecords(fleet.server)[0] as string, adminToken(fleet.server));
     sampler = setInterval(() => {
-      replicasSeen.push(Number(poolStatus().readyReplicas ?? 0));
+      const status = poolStatus();
+      replicasSeen.push(Number(status.readyReplicas ?? 0));
+      desiredSeen.push(Number(status.desiredReplicas ?? 0));
       for (const ip of aRecords(fleet.server)) recordsSeen.add(ip);
     }, 250);
   }, 120_000);
@@ -65,6 +89,8 @@ describe("the fleet on one machine", () => {
   it("takes mail through its A records, scales up under load, routes around a block, scales down, loses nothing", async () => {
     const ispA = fleet.peers.get("isp-a.test");
     if (!ispA) throw new Error("no ISP A");
+    // Settled at minReplicas before any load, and the status says so.
+    await expect.poll(settledView, { timeout: 20_000, interval: 250 }).toEqual(settled);
     let blockedAt = 0;
     const results: SendResult[] = await sendMail({
       records: () => aRecords(fleet.server),
@@ -117,12 +143,16 @@ describe("the fleet on one machine", () => {
     // Relays take a few seconds to start: the scale-up shows once they are ready.
     await expect.poll(() => Math.max(...replicasSeen), { timeout: 40_000, interval: 250 }).toBeGreaterThan(2);
     expect(recordsSeen.size).toBeGreaterThan(2);
+    // The status told the scale-up while it happened: more replicas desired than the minimum.
+    expect(Math.max(...desiredSeen)).toBeGreaterThan(2);
     await expect
       .poll(() => [poolStatus().readyReplicas, aRecords(fleet.server).length], {
         timeout: 60_000,
         interval: 500,
       })
       .toEqual([2, 2]);
+    // Settled again at minReplicas: Ready, not Scaling, the latest generation observed.
+    await expect.poll(settledView, { timeout: 30_000, interval: 250 }).toEqual(settled);
 
     // No relay lost its spool on scale-down: the removed relays' claims (kept as directories by the
     // kubelet, named <volume>-<pod>) hold no queued message, so everything they took was delivered.
