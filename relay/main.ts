@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import { hostname as osHostname } from "node:os";
+import { availableParallelism, hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { hashCredentials } from "./accounts/credentials.js";
 import { accountSchema } from "./accounts/schema.js";
@@ -96,6 +96,20 @@ async function ensureDemoAccount(store: Store, config: RelayConfig, now: number)
   return demo;
 }
 
+/**
+ * Worker threads for per-recipient copies (relay/delivery/copy-pool.ts): one fewer than the
+ * cores, at least one, at most four (the main thread keeps the SMTP sessions, spool and Store).
+ * RELAYFLEET_COPY_WORKERS overrides it; 0 makes every copy on the main thread.
+ */
+export function copyWorkerCount(
+  env: NodeJS.ProcessEnv = process.env,
+  cores = availableParallelism(),
+): number {
+  const set = Number.parseInt(env.RELAYFLEET_COPY_WORKERS ?? "", 10);
+  if (Number.isInteger(set) && set >= 0) return Math.min(set, 16);
+  return Math.max(1, Math.min(4, cores - 1));
+}
+
 export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
   const now = Date.now();
   const metrics = createMetrics();
@@ -143,6 +157,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     },
     recovered,
     reportedBy: process.env.POD_NAME ?? osHostname(),
+    copyWorkers: copyWorkerCount(),
     ...(verp ? { returnPath: returnPathFor(verp) } : {}),
   });
   const feedback = verp

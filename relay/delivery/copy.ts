@@ -8,12 +8,15 @@
 import { Readable } from "node:stream";
 import type { Account } from "../accounts/schema.js";
 import type { Metrics } from "../metrics/index.js";
+import { readHeaderBlock } from "../notify/index.js";
 import type { Sender } from "../routes/schema.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { DeliveryAttempt } from "../store/types.js";
 import type { TokenKeyring } from "../tracking/token.js";
 import { AlternativeCache, KeyCache, type TransformContext } from "../transform/index.js";
 import { classifyAnswer, type RemoteAnswer, type Verdict } from "./classify.js";
+import { type CopyPool, CopyWorkerLost } from "./copy-pool.js";
+import { trackOverridesOf } from "./copy-task.js";
 import type { MxCache } from "./mx.js";
 import { isSafeEnvelopeAddress, receivedHeader } from "./received.js";
 import type { TransportPool } from "./transport.js";
@@ -58,6 +61,12 @@ export interface CopyDelivererOptions {
   maxMxHosts?: number;
   /** Issue 11: the envelope sender of each copy (a VERP return path, relay/feedback); absent: the message's own. */
   returnPath?: (messageId: string, envelopeFrom: string, recipient: string) => string;
+  /**
+   * Worker threads that make the copies of small messages (copy-pool.ts). With a pool, the
+   * deliverer reads X-Relay-Track itself when the request does not carry it (the worker, from
+   * the bytes it reads anyway), so the scheduler need not read it at admission.
+   */
+  pool?: CopyPool;
 }
 
 /** Marks errors of the copy's own making, so a failed transform is not taken for a remote answer. */
@@ -116,6 +125,25 @@ export class CopyDeliverer {
     const hosts = await this.nextHops(request);
     if (hosts.kind === "local") return finish(hosts.answer, undefined);
 
+    const failedCopy = (copyError: CopyError, host: string | undefined): CopyOutcome => {
+      const original = copyError.original as NodeJS.ErrnoException;
+      // Reading our own spool failed (EMFILE, EIO...): ours to retry, not the sender's fault.
+      if (typeof original?.code === "string" && original.syscall)
+        return finish(
+          { text: `4.3.0 local error reading the message: ${original.message}`, stage: "local" },
+          host,
+        );
+      return finish(
+        { text: `5.6.0 the message could not be processed: ${copyError.message}`, stage: "local" },
+        host,
+        true,
+      );
+    };
+    // From a worker: made once, before a connection is taken, and sent as is on every try.
+    const made = await this.copyFromPool(request);
+    if (made instanceof CopyError) return failedCopy(made, hosts.hosts[0]);
+    const overrides = made || !this.options.pool ? request.overrides : await this.overridesOf(request);
+
     const from = this.options.returnPath?.(entry.id, entry.envelope.from, recipient) ?? entry.envelope.from;
     let last: { answer: RemoteAnswer; host: string } | undefined;
     for (const host of hosts.hosts) {
@@ -128,24 +156,15 @@ export class CopyDeliverer {
         to: recipient,
         id: entry.id,
         message: () =>
-          this.makeCopy(request, (error) => {
-            copyError = error;
-          }),
+          made
+            ? Readable.from([receivedHeader(entry.envelope, recipient, this.options.hostname), made], {
+                objectMode: false,
+              })
+            : this.makeCopy({ ...request, ...(overrides ? { overrides } : {}) }, (error) => {
+                copyError = error;
+              }),
       });
-      if (copyError) {
-        const original = copyError.original as NodeJS.ErrnoException;
-        // Reading our own spool failed (EMFILE, EIO...): ours to retry, not the sender's fault.
-        if (typeof original?.code === "string" && original.syscall)
-          return finish(
-            { text: `4.3.0 local error reading the message: ${original.message}`, stage: "local" },
-            host,
-          );
-        return finish(
-          { text: `5.6.0 the message could not be processed: ${copyError.message}`, stage: "local" },
-          host,
-          true,
-        );
-      }
+      if (copyError) return failedCopy(copyError, host);
       last = { answer, host };
       const unreachable =
         answer.stage === "connect" && (answer.responseCode === undefined || answer.responseCode < 500);
@@ -153,6 +172,55 @@ export class CopyDeliverer {
     }
     const final = last as { answer: RemoteAnswer; host: string };
     return finish(final.answer, final.host);
+  }
+
+  private transforms(request: CopyRequest): boolean {
+    const { transform, tracking } = this.options;
+    // Our own notices carry nothing to track and must reach the sender as built.
+    return Boolean(transform && tracking && request.account && request.entry.envelope.listener !== "notify");
+  }
+
+  /**
+   * The copy made by a worker thread: its bytes, the error that stopped it, or undefined when
+   * it is to be streamed here instead (no pool, a big message, or the worker died meanwhile).
+   */
+  private async copyFromPool(request: CopyRequest): Promise<Buffer | CopyError | undefined> {
+    const { pool, tracking, metrics } = this.options;
+    const { entry, account } = request;
+    if (!pool || !tracking || !account || !this.transforms(request) || entry.size > pool.maxBytes)
+      return undefined;
+    const started = this.now();
+    try {
+      const bytes = await pool.make({
+        path: entry.path,
+        bodyOffset: entry.bodyOffset,
+        size: entry.size,
+        messageId: entry.id,
+        recipient: request.recipient,
+        envelopeFrom: entry.envelope.from,
+        mode: request.mode,
+        account,
+        trackingBaseUrl: tracking.baseUrl,
+        tokenKeys: tracking.keys,
+        ...(request.overrides ? { overrides: request.overrides } : {}),
+      });
+      metrics?.processing.observe((this.now() - started) / 1000);
+      return bytes;
+    } catch (error) {
+      if (error instanceof CopyWorkerLost) return undefined;
+      return new CopyError(error);
+    }
+  }
+
+  /** X-Relay-Track, read here when the scheduler left it to us (with a pool) and no worker did. */
+  private async overridesOf(request: CopyRequest): Promise<CopyRequest["overrides"]> {
+    if (request.overrides || !this.transforms(request)) return request.overrides;
+    try {
+      return trackOverridesOf(await readHeaderBlock(request.entry.path, request.entry.bodyOffset));
+    } catch {
+      // The copy's own read reports a spool that cannot be read.
+      return undefined;
+    }
   }
 
   private async nextHops(
@@ -180,8 +248,7 @@ export class CopyDeliverer {
     const { transform, tracking, metrics, spool, hostname } = this.options;
     const { keyCache, alternatives } = this;
     const trace = receivedHeader(entry.envelope, recipient, hostname);
-    // Our own notices carry nothing to track and must reach the sender as built.
-    const isNotice = entry.envelope.listener === "notify";
+    const transforms = this.transforms(request);
     const now = this.now;
     async function* copy(): AsyncGenerator<Buffer> {
       yield trace;
@@ -189,7 +256,7 @@ export class CopyDeliverer {
       try {
         const source = spool.read(entry);
         const body =
-          transform && account && tracking && !isNotice
+          transform && account && tracking && transforms
             ? transform(source, {
                 mode,
                 messageId: entry.id,

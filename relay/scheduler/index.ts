@@ -4,6 +4,7 @@
  * fair scheduler, and resumes every message found in the spool.
  */
 import { CopyDeliverer, type DeliveryMode, type TransformFn } from "../delivery/copy.js";
+import { CopyPool } from "../delivery/copy-pool.js";
 import { RoutingDirectory } from "../delivery/directory.js";
 import { MxCache, type MxResolver, systemMxResolver } from "../delivery/mx.js";
 import { type Timeouts, TransportPool } from "../delivery/transport.js";
@@ -14,6 +15,7 @@ import { createIdGenerator } from "../spool/id.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
 import type { TokenKeyring } from "../tracking/token.js";
+import { transformForRecipient } from "../transform/index.js";
 import { scanProgress } from "./progress.js";
 import type { RetryPolicy } from "./retry.js";
 import { Scheduler, type SchedulerCounts } from "./scheduler.js";
@@ -41,6 +43,12 @@ export interface SchedulerOptions {
   limits?: Partial<SlotLimits>;
   retry?: Partial<RetryPolicy>;
   timeouts?: Partial<Timeouts>;
+  /**
+   * Worker threads making the copies of small messages (relay/delivery/copy-pool.ts); 0 or
+   * absent: every copy is made on the main thread. Used only when `transform` is relay/transform's
+   * transformForRecipient, which is what the workers run.
+   */
+  copyWorkers?: number;
   /** Names this relay in blocked reports (the pod name). */
   reportedBy?: string;
   /** Issue 11: each copy's envelope sender (VERP, relay/feedback `returnPathFor`). */
@@ -74,6 +82,11 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     ...(options.timeouts ? { timeouts: options.timeouts } : {}),
     now,
   });
+  // Workers run relay/transform's own transform: a different one (tests) stays on this thread.
+  const pool =
+    options.transform === transformForRecipient && (options.copyWorkers ?? 0) > 0
+      ? new CopyPool({ size: options.copyWorkers ?? 1, logger })
+      : undefined;
   const deliverer = new CopyDeliverer({
     spool: options.spool,
     transports,
@@ -84,6 +97,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     metrics: options.metrics,
     now,
     ...(options.returnPath ? { returnPath: options.returnPath } : {}),
+    ...(pool ? { pool } : {}),
   });
   let scheduler: Scheduler | undefined;
   const notifier = new Notifier({
@@ -109,7 +123,8 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     now,
     ...(options.random ? { random: options.random } : {}),
     withProgress,
-    readTrackOverrides: options.transform !== undefined,
+    // With a pool the deliverer reads X-Relay-Track (a worker, from the bytes it reads anyway).
+    readTrackOverrides: options.transform !== undefined && !pool,
   });
   scheduler = running;
   for (const entry of options.recovered ?? []) running.enqueue(entry);
@@ -127,6 +142,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
       await running.stop();
       directory.stop();
       transports.close();
+      await pool?.close();
     },
   };
 }
