@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { verifyPassword } from "../accounts/credentials.js";
-import { accountForClient } from "../accounts/match.js";
+import { clientMatcher } from "../accounts/match.js";
 import type { Account, Store, Unsubscribe } from "../store/types.js";
 
 interface Cached<T> {
@@ -17,7 +17,7 @@ interface Cached<T> {
 }
 
 export class AccountDirectory {
-  private all: Cached<Account[]> | undefined;
+  private forClientMatcher: Cached<(ip: string, from: string) => Account | undefined> | undefined;
   private readonly verified = new Map<string, Cached<Account>>();
   private readonly byName = new Map<string, Cached<Account | undefined>>();
   private unsubscribe: Unsubscribe | undefined;
@@ -40,7 +40,7 @@ export class AccountDirectory {
   }
 
   clear(): void {
-    this.all = undefined;
+    this.forClientMatcher = undefined;
     this.verified.clear();
     this.byName.clear();
   }
@@ -59,10 +59,11 @@ export class AccountDirectory {
 
   /** The account a client IP may relay for as `from` without AUTH. */
   async forClient(ip: string, from: string): Promise<Account | undefined> {
-    if (!this.all || this.all.expires <= this.now()) {
-      this.all = { value: await this.store.listAccounts(), expires: this.now() + this.ttlMs };
+    if (!this.forClientMatcher || this.forClientMatcher.expires <= this.now()) {
+      const value = clientMatcher(await this.store.listAccounts());
+      this.forClientMatcher = { value, expires: this.now() + this.ttlMs };
     }
-    return accountForClient(this.all.value, ip, from);
+    return this.forClientMatcher.value(ip, from);
   }
 
   async get(name: string): Promise<Account | undefined> {
