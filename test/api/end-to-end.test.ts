@@ -1,48 +1,18 @@
-/**
- * One message's whole life through a real relay process (startRelay): sent over
- * SMTP, delivered to a loopback sink, its pixel and a link fetched from the
- * delivered copy, the RFC 8058 one-click taken from its header, then the API's
- * view of it, with the stats in JSON, CSV and XML agreeing.
- */
-import { join } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { simpleParser } from "mailparser";
 import { createTransport } from "nodemailer";
-import { describe, expect, it, onTestFinished } from "vitest";
-import { relayConfigSchema } from "../../relay/config/schema.js";
-import { silentLogger } from "../../relay/log/logger.js";
-import { startRelay } from "../../relay/main.js";
-import { freePort } from "../support/free-port.js";
-import { startSmtpPeer } from "../support/smtp-peer.js";
-import { tempDir } from "../support/temp-dir.js";
+import { describe, expect, it } from "vitest";
+import { startRelayWithSink } from "../support/relay-with-sink.js";
 
 const READER =
   "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
 
 describe("a message's life: SMTP → sink → pixel and click → API", () => {
   it("tracks the open, the click and the unsubscribe of a delivered copy, and reports them in three formats", async () => {
-    const dir = await tempDir();
-    const sink = await startSmtpPeer();
-    onTestFinished(() => sink.stop());
-    const trackingPort = await freePort();
-    const config = relayConfigSchema.parse({
-      dataDir: join(dir, "data"),
-      hostname: "relay.test",
-      listen: {
-        smtp: ["127.0.0.1:0"],
-        api: "127.0.0.1:0",
-        tracking: `127.0.0.1:${trackingPort}`,
-        metrics: "127.0.0.1:0",
-      },
-      trackingBaseUrl: `http://127.0.0.1:${trackingPort}`,
-      routes: {
-        default: { policy: "failover", senders: [{ name: "sink", host: "127.0.0.1", port: sink.port }] },
-      },
-      accounts: [{ name: "shop", allowedIps: ["127.0.0.0/8"], allowedFrom: ["*@shop.test"] }],
-    });
-    const relay = await startRelay(config, silentLogger());
-    onTestFinished(() => relay.stop());
+    const { relay, sink, trackingBase } = await startRelayWithSink([
+      { name: "shop", allowedIps: ["127.0.0.0/8"], allowedFrom: ["*@shop.test"] },
+    ]);
 
     const smtp = relay.intake.addresses[0] as { port: number };
     const sent = await createTransport({
@@ -70,7 +40,7 @@ describe("a message's life: SMTP → sink → pixel and click → API", () => {
     const [copy] = await sink.waitForMessages(1, 15_000);
     const parsed = await simpleParser(copy?.raw ?? Buffer.alloc(0));
     const html = String(parsed.html);
-    const base = `http://127.0.0.1:${trackingPort}`;
+    const base = trackingBase;
     const pixel = new RegExp(`${base}/o/[A-Za-z0-9_-]+\\.gif`).exec(html)?.[0];
     const link = new RegExp(`${base}/c/[A-Za-z0-9_-]+`).exec(html)?.[0];
     const unsubscribe = /^List-Unsubscribe: <([^>]+\/u\/[A-Za-z0-9_-]+)>/m.exec(

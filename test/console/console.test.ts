@@ -10,13 +10,9 @@ import { join } from "node:path";
 import { simpleParser } from "mailparser";
 import { createTransport } from "nodemailer";
 import type { Page } from "playwright-core";
-import { describe, expect, it, onTestFinished } from "vitest";
-import { relayConfigSchema } from "../../relay/config/schema.js";
+import { describe, expect, it } from "vitest";
 import { CONSOLE_CSP } from "../../relay/console/serve.js";
-import { silentLogger } from "../../relay/log/logger.js";
-import { startRelay } from "../../relay/main.js";
-import { freePort } from "../support/free-port.js";
-import { startSmtpPeer } from "../support/smtp-peer.js";
+import { startRelayWithSink } from "../support/relay-with-sink.js";
 import { tempDir } from "../support/temp-dir.js";
 import { openBrowser } from "./browser.js";
 
@@ -28,30 +24,10 @@ const READER =
 const HOSTILE_AGENT = `${READER} <script>window.__xss='agent'</script><img src=x onerror="window.__xss='agent'">`;
 
 async function startFleetOfOne() {
-  const dir = await tempDir();
-  const sink = await startSmtpPeer();
-  onTestFinished(() => sink.stop());
-  const trackingPort = await freePort();
-  const config = relayConfigSchema.parse({
-    dataDir: join(dir, "data"),
-    hostname: "relay.test",
-    listen: {
-      smtp: ["127.0.0.1:0"],
-      api: "127.0.0.1:0",
-      tracking: `127.0.0.1:${trackingPort}`,
-      metrics: "127.0.0.1:0",
-    },
-    trackingBaseUrl: `http://127.0.0.1:${trackingPort}`,
-    routes: {
-      default: { policy: "failover", senders: [{ name: "sink", host: "127.0.0.1", port: sink.port }] },
-    },
-    accounts: [
-      { name: "other", allowedIps: ["127.0.0.2/32"], allowedFrom: ["*@other.test"] },
-      { name: "shop", allowedIps: ["127.0.0.1/32"], allowedFrom: ["*@shop.test"] },
-    ],
-  });
-  const relay = await startRelay(config, silentLogger());
-  onTestFinished(() => relay.stop());
+  const { relay, sink, trackingBase } = await startRelayWithSink([
+    { name: "other", allowedIps: ["127.0.0.2/32"], allowedFrom: ["*@other.test"] },
+    { name: "shop", allowedIps: ["127.0.0.1/32"], allowedFrom: ["*@shop.test"] },
+  ]);
   const smtpPort = (relay.intake.addresses[0] as { port: number }).port;
   const send = async (from: string, to: string, subject: string, localAddress = "127.0.0.1") => {
     const sent = await createTransport({
@@ -76,7 +52,7 @@ async function startFleetOfOne() {
     return /queued as (\S+)/.exec(sent.response)?.[1] ?? "";
   };
   const api = `http://127.0.0.1:${relay.apiAddress.port}`;
-  return { relay, sink, send, api, trackingBase: `http://127.0.0.1:${trackingPort}` };
+  return { relay, sink, send, api, trackingBase };
 }
 
 /** Script errors, CSP reports and failed API answers the page met, for the test to compare with what it expected. */

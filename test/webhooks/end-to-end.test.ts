@@ -1,47 +1,17 @@
-/**
- * Webhooks through a whole relay (startRelay): registered over the API, then a
- * message sent over SMTP, delivered to a loopback sink, its pixel fetched from
- * the delivered copy; the receiver gets the delivered and open events, signed
- * with the secret the API answered once.
- */
-import { join } from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { simpleParser } from "mailparser";
 import { createTransport } from "nodemailer";
-import { describe, expect, it, onTestFinished } from "vitest";
-import { relayConfigSchema } from "../../relay/config/schema.js";
-import { silentLogger } from "../../relay/log/logger.js";
-import { startRelay } from "../../relay/main.js";
+import { describe, expect, it } from "vitest";
 import { SIGNATURE_HEADER, verifySignature } from "../../relay/webhooks/index.js";
-import { freePort } from "../support/free-port.js";
-import { startSmtpPeer } from "../support/smtp-peer.js";
-import { tempDir } from "../support/temp-dir.js";
+import { startRelayWithSink } from "../support/relay-with-sink.js";
 import { startReceiver } from "./receiver.js";
 
 async function startTestRelay(allowPrivateTargets: string[]) {
-  const dir = await tempDir();
-  const sink = await startSmtpPeer();
-  onTestFinished(() => sink.stop());
-  const trackingPort = await freePort();
-  const config = relayConfigSchema.parse({
-    dataDir: join(dir, "data"),
-    hostname: "relay.test",
-    listen: {
-      smtp: ["127.0.0.1:0"],
-      api: "127.0.0.1:0",
-      tracking: `127.0.0.1:${trackingPort}`,
-      metrics: "127.0.0.1:0",
-    },
-    trackingBaseUrl: `http://127.0.0.1:${trackingPort}`,
-    routes: {
-      default: { policy: "failover", senders: [{ name: "sink", host: "127.0.0.1", port: sink.port }] },
-    },
-    accounts: [{ name: "shop", allowedIps: ["127.0.0.0/8"], allowedFrom: ["*@shop.test"] }],
-    webhooks: { allowPrivateTargets },
-  });
-  const relay = await startRelay(config, silentLogger());
-  onTestFinished(() => relay.stop());
+  const { relay, sink, trackingBase } = await startRelayWithSink(
+    [{ name: "shop", allowedIps: ["127.0.0.0/8"], allowedFrom: ["*@shop.test"] }],
+    { webhooks: { allowPrivateTargets } },
+  );
   const api = `http://127.0.0.1:${relay.apiAddress.port}`;
   const call = async (method: string, path: string, body?: unknown, accept?: string) => {
     const headers: Record<string, string> = { authorization: `Bearer ${relay.apiToken}` };
@@ -55,7 +25,7 @@ async function startTestRelay(allowPrivateTargets: string[]) {
     const text = await response.text();
     return { status: response.status, text, json: () => JSON.parse(text) };
   };
-  return { relay, sink, call, trackingBase: `http://127.0.0.1:${trackingPort}` };
+  return { relay, sink, call, trackingBase };
 }
 
 describe("webhooks through a relay", () => {
