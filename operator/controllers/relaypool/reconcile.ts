@@ -182,6 +182,7 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
       desiredReplicas: desired,
       appliedReplicas: applied,
       endpoints,
+      terminating: pods.length - livePods.length,
       ...(decision ? { decision } : {}),
       ...(metricsError ? { metricsError } : {}),
       draining,

@@ -13,6 +13,8 @@ export interface Observed {
   /** Replicas written to the workload this time. */
   appliedReplicas: number;
   endpoints: string[];
+  /** Pods being deleted that have not exited yet. */
+  terminating: number;
   decision?: ScaleDecision;
   metricsError?: string;
   draining: string[];
@@ -36,35 +38,66 @@ export function poolConditions(pool: RelayPool, seen: Observed): ConditionInput[
             message: `${seen.readyReplicas} of ${seen.desiredReplicas} relays ready`,
           }
         : { type: "Ready", status: "False", reason: "NoRelayReady", message: "no relay takes mail yet" };
-  const scaling: ConditionInput =
-    seen.draining.length > 0
-      ? {
-          type: "Scaling",
-          status: "True",
-          reason: "Draining",
-          message: `draining ${seen.draining.join(", ")} before scaling to ${seen.desiredReplicas}`,
-        }
-      : seen.replicas !== seen.desiredReplicas
-        ? {
-            type: "Scaling",
-            status: "True",
-            reason: seen.desiredReplicas > seen.replicas ? "ScalingUp" : "ScalingDown",
-            message: `${seen.replicas} → ${seen.desiredReplicas} replicas`,
-          }
-        : {
-            type: "Scaling",
-            status: "False",
-            reason: seen.decision?.reason ?? (pool.spec.autoscaling ? "Stable" : "FixedReplicas"),
-            message: seen.decision
-              ? `recommended ${seen.decision.recommendation}, per replica ${seen.decision.perReplica?.toFixed(2) ?? "unknown"} (target ${pool.spec.autoscaling?.target})`
-              : `spec.replicas is ${pool.spec.replicas}`,
-          };
+  const scaling = scalingCondition(pool, seen);
   const problems = [...seen.problems, ...(seen.metricsError ? [`metrics: ${seen.metricsError}`] : [])];
   const degraded: ConditionInput =
     problems.length > 0
       ? { type: "Degraded", status: "True", reason: "ReconcileProblems", message: problems.join("; ") }
       : { type: "Degraded", status: "False", reason: "AsExpected", message: "everything applied" };
   return [ready, scaling, degraded];
+}
+
+/**
+ * Scaling is True from the moment the pool's size is to change until the new
+ * size holds: while relays drain, while the workload's replicas differ from
+ * the desired count, and after that while new relays are not yet ready
+ * (scaling up) or removed ones have not yet exited (scaling down). A scale
+ * counts as under way when the desired count differs from the one last
+ * reported or the previous status already said Scaling; a relay that fails
+ * its readiness later, with the size unchanged, is Ready=False, not Scaling.
+ */
+export function scalingCondition(pool: RelayPool, seen: Observed): ConditionInput {
+  const previous = pool.status;
+  const wasScaling = previous?.conditions?.find((c) => c.type === "Scaling")?.status === "True";
+  const sizeChanged =
+    previous?.desiredReplicas !== undefined && previous.desiredReplicas !== seen.desiredReplicas;
+  const underWay = wasScaling || sizeChanged;
+  if (seen.draining.length > 0)
+    return {
+      type: "Scaling",
+      status: "True",
+      reason: "Draining",
+      message: `draining ${seen.draining.join(", ")} before scaling to ${seen.desiredReplicas}`,
+    };
+  if (seen.replicas !== seen.desiredReplicas)
+    return {
+      type: "Scaling",
+      status: "True",
+      reason: seen.desiredReplicas > seen.replicas ? "ScalingUp" : "ScalingDown",
+      message: `${seen.replicas} → ${seen.desiredReplicas} replicas`,
+    };
+  if (underWay && seen.readyReplicas < seen.desiredReplicas)
+    return {
+      type: "Scaling",
+      status: "True",
+      reason: "ScalingUp",
+      message: `${seen.readyReplicas} of ${seen.desiredReplicas} relays ready`,
+    };
+  if (underWay && seen.terminating > 0)
+    return {
+      type: "Scaling",
+      status: "True",
+      reason: "ScalingDown",
+      message: `waiting for ${seen.terminating} removed relay(s) to stop`,
+    };
+  return {
+    type: "Scaling",
+    status: "False",
+    reason: seen.decision?.reason ?? (pool.spec.autoscaling ? "Stable" : "FixedReplicas"),
+    message: seen.decision
+      ? `recommended ${seen.decision.recommendation}, per replica ${seen.decision.perReplica?.toFixed(2) ?? "unknown"} (target ${pool.spec.autoscaling?.target})`
+      : `spec.replicas is ${pool.spec.replicas}`,
+  };
 }
 
 export function poolStatus(pool: RelayPool, seen: Observed, now: Date): RelayPoolStatus {
