@@ -136,7 +136,9 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     logger.info({ messages: recovered.length }, "resuming messages found in the spool");
   // Scheduling and delivery (issue 5). The tracking key is the secret file's text, hashed to
   // the 32 bytes an HMAC key needs; the tracking server must derive it the same way.
-  const trackingSecret = await ensureSecretFile(config.secretFile ?? join(config.dataDir, "tracking-secret"));
+  const trackingSecret =
+    config.trackingSecret ??
+    (await ensureSecretFile(config.secretFile ?? join(config.dataDir, "tracking-secret")));
   const trackingKeys = makeKeyring({
     id: "k1",
     secret: createHash("sha256").update(trackingSecret).digest(),

@@ -92,7 +92,7 @@ async function run(): Promise<void> {
       prometheusUrl: fleet.prometheusUrl,
       isps: [...fleet.peers].map(([domain, peer]) => ({ domain, host: peer.host, port: peer.port })),
       sourceAddresses: fleet.sourceAddresses,
-      trackingBaseUrl: "http://127.0.1.1:8080",
+      trackingBaseUrl: fleet.tracking.url,
     }),
   );
   writeFileSync(stateFile, JSON.stringify({ apiUrl: fleet.server.url, domains }));

@@ -77,6 +77,12 @@ export const relayPoolSpecSchema = object({
   trackingBaseUrl: string({ pattern: "^https?://", maxLength: 2048 }),
   /** Holds the relays' admin API token; created by the operator when absent. */
   apiTokenSecretRef: secretKeyRef,
+  /**
+   * Holds the key that signs tracking links and VERP return paths; created by
+   * the operator when absent. Every relay of the pool gets the same one, so
+   * any relay verifies a link another relay wrote.
+   */
+  trackingSecretRef: secretKeyRef,
   workload: oneOf(["StatefulSet", "Deployment"] as const)
     .default("StatefulSet")
     .describe(

@@ -1,8 +1,9 @@
 /**
  * A relay pod's configuration, rendered from the pool (relay/config/schema.ts
  * reads it). Secrets never go into the ConfigMap: the Redis URL and the admin
- * token reach the relay as environment variables from Secrets (REDIS_URL,
- * RELAYFLEET_API_TOKEN, see relay/config/load.ts). Pure.
+ * token and the tracking key reach the relay as environment variables from
+ * Secrets (REDIS_URL, RELAYFLEET_API_TOKEN, RELAYFLEET_TRACKING_SECRET, see
+ * relay/config/load.ts). Pure.
  */
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
@@ -36,7 +37,7 @@ export function relayConfigYaml(pool: RelayPool): string {
 
 /** Changes whenever the relays must restart to see new settings (it goes on the pod template). */
 export function configHash(pool: RelayPool): string {
-  const secrets = [pool.spec.redis, pool.spec.apiTokenSecretRef ?? null];
+  const secrets = [pool.spec.redis, pool.spec.apiTokenSecretRef ?? null, pool.spec.trackingSecretRef ?? null];
   return createHash("sha256")
     .update(relayConfigYaml(pool))
     .update(JSON.stringify(secrets))
@@ -66,4 +67,19 @@ export function apiTokenSecret(pool: RelayPool, token: string): KubeObject {
 
 export function apiTokenRef(pool: RelayPool): { name: string; key: string } {
   return pool.spec.apiTokenSecretRef ?? { name: names(pool).apiToken, key: "token" };
+}
+
+/** The Secret holding the pool's tracking key, when the pool names none (created once, never rewritten). */
+export function trackingSecret(pool: RelayPool, secret: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: ownedMetadata(pool, names(pool).trackingSecret),
+    type: "Opaque",
+    stringData: { secret },
+  };
+}
+
+export function trackingSecretRef(pool: RelayPool): { name: string; key: string } {
+  return pool.spec.trackingSecretRef ?? { name: names(pool).trackingSecret, key: "secret" };
 }

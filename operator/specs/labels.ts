@@ -18,6 +18,7 @@ export const names = (pool: RelayPool) => ({
   workload: pool.metadata.name,
   config: `${pool.metadata.name}-config`,
   apiToken: `${pool.metadata.name}-api-token`,
+  trackingSecret: `${pool.metadata.name}-tracking-secret`,
   smtpService: `${pool.metadata.name}-smtp`,
   trackingService: `${pool.metadata.name}-tracking`,
   relaysService: `${pool.metadata.name}-relays`,

@@ -10,7 +10,7 @@
  */
 import type { RelayPool } from "../api/relaypool.js";
 import type { KubeObject } from "../kube/client.js";
-import { apiTokenRef, configHash } from "./config.js";
+import { apiTokenRef, configHash, trackingSecretRef } from "./config.js";
 import {
   CONFIG_HASH_ANNOTATION,
   CONFIG_PATH,
@@ -34,6 +34,7 @@ function redisEnv(pool: RelayPool): Record<string, unknown> {
 function container(pool: RelayPool): Record<string, unknown> {
   const { spec } = pool;
   const token = apiTokenRef(pool);
+  const tracking = trackingSecretRef(pool);
   return {
     name: "relay",
     image: spec.image,
@@ -54,6 +55,11 @@ function container(pool: RelayPool): Record<string, unknown> {
     env: [
       redisEnv(pool),
       { name: "RELAYFLEET_API_TOKEN", valueFrom: { secretKeyRef: { name: token.name, key: token.key } } },
+      // One key for the whole pool: a link written by one relay is followed on any other.
+      {
+        name: "RELAYFLEET_TRACKING_SECRET",
+        valueFrom: { secretKeyRef: { name: tracking.name, key: tracking.key } },
+      },
       { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
     ],
     readinessProbe: { httpGet: { path: "/readyz", port: "api" }, periodSeconds: 5, failureThreshold: 2 },

@@ -106,6 +106,13 @@ routes:
     expect(config.mode).toBe("passthrough");
     const error = await loadConfig({ file, env: { RELAYFLEET_MODE: "fast" } }).catch((e: unknown) => e);
     expect((error as ConfigError).problems[0]).toMatch(/^mode: .*"full".*"passthrough".*\(got "fast"\)$/);
+    // The pool's shared tracking key comes this way (from a Secret), never from the ConfigMap.
+    const shared = await loadConfig({ file, env: { RELAYFLEET_TRACKING_SECRET: "k".repeat(43) } });
+    expect(shared.trackingSecret).toBe("k".repeat(43));
+    const short = await loadConfig({ file, env: { RELAYFLEET_TRACKING_SECRET: "short" } }).catch(
+      (e: unknown) => e,
+    );
+    expect((short as ConfigError).problems[0]).toMatch(/^trackingSecret: at least 16 characters/);
   });
 
   it("says when the file cannot be read", async () => {

@@ -22,6 +22,7 @@ export class ConfigError extends Error {
 export const ENV_OVERRIDES: Record<string, readonly string[]> = {
   REDIS_URL: ["store", "redis"],
   RELAYFLEET_API_TOKEN: ["apiToken"],
+  RELAYFLEET_TRACKING_SECRET: ["trackingSecret"],
   RELAYFLEET_DATA_DIR: ["dataDir"],
   RELAYFLEET_HOSTNAME: ["hostname"],
   RELAYFLEET_MODE: ["mode"],

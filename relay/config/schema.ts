@@ -66,6 +66,12 @@ export const relayConfigSchema = z.strictObject({
   trackingBaseUrl: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8080"),
   /** HMAC key for tracking tokens; generated under dataDir when absent. */
   secretFile: z.string().min(1).optional(),
+  /**
+   * The tracking HMAC key itself (env RELAYFLEET_TRACKING_SECRET), for relays
+   * that share one: every relay of a pool must verify the tokens the others
+   * wrote. Wins over secretFile.
+   */
+  trackingSecret: z.string().min(16, "at least 16 characters").optional(),
   /** Bearer token for the admin API; generated under dataDir and printed when absent. */
   apiToken: z.string().min(16, "at least 16 characters").optional(),
   mode: z.enum(["full", "passthrough"]).default("full"),

@@ -4,8 +4,10 @@
  * on 127.0.X.N), a private redis-server, Prometheus scraping the relays
  * (file-based discovery, rewritten from the pods every second, with the
  * namespace/service labels a ServiceMonitor would give), the operator as its
- * own `relayfleet operator` process, and one SMTP peer per recipient domain
- * playing that domain's ISP. stop() ends every process it started.
+ * own `relayfleet operator` process, one SMTP peer per recipient domain
+ * playing that domain's ISP, and the pool's tracking Service played by a
+ * balancer over the ready relays (PREFIX.254:8080). stop() ends every
+ * process it started.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -17,6 +19,7 @@ import { type Kubelet, relayKubelet } from "../kube/kubelet.js";
 import { freePort } from "../support/free-port.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { type SmtpPeer, startSmtpPeer } from "../support/smtp-peer.js";
+import { type ServiceBalancer, startServiceBalancer } from "./service-balancer.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
 const DNSENDPOINT_CRD = join(REPO_ROOT, "test/operator/fixtures/dnsendpoint-crd.yaml");
@@ -39,6 +42,8 @@ export interface Fleet {
   kubeconfigPath: string;
   redis: RedisServer;
   prometheusUrl: string;
+  /** The tracking Service: the base URL the example pool writes into every copy. */
+  tracking: ServiceBalancer;
   /** Recipient domain → the SMTP peer playing its ISP. */
   peers: Map<string, SmtpPeer>;
   workDir: string;
@@ -87,6 +92,8 @@ function spawnLogged(command: string, args: string[], logFile: string, env: Node
   child.stdout?.pipe(log, { end: false });
   child.stderr?.pipe(log, { end: false });
   child.once("exit", () => log.end());
+  // A missing binary is an "error" event, not an exit: say so in the log; waitForHttp reports the exit code.
+  child.once("error", (error) => log.end(`${command}: ${error.message}\n`));
   return child;
 }
 
@@ -140,6 +147,16 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       env: { LOG_LEVEL: "info" },
       onEvent: (event) => say(`kubelet: ${event.pod} ${event.what}`),
     });
+    const tracking = await startServiceBalancer({
+      host: `${options.addressPrefix ?? "127.0.1"}.254`,
+      port: 8080,
+      backends: () =>
+        kubelet
+          .pods()
+          .filter((pod) => pod.status.ready && pod.status.podIp)
+          .map((pod) => `${pod.status.podIp}:8080`),
+    });
+    stops.push(() => tracking.stop());
     const kubeconfigPath = join(workDir, "kubeconfig");
     const server = await startTestApiServer({
       kubeconfigPath,
@@ -213,6 +230,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
       kubeconfigPath,
       redis,
       prometheusUrl,
+      tracking,
       peers,
       workDir,
       sourceAddresses: ["127.0.0.2", "127.0.0.3"],

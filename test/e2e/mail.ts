@@ -48,6 +48,8 @@ export interface SendResult {
   to: string;
   relay: string;
   accepted: boolean;
+  /** The relay's ID for the message, from "250 2.0.0 Ok: queued as ID". */
+  queueId?: string;
   error?: string;
 }
 
@@ -96,7 +98,10 @@ export async function sendMail(options: {
         result = await transport
           .sendMail({ envelope: { from: "news@shop.example", to: [to] }, raw: messageText(messageId, to) })
           .then(
-            () => ({ messageId, to, relay, accepted: true }),
+            (info: { response?: string }) => {
+              const queueId = /queued as (\S+)/.exec(info.response ?? "")?.[1];
+              return { messageId, to, relay, accepted: true, ...(queueId ? { queueId } : {}) };
+            },
             (error: Error) => ({ messageId, to, relay, accepted: false, error: error.message }),
           );
         transport.close();

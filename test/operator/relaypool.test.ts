@@ -67,6 +67,22 @@ describe("RelayPool", () => {
     expect(await get(h, "policy/v1", "poddisruptionbudgets", "marathon")).toBeDefined();
     expect(await get(h, "monitoring.coreos.com/v1", "servicemonitors", "marathon")).toBeDefined();
     expect(await get(h, "v1", "secrets", "marathon-api-token")).toBeDefined();
+    // One tracking key for every relay of the pool, so a link one relay wrote is followed on any other.
+    const trackingKey = await get<{ data: { secret: string } }>(
+      h,
+      "v1",
+      "secrets",
+      "marathon-tracking-secret",
+    );
+    expect(Buffer.from(trackingKey?.data.secret ?? "", "base64").length).toBeGreaterThanOrEqual(32);
+    const relayEnv = (
+      workload as unknown as {
+        spec: { template: { spec: { containers: { env: { name: string; valueFrom?: unknown }[] }[] } } };
+      }
+    )?.spec.template.spec.containers[0]?.env;
+    expect(relayEnv?.find((e) => e.name === "RELAYFLEET_TRACKING_SECRET")?.valueFrom).toEqual({
+      secretKeyRef: { name: "marathon-tracking-secret", key: "secret" },
+    });
 
     await expect
       .poll(dnsTargets, { timeout: 3_000 })

@@ -10,9 +10,15 @@ import { randomBytes } from "node:crypto";
 import type { RelayPool } from "../../api/relaypool.js";
 import { isNotFound, type KubeObject, type ResourceRef } from "../../kube/client.js";
 import { setConditions } from "../../specs/conditions.js";
-import { apiTokenRef, apiTokenSecret, configMap } from "../../specs/config.js";
+import {
+  apiTokenRef,
+  apiTokenSecret,
+  configMap,
+  trackingSecret,
+  trackingSecretRef,
+} from "../../specs/config.js";
 import { isServing, type PodView, podsToRemove, readyEndpoints } from "../../specs/endpoints.js";
-import { names, selectorString } from "../../specs/labels.js";
+import { DRAINED_ANNOTATION, names, selectorString } from "../../specs/labels.js";
 import {
   dnsEndpoint,
   podDisruptionBudget,
@@ -80,6 +86,19 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
     return token;
   }
 
+  /** The pool's tracking key Secret: made once, kept (a new key would break every link already sent). */
+  async function ensureTrackingSecret(pool: RelayPool): Promise<void> {
+    const secretRef = trackingSecretRef(pool);
+    const secrets = ref("v1", "secrets", pool.metadata.namespace);
+    const existing = await ctx.client.find<KubeObject & { data?: Record<string, string> }>(
+      secrets,
+      secretRef.name,
+    );
+    if (existing?.data?.[secretRef.key]) return;
+    if (pool.spec.trackingSecretRef) throw new Error(`secret ${secretRef.name} has no key ${secretRef.key}`);
+    await ctx.client.create(secrets, trackingSecret(pool, randomBytes(32).toString("base64url")));
+  }
+
   async function desiredReplicas(
     pool: RelayPool,
     current: number | undefined,
@@ -106,6 +125,7 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
     }
     const problems: string[] = [];
     const token = await ensureApiToken(pool);
+    await ensureTrackingSecret(pool);
     const kind = pool.spec.workload;
     const workloadRef = ref("apps/v1", kind === "StatefulSet" ? "statefulsets" : "deployments", namespace);
     const otherRef = ref("apps/v1", kind === "StatefulSet" ? "deployments" : "statefulsets", namespace);
@@ -182,7 +202,9 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
       desiredReplicas: desired,
       appliedReplicas: applied,
       endpoints,
-      terminating: pods.length - livePods.length,
+      leaving: pods.filter(
+        (pod) => pod.metadata?.deletionTimestamp || pod.metadata?.annotations?.[DRAINED_ANNOTATION],
+      ).length,
       ...(decision ? { decision } : {}),
       ...(metricsError ? { metricsError } : {}),
       draining,

@@ -33,7 +33,7 @@ const seen = (overrides: Partial<Observed>): Observed => ({
   desiredReplicas: 2,
   appliedReplicas: 2,
   endpoints: ["10.0.0.1", "10.0.0.2"],
-  terminating: 0,
+  leaving: 0,
   draining: [],
   problems: [],
   ...overrides,
@@ -75,12 +75,15 @@ describe("the Scaling condition", () => {
       rounds([
         { desiredReplicas: 3, replicas: 3, readyReplicas: 3 },
         { desiredReplicas: 2, appliedReplicas: 3, replicas: 3, readyReplicas: 3, draining: ["p-2"] },
-        { desiredReplicas: 2, replicas: 2, readyReplicas: 2, terminating: 1 },
+        // Drained: the workload is lowered this round, but the pods were listed before that.
+        { desiredReplicas: 2, replicas: 2, readyReplicas: 3 },
+        { desiredReplicas: 2, replicas: 2, readyReplicas: 2, leaving: 1 },
         { desiredReplicas: 2, replicas: 2, readyReplicas: 2 },
       ]),
     ).toEqual([
       { status: "False", reason: "FixedReplicas" },
       { status: "True", reason: "Draining" },
+      { status: "True", reason: "ScalingDown" },
       { status: "True", reason: "ScalingDown" },
       { status: "False", reason: "FixedReplicas" },
     ]);

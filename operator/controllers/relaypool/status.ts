@@ -13,8 +13,8 @@ export interface Observed {
   /** Replicas written to the workload this time. */
   appliedReplicas: number;
   endpoints: string[];
-  /** Pods being deleted that have not exited yet. */
-  terminating: number;
+  /** Pods on their way out that have not gone yet: drained for a scale-down, or being deleted. */
+  leaving: number;
   decision?: ScaleDecision;
   metricsError?: string;
   draining: string[];
@@ -51,7 +51,8 @@ export function poolConditions(pool: RelayPool, seen: Observed): ConditionInput[
  * Scaling is True from the moment the pool's size is to change until the new
  * size holds: while relays drain, while the workload's replicas differ from
  * the desired count, and after that while new relays are not yet ready
- * (scaling up) or removed ones have not yet exited (scaling down). A scale
+ * (scaling up) or removed ones still serve or have not yet exited (scaling
+ * down). A scale
  * counts as under way when the desired count differs from the one last
  * reported or the previous status already said Scaling; a relay that fails
  * its readiness later, with the size unchanged, is Ready=False, not Scaling.
@@ -83,12 +84,12 @@ export function scalingCondition(pool: RelayPool, seen: Observed): ConditionInpu
       reason: "ScalingUp",
       message: `${seen.readyReplicas} of ${seen.desiredReplicas} relays ready`,
     };
-  if (underWay && seen.terminating > 0)
+  if (underWay && (seen.leaving > 0 || seen.readyReplicas > seen.desiredReplicas))
     return {
       type: "Scaling",
       status: "True",
       reason: "ScalingDown",
-      message: `waiting for ${seen.terminating} removed relay(s) to stop`,
+      message: `waiting for ${Math.max(seen.leaving, seen.readyReplicas - seen.desiredReplicas)} removed relay(s) to stop`,
     };
   return {
     type: "Scaling",
