@@ -1,14 +1,21 @@
 /**
- * `npm run sandbox [-- --dir DIR --port 6443]`: the whole fleet on this
- * machine (test/e2e/fleet.ts): a Kubernetes API server whose kubelet runs
- * relay pods as real processes on 127.0.1.N, Redis, Prometheus, the operator
+ * `npm run sandbox [-- --dir DIR --port 6443 --address-prefix 127.0.1]`: the
+ * whole fleet on this machine (test/e2e/fleet.ts): a Kubernetes API server
+ * whose kubelet runs relay pods as real processes on 127.0.1.N, Redis, Prometheus, the operator
  * and SMTP peers playing two ISPs. Writes a kubeconfig and example manifests,
  * prints what to type, and stops everything on Ctrl-C.
  *
  * `npm run sandbox -- send [--count 200 --concurrency 10]` (from a second
  * terminal): mail through the pool's A records, round robin.
+ *
+ * `npm run sandbox -- isp isp-a.test blocked --source 127.0.0.2` (or accept,
+ * defer, reject; without --source, for every client): how an ISP peer
+ * answers from now on, e.g. to make it block one outbound address. The
+ * running sandbox takes the change on a control port on 127.0.0.1.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -16,6 +23,7 @@ import { exampleYaml } from "../test/e2e/examples.js";
 import { type Fleet, startFleet } from "../test/e2e/fleet.js";
 import { adminToken, aRecords, putAccount, sendMail } from "../test/e2e/mail.js";
 import { kubeToolsDir } from "../test/kube/kube-tools.js";
+import type { PeerBehaviour } from "../test/support/smtp-peer.js";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -25,15 +33,83 @@ const { values, positionals } = parseArgs({
     count: { type: "string", default: "200" },
     concurrency: { type: "string", default: "10" },
     verbose: { type: "boolean", default: false },
+    source: { type: "string" },
+    "address-prefix": { type: "string", default: "127.0.1" },
   },
 });
 const dir = resolve(values.dir);
 const stateFile = join(dir, "sandbox.json");
+const BEHAVIOURS: readonly PeerBehaviour[] = ["accept", "defer", "reject", "blocked"];
 
-async function send(): Promise<void> {
+interface SandboxState {
+  apiUrl: string;
+  domains: string[];
+  controlUrl: string;
+}
+
+function readState(): SandboxState {
   if (!existsSync(stateFile))
     throw new Error(`no sandbox running in ${dir} (start one with npm run sandbox)`);
-  const state = JSON.parse(readFileSync(stateFile, "utf8")) as { apiUrl: string; domains: string[] };
+  return JSON.parse(readFileSync(stateFile, "utf8")) as SandboxState;
+}
+
+/** `isp DOMAIN BEHAVIOUR [--source IP]`: tells the running sandbox how that ISP answers from now on. */
+async function isp(): Promise<void> {
+  const [, domain, behaviour] = positionals;
+  if (!domain || !behaviour || !BEHAVIOURS.includes(behaviour as PeerBehaviour))
+    throw new Error(`usage: npm run sandbox -- isp DOMAIN ${BEHAVIOURS.join("|")} [--source IP]`);
+  const state = readState();
+  const response = await fetch(`${state.controlUrl}/isp`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ domain, behaviour, ...(values.source ? { source: values.source } : {}) }),
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(text.trim());
+  console.log(text.trim());
+}
+
+/** The control port `isp` talks to: changes one peer's answers. */
+async function startControl(fleet: Fleet): Promise<Server> {
+  const server = createServer((request, response) => {
+    const reply = (status: number, text: string) => {
+      response.writeHead(status, { "content-type": "text/plain" });
+      response.end(`${text}\n`);
+    };
+    if (request.method !== "POST" || request.url !== "/isp") return reply(404, "POST /isp only");
+    let body = "";
+    request.setEncoding("utf8");
+    request.on("data", (chunk: string) => {
+      body += chunk;
+      if (body.length > 4096) request.destroy();
+    });
+    request.on("end", () => {
+      let input: { domain?: unknown; behaviour?: unknown; source?: unknown };
+      try {
+        input = JSON.parse(body) as typeof input;
+      } catch {
+        return reply(400, "body: not JSON");
+      }
+      const peer = typeof input.domain === "string" ? fleet.peers.get(input.domain) : undefined;
+      if (!peer) return reply(400, `domain: one of ${[...fleet.peers.keys()].join(", ")}`);
+      const behaviour = BEHAVIOURS.find((b) => b === input.behaviour);
+      if (!behaviour) return reply(400, `behaviour: one of ${BEHAVIOURS.join(", ")}`);
+      if (input.source !== undefined && typeof input.source !== "string")
+        return reply(400, "source: an IP address");
+      if (input.source) peer.forSource(input.source, behaviour);
+      else peer.setDefault(behaviour);
+      const who = input.source ? `mail from ${input.source}` : "all mail";
+      console.log(`${input.domain} now answers ${behaviour} to ${who}`);
+      reply(200, `${input.domain} now answers ${behaviour} to ${who}`);
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  return server;
+}
+
+async function send(): Promise<void> {
+  const state = readState();
   let records: string[] = [];
   const refresh = async () => {
     const response = await fetch(
@@ -69,13 +145,16 @@ async function run(): Promise<void> {
   const fleet: Fleet = await startFleet({
     workDir: dir,
     apiServerPort: Number(values.port),
+    addressPrefix: values["address-prefix"],
     onEvent: (line) => values.verbose && console.log(line),
   });
+  const control = await startControl(fleet);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping relays, operator, Prometheus, Redis and the API server ...`);
+    control.close();
     await fleet.stop();
     console.log(`stopped; logs are under ${join(dir, "logs")} and ${join(dir, "node", "logs")}`);
     process.exit(0);
@@ -95,12 +174,18 @@ async function run(): Promise<void> {
       trackingBaseUrl: fleet.tracking.url,
     }),
   );
-  writeFileSync(stateFile, JSON.stringify({ apiUrl: fleet.server.url, domains }));
+  const state: SandboxState = {
+    apiUrl: fleet.server.url,
+    domains,
+    controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
+  };
+  writeFileSync(stateFile, JSON.stringify(state));
   const kubectl = join(kubeToolsDir(), "kubectl");
   console.log(`
 The sandbox is up.
   API server  ${fleet.server.url}   Prometheus ${fleet.prometheusUrl}   Redis ${fleet.redis.url}
   ISPs        ${[...fleet.peers].map(([d, p]) => `${d} → ${p.host}:${p.port}`).join(", ")}
+  Tracking    ${fleet.tracking.url} (the pool's tracking Service: round robin over the ready relays)
 
 In another terminal:
   export KUBECONFIG=${fleet.kubeconfigPath}
@@ -111,7 +196,9 @@ In another terminal:
   kubectl get dnsendpoint marathon -n mail -o jsonpath='{.spec.endpoints[0].targets}'
   npm run sandbox -- send --count 400 --concurrency 20     # mail through the A records
   kubectl get relaypool marathon -n mail -w                  # watch it scale
-  kubectl get senderroute default -n mail -o yaml            # status.blocked after a block
+  npm run sandbox -- isp isp-a.test blocked --source ${fleet.sourceAddresses[0]}   # ISP A blocks one outbound IP
+  kubectl get senderroute default -n mail -o yaml            # status.blocked: routed around it
+  npm run sandbox -- isp isp-a.test accept --source ${fleet.sourceAddresses[0]}    # and lifts the block
 
 Ctrl-C stops everything.`);
 
@@ -127,7 +214,7 @@ Ctrl-C stops everything.`);
   }, 1_000);
 }
 
-const main = positionals[0] === "send" ? send : run;
+const main = positionals[0] === "send" ? send : positionals[0] === "isp" ? isp : run;
 main().catch((error: unknown) => {
   console.error(error instanceof Error ? error.message : error);
   process.exit(1);

@@ -93,7 +93,7 @@ export function lineChart(
   title: string,
   yLabel: string,
   xLabel: string,
-  series: Array<{ label: string; points: Array<[number, number]> }>,
+  series: Array<{ label: string; points: Array<[number, number]>; dashed?: boolean }>,
   markers: Array<{ x: number; label: string }> = [],
 ): string {
   const xs = series.flatMap((s) => s.points.map((p) => p[0]));
@@ -105,7 +105,7 @@ export function lineChart(
   const y = (v: number) => MARGIN.top + plotHeight - (Math.max(0, v) / top) * plotHeight;
   const body: string[] = series.map(
     (s, i) =>
-      `<polyline fill="none" stroke="${COLORS[(i + 1) % COLORS.length]}" stroke-width="1.5" points="${s.points
+      `<polyline fill="none" stroke="${COLORS[(i + 1) % COLORS.length]}" stroke-width="${s.dashed ? 2.5 : 1.5}"${s.dashed ? ' stroke-dasharray="6 4"' : ""} points="${s.points
         .filter((p) => Number.isFinite(p[1]))
         .map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`)
         .join(" ")}"/>`,
@@ -116,12 +116,14 @@ export function lineChart(
   body.push(
     `<text x="${MARGIN.left + plotWidth / 2}" y="${HEIGHT - MARGIN.bottom + 34}" text-anchor="middle">${escapeXml(xLabel)}</text>`,
   );
-  for (const marker of markers) {
+  // Labels step down the plot so close markers stay readable; past the middle they end at their line.
+  markers.forEach((marker, i) => {
+    const right = x(marker.x) > MARGIN.left + plotWidth / 2;
     body.push(
       `<line x1="${x(marker.x)}" x2="${x(marker.x)}" y1="${MARGIN.top}" y2="${y(0)}" stroke="#d62728" stroke-dasharray="4 3"/>`,
-      `<text x="${x(marker.x) + 4}" y="${MARGIN.top + 12}" fill="#d62728">${escapeXml(marker.label)}</text>`,
+      `<text x="${x(marker.x) + (right ? -4 : 4)}" y="${MARGIN.top + 12 + (i % 6) * 14}" fill="#d62728"${right ? ' text-anchor="end"' : ""}>${escapeXml(marker.label)}</text>`,
     );
-  }
+  });
   // Legend colours follow the lines (offset by one: colour 0 is kept for Postfix in bar charts).
   const shifted = [...series.map((s) => s.label)];
   return frame(title, yLabel, top, step, body, []).replace(

@@ -57,7 +57,7 @@ export function timelineSvg(samples: readonly TimelineSample[], marks: readonly 
     [
       { label: "desired replicas", points: samples.map((s) => [round(s.t), s.desiredReplicas]) },
       { label: "ready replicas", points: samples.map((s) => [round(s.t), s.readyReplicas]) },
-      { label: "A records", points: samples.map((s) => [round(s.t), s.aRecords]) },
+      { label: "A records", points: samples.map((s) => [round(s.t), s.aRecords]), dashed: true },
     ],
     markers,
   );
