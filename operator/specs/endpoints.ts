@@ -1,7 +1,7 @@
 /** Which relays are ready, and the addresses DNS publishes for them. Pure. */
 import type { RelayPool } from "../api/relaypool.js";
 import type { KubeObject } from "../kube/client.js";
-import { DRAINED_ANNOTATION } from "./labels.js";
+import { DRAIN_STARTED_ANNOTATION, DRAINED_ANNOTATION } from "./labels.js";
 
 export interface PodView extends KubeObject {
   status?: {
@@ -15,6 +15,8 @@ export interface PodView extends KubeObject {
 /** Ready, running, not being deleted and not drained: a relay that takes mail. */
 export function isServing(pod: PodView): boolean {
   if (pod.metadata?.deletionTimestamp) return false;
+  // Leaving relays go out of DNS first, before they refuse anything.
+  if (pod.metadata?.annotations?.[DRAIN_STARTED_ANNOTATION]) return false;
   if (pod.metadata?.annotations?.[DRAINED_ANNOTATION]) return false;
   if (pod.status?.phase !== "Running") return false;
   return pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;

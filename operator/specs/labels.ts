@@ -8,6 +8,10 @@ export const POOL_LABEL = "relayfleet.io/pool";
 export const CONFIG_HASH_ANNOTATION = "relayfleet.io/config-hash";
 /** Kubernetes deletes Deployment pods with the lowest cost first: a drained pod gets the lowest. */
 export const DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost";
+/** A relay chosen to leave: out of DNS from now on; told to drain once the records' TTL has passed. */
+export const DRAIN_STARTED_ANNOTATION = "relayfleet.io/drain-started";
+/** When the relay was told POST /v1/admin/drain (it refuses new mail from then on). */
+export const DRAIN_REQUESTED_ANNOTATION = "relayfleet.io/drain-requested";
 export const DRAINED_ANNOTATION = "relayfleet.io/drained-at";
 
 export const PORTS = { tracking: 8080, api: 8081, metrics: 9464 } as const;

@@ -178,7 +178,11 @@ describe("the fleet on one machine", () => {
     });
     mark("load ends");
     const acceptedResults = results.filter((r) => r.accepted);
-    expect(acceptedResults.length).toBeGreaterThan(780);
+    // Every relay in the A records takes mail: nobody was refused (a relay leaves DNS before it drains).
+    expect(
+      results.filter((r) => !r.accepted).map((r) => `${r.relay}: ${r.error}`),
+      "refused",
+    ).toEqual([]);
     expect(blockedAt).toBeGreaterThan(0);
 
     // The block became a SenderRoute status entry within 5 s of the ISP's first refusal...

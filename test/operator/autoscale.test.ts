@@ -33,6 +33,7 @@ kind: RelayPool
 metadata: { name: burst, namespace: mail }
 spec:
   image: relayfleet:0.1.0
+  dnsTTL: 1
   redis: { url: "redis://redis:6379/0" }
   autoscaling: { minReplicas: 1, maxReplicas: 4, metric: queue, target: 10, intervalSeconds: 1, scaleDownStabilizationSeconds: 3 }
 `);

@@ -15,10 +15,11 @@ metadata: { name: marathon, namespace: mail }
 spec:
   image: relayfleet:0.1.0
   hostname: smtp-marathon.example.com
-  dnsTTL: 60
+  dnsTTL: ${spec.dnsTTL ?? 60}
   redis: { url: "redis://redis:6379/0" }
   drain: { timeoutSeconds: 30 }
 ${Object.entries(spec)
+  .filter(([k]) => k !== "dnsTTL")
   .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
   .join("\n")}
 `;
@@ -129,18 +130,26 @@ describe("RelayPool", () => {
     expect((await sts())?.spec.template.metadata.annotations["relayfleet.io/config-hash"]).not.toBe(before);
   });
 
-  it("scales through the scale subresource, draining the relay it removes first", async () => {
+  it("scales through the scale subresource: the relay it removes leaves DNS, drains after the TTL, then goes", async () => {
+    await h.applyYaml(pool({ replicas: 2, mode: "passthrough", dnsTTL: 2 }));
+    await expect.poll(async () => (await poolStatus())?.observedGeneration, { timeout: 3_000 }).toBe(3);
+    await expect.poll(async () => (await dnsTargets())?.[0]?.targets.length, { timeout: 3_000 }).toBe(2);
     const secret = await get<{ data: { token: string } }>(h, "v1", "secrets", "marathon-api-token");
     const token = Buffer.from(secret?.data.token ?? "", "base64").toString();
     const leaving = await h.relay("marathon-1");
     leaving.metrics.queueMessages.set({ state: "queued" }, 3);
+    const scaledAt = Date.now();
     await h.client.mergePatch(
       { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
       "marathon",
       { spec: { replicas: 1 } },
       "scale",
     );
-    await expect.poll(() => leaving.drainCalls, { timeout: 3_000 }).toBe(1);
+    // Out of the records at once, still taking mail (not told to drain) while clients may hold them.
+    await expect.poll(async () => (await dnsTargets())?.[0]?.targets.length, { timeout: 3_000 }).toBe(1);
+    expect(leaving.drainCalls).toBe(0);
+    await expect.poll(() => leaving.drainCalls, { timeout: 5_000 }).toBe(1);
+    expect(Date.now() - scaledAt).toBeGreaterThanOrEqual(2_000);
     expect(leaving.tokens).toEqual([token]);
     // Mail still queued on the relay: it stays until the queue is empty.
     await new Promise((r) => setTimeout(r, 1_500));

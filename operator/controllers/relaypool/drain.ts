@@ -1,26 +1,34 @@
 /**
  * Draining before scale-down, kept on the pods themselves so an operator
  * restart or a new leader picks up where the last one stopped:
- *   1. `relayfleet.io/drain-started` on the pod, then POST /v1/admin/drain:
- *      the relay stops taking mail (its /readyz fails, so Services and DNS
- *      drop it) and keeps delivering its spool;
- *   2. when its relayfleet_queue_messages reaches 0, or drain.timeoutSeconds
- *      has passed, `relayfleet.io/drained-at` (and for a Deployment the
- *      lowest pod-deletion-cost, so that exactly this pod goes);
- *   3. only then are replicas lowered.
+ *   1. `relayfleet.io/drain-started` on the pod: it leaves the DNS records
+ *      (isServing) but still takes mail, so a client that resolved the name
+ *      before the change is not refused;
+ *   2. once the records' TTL (spec.dnsTTL) has passed,
+ *      `relayfleet.io/drain-requested` and POST /v1/admin/drain: the relay
+ *      stops taking mail (421, /readyz fails) and keeps delivering its spool;
+ *   3. when its relayfleet_queue_messages reaches 0, or drain.timeoutSeconds
+ *      after the request, `relayfleet.io/drained-at` (and for a Deployment
+ *      the lowest pod-deletion-cost, so that exactly this pod goes);
+ *   4. only then are replicas lowered.
  * Mail left at the deadline stays on the relay's volume (a StatefulSet keeps
  * the claim) and goes out when that ordinal runs again.
  * A relay told to drain for a scale-down that was then called off is
- * restarted (deleted; its workload recreates it) since there is no "undrain".
+ * restarted (deleted; its workload recreates it) since there is no "undrain";
+ * one still waiting out the TTL just loses its annotation and is back in DNS.
  */
 import type { RelayPool } from "../../api/relaypool.js";
 import type { KubeObject } from "../../kube/client.js";
 import type { PodView } from "../../specs/endpoints.js";
-import { DELETION_COST_ANNOTATION, DRAINED_ANNOTATION } from "../../specs/labels.js";
+import {
+  DELETION_COST_ANNOTATION,
+  DRAIN_REQUESTED_ANNOTATION,
+  DRAIN_STARTED_ANNOTATION,
+  DRAINED_ANNOTATION,
+} from "../../specs/labels.js";
 import type { ControllerContext } from "../context.js";
 import { fetchText, QUEUE_METRIC, sumSamples } from "./metric-source.js";
 
-export const DRAIN_STARTED_ANNOTATION = "relayfleet.io/drain-started";
 const PODS = (namespace: string) => ({ apiVersion: "v1", plural: "pods", namespace });
 
 export interface DrainProgress {
@@ -33,7 +41,7 @@ export interface DrainProgress {
 async function annotate(
   ctx: ControllerContext,
   pod: KubeObject,
-  annotations: Record<string, string>,
+  annotations: Record<string, string | null>,
 ): Promise<void> {
   await ctx.client.mergePatch(PODS(pod.metadata?.namespace ?? ""), pod.metadata?.name ?? "", {
     metadata: { annotations },
@@ -88,6 +96,22 @@ export async function drainVictims(
     if (Number.isNaN(started)) {
       started = ctx.now();
       await annotate(ctx, pod, { [DRAIN_STARTED_ANNOTATION]: new Date(started).toISOString() });
+      await ctx.recorder.record(
+        pool as never,
+        "Normal",
+        "LeavingDNS",
+        `relay ${name} leaves the DNS records; it drains once their ${pool.spec.dnsTTL} s TTL has passed`,
+      );
+    }
+    let requested = Date.parse(annotations[DRAIN_REQUESTED_ANNOTATION] ?? "");
+    if (Number.isNaN(requested)) {
+      // Clients may hold the old records for a TTL: until then the relay keeps taking their mail.
+      if (ctx.now() - started < pool.spec.dnsTTL * 1000) {
+        waiting.push(name);
+        continue;
+      }
+      requested = ctx.now();
+      await annotate(ctx, pod, { [DRAIN_REQUESTED_ANNOTATION]: new Date(requested).toISOString() });
       await requestDrain(ctx, pod, apiToken);
       await ctx.recorder.record(
         pool as never,
@@ -97,7 +121,7 @@ export async function drainVictims(
       );
     }
     const queued = await queueOf(ctx, pod);
-    const overdue = ctx.now() - started >= deadlineMs;
+    const overdue = ctx.now() - requested >= deadlineMs;
     if (queued === 0 || overdue) {
       await annotate(ctx, pod, {
         [DRAINED_ANNOTATION]: new Date(ctx.now()).toISOString(),
@@ -118,7 +142,11 @@ export async function drainVictims(
   return { done: waiting.length === 0, drained, waiting };
 }
 
-/** Pods told to drain that are no longer leaving (the scale-down was called off): restart them. */
+/**
+ * Pods chosen to leave that no longer are (the scale-down was called off):
+ * those already told to drain are restarted, those still waiting out the
+ * TTL are simply taken back.
+ */
 export async function restartCancelledDrains(
   ctx: ControllerContext,
   pods: readonly PodView[],
@@ -129,6 +157,10 @@ export async function restartCancelledDrains(
   for (const pod of pods) {
     if (leaving.has(pod.metadata?.uid) || pod.metadata?.deletionTimestamp) continue;
     if (!pod.metadata?.annotations?.[DRAIN_STARTED_ANNOTATION]) continue;
+    if (!pod.metadata.annotations[DRAIN_REQUESTED_ANNOTATION]) {
+      await annotate(ctx, pod, { [DRAIN_STARTED_ANNOTATION]: null });
+      continue;
+    }
     await ctx.client.delete(PODS(pod.metadata.namespace ?? ""), pod.metadata.name ?? "");
     restarted.push(pod.metadata.name ?? "");
   }

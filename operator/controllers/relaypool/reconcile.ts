@@ -170,7 +170,12 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
       await ctx.recorder.record(pool, "Normal", "Scaled", `replicas ${currentReplicas} → ${applied}`);
 
     // 3. DNS: the ready relays only.
-    const endpoints = readyEndpoints(pool, pods);
+    // Relays chosen to leave are out of the records from the first round on (see drain.ts).
+    const leavingNow = new Set(victims.map((pod) => pod.metadata?.name));
+    const endpoints = readyEndpoints(
+      pool,
+      pods.filter((pod) => !leavingNow.has(pod.metadata?.name)),
+    );
     const dns = dnsEndpoint(pool, endpoints);
     const dnsRef = ref("externaldns.k8s.io/v1alpha1", "dnsendpoints", namespace);
     if (dns && (await serves("externaldns.k8s.io/v1alpha1", "dnsendpoints"))) {
