@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { RelayPool, RelayPoolSpec } from "../../operator/api/relaypool.js";
 import type { KubeObject } from "../../operator/kube/client.js";
-import { apiTokenSecret, configMap } from "../../operator/specs/config.js";
+import { apiTokenSecret, configMap, trackingSecret } from "../../operator/specs/config.js";
 import { statefulSet } from "../../operator/specs/workload.js";
 import { startTestApiServer, type TestApiServer } from "./index.js";
 import { type Kubelet, relayKubelet } from "./kubelet.js";
@@ -94,6 +94,7 @@ describe("the minimal kubelet", () => {
       return object as never;
     };
     server.api.objects.create(type("v1", "Secret"), "mail", unowned(apiTokenSecret(pool, "t".repeat(32))));
+    server.api.objects.create(type("v1", "Secret"), "mail", unowned(trackingSecret(pool, "s".repeat(43))));
     server.api.objects.create(type("v1", "ConfigMap"), "mail", unowned(configMap(pool)));
     server.api.objects.create(type("apps/v1", "StatefulSet"), "mail", unowned(statefulSet(pool, 2)));
   });
