@@ -98,6 +98,9 @@ function openDatabase(file: string, lockTimeoutMs: number): Database.Database {
     sqlite.pragma("locking_mode = EXCLUSIVE");
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = NORMAL");
+    // Every queued write runs in its own savepoint (db.ts); SQLite keeps each savepoint's statement
+    // journal in a temp file by default, which cost ~29 pwrite calls per accepted message.
+    sqlite.pragma("temp_store = MEMORY");
     // Take the exclusive lock now, so a second process fails here and not on its first write.
     sqlite.exec("BEGIN EXCLUSIVE; COMMIT");
     migrate(sqlite);
