@@ -152,6 +152,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     metrics,
     hostname: config.hostname,
     mode: config.mode,
+    defaultRoute: config.defaultRoute,
     transform: transformForRecipient,
     tracking: {
       baseUrl: config.trackingBaseUrl,

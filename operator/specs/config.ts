@@ -23,6 +23,8 @@ export function relayConfig(pool: RelayPool): Record<string, unknown> {
     },
     dataDir: SPOOL_PATH,
     mode: spec.mode,
+    // Accounts that name no route take the pool's SenderRoute (published as namespace/name).
+    defaultRoute: `${pool.metadata.namespace}/${spec.senderRoute}`,
     logLevel: spec.debug ? "debug" : "info",
     ...(spec.trackingBaseUrl ? { trackingBaseUrl: spec.trackingBaseUrl } : {}),
     ...(spec.clientIp.preserve === "proxyProtocol"

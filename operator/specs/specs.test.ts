@@ -50,6 +50,7 @@ describe("builders", () => {
       hostname: "smtp.example.com",
       mode: "full",
       dataDir: "/var/spool/relayfleet",
+      defaultRoute: "mail/default",
     });
     expect(config.listen.smtp).toEqual(["0.0.0.0:25", "0.0.0.0:587"]);
     expect(yaml).not.toContain("redis");

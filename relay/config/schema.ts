@@ -170,6 +170,11 @@ export const relayConfigSchema = z.strictObject({
     .default({ prefix: "bounces", loopAddresses: [], maxBytes: 10 * 1024 * 1024, maxKeptFiles: 10_000 }),
   // --- end feedback ---
   routes: z.record(z.string().min(1), routeTableSchema).default({}),
+  /**
+   * The route table for accounts whose route is "default" (every account that names none). The
+   * operator sets it to the pool's SenderRoute, published as "namespace/name".
+   */
+  defaultRoute: z.string().min(1).max(253).default("default"),
   accounts: z.array(accountInputSchema).default([]),
 });
 

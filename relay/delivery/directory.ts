@@ -25,7 +25,16 @@ export class RoutingDirectory {
   constructor(
     private readonly store: Store,
     private readonly logger: Logger,
-    private readonly options: { now?: () => number; refreshMs?: number; reportedBy?: string } = {},
+    private readonly options: {
+      now?: () => number;
+      refreshMs?: number;
+      reportedBy?: string;
+      /**
+       * The table an account's route "default" means: in a fleet, the pool's SenderRoute as the
+       * operator publishes it ("namespace/name"); on its own, the table named "default".
+       */
+      defaultRoute?: string;
+    } = {},
   ) {}
 
   async start(): Promise<this> {
@@ -74,6 +83,15 @@ export class RoutingDirectory {
     return this.tables.get(name) ?? undefined;
   }
 
+  /** The route table an account's mail takes (its own route, with "default" resolved). */
+  routeOf(accountName: string): string {
+    return this.resolveRoute(this.account(accountName)?.route);
+  }
+
+  private resolveRoute(route: string | undefined): string {
+    return !route || route === "default" ? (this.options.defaultRoute ?? "default") : route;
+  }
+
   knownAccounts(): Account[] {
     return [...this.accounts.values()].filter((a): a is Account => a !== null);
   }
@@ -87,7 +105,7 @@ export class RoutingDirectory {
   /** Makes sure the account and its route table have been looked up (once; changes keep them current). */
   async ensure(accountName: string): Promise<void> {
     if (!this.accounts.has(accountName)) await this.loadAccount(accountName);
-    const route = this.account(accountName)?.route ?? "default";
+    const route = this.routeOf(accountName);
     if (!this.tables.has(route)) await this.loadTable(route);
   }
 
@@ -137,8 +155,8 @@ export class RoutingDirectory {
   private async loadAccount(name: string): Promise<void> {
     const account = await this.store.getAccount(name);
     this.accounts.set(name, account ?? null);
-    const route = account?.route;
-    if (route && !this.tables.has(route)) await this.loadTable(route);
+    const route = this.resolveRoute(account?.route);
+    if (!this.tables.has(route)) await this.loadTable(route);
   }
 
   private async loadTable(name: string): Promise<void> {

@@ -51,6 +51,8 @@ export interface SchedulerOptions {
   copyWorkers?: number;
   /** Names this relay in blocked reports (the pod name). */
   reportedBy?: string;
+  /** The route table accounts with route "default" use (config `defaultRoute`). */
+  defaultRoute?: string;
   /** Issue 11: each copy's envelope sender (VERP, relay/feedback `returnPathFor`). */
   returnPath?: (messageId: string, envelopeFrom: string, recipient: string) => string;
   newId?: () => string;
@@ -76,6 +78,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
   const directory = await new RoutingDirectory(options.store, logger, {
     now,
     ...(options.reportedBy ? { reportedBy: options.reportedBy } : {}),
+    ...(options.defaultRoute ? { defaultRoute: options.defaultRoute } : {}),
   }).start();
   const transports = new TransportPool({
     hostname: options.hostname,

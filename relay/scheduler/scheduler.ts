@@ -220,7 +220,7 @@ export class Scheduler {
   }
 
   private tableFor(accountName: string): { name: string; table: RouteTable | undefined } {
-    const name = this.accountOf(accountName)?.route ?? "default";
+    const name = this.deps.directory.routeOf(accountName);
     return { name, table: this.deps.directory.table(name) };
   }
 

@@ -158,6 +158,32 @@ describe("routing", () => {
     expect(oldIsp.received).toHaveLength(1);
   });
 
+  it("accounts that name no route take the relay's defaultRoute (in a fleet, the pool's SenderRoute); a named route stays its own", async () => {
+    const poolIsp = await peer({ name: "pool.test" });
+    const otherIsp = await peer({ name: "other.test" });
+    const store = await redisStore();
+    const rig = await startRig({
+      store,
+      defaultRoute: "mail/marathon",
+      routes: {
+        "mail/marathon": peerRoute(poolIsp.port, [{ name: "pool" }]),
+        // A table literally named "default" is not what "default" means on this relay.
+        default: peerRoute(otherIsp.port, [{ name: "other" }]),
+        special: peerRoute(otherIsp.port, [{ name: "special" }]),
+      },
+      accounts: [
+        { name: "acme", allowedFrom: ["*"] },
+        { name: "named", allowedFrom: ["*"], route: "special" },
+      ],
+    });
+    await rig.send({ to: ["a@x.test"] });
+    await rig.send({ account: "named", to: ["b@x.test"] });
+    await poolIsp.waitForMessages(1);
+    await otherIsp.waitForMessages(1);
+    expect(poolIsp.received.map((m) => m.to)).toEqual([["a@x.test"]]);
+    expect(otherIsp.received.map((m) => m.to)).toEqual([["b@x.test"]]);
+  });
+
   it("repeated refusals at connect count as a block, and mail moves to the next sender", async () => {
     const isp = await peer({ stage: "connect" });
     isp.forSource("127.0.0.2", "defer");

@@ -33,12 +33,15 @@ export function adminToken(server: TestApiServer, pool = "marathon", namespace =
   return Buffer.from(data.token, "base64").toString("utf8");
 }
 
-/** Creates the sending account (mail from loopback, routed through SenderRoute mail/default). */
+/**
+ * Creates the sending account (mail from loopback). It names no route: it takes the pool's
+ * SenderRoute (spec.senderRoute, mail/default), which the relays know as their defaultRoute.
+ */
 export async function putAccount(relayIp: string, token: string, name = "sandbox"): Promise<void> {
   const response = await fetch(`http://${relayIp}:8081/v1/accounts/${name}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ allowedIps: ["127.0.0.0/8"], allowedFrom: ["*"], route: "mail/default" }),
+    body: JSON.stringify({ allowedIps: ["127.0.0.0/8"], allowedFrom: ["*"] }),
   });
   if (!response.ok) throw new Error(`PUT account: HTTP ${response.status} ${await response.text()}`);
 }
