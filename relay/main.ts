@@ -223,6 +223,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     keys: trackingKeys,
     metrics,
     logger: logger.child({ component: "tracking" }),
+    trustForwardedFrom: config.tracking.trustForwardedFrom,
   });
   const trackingAddress = await listenOn(tracking, config.listen.tracking);
   const apiAddress = await listenOn(api, config.listen.api);

@@ -115,6 +115,13 @@ export const relayPoolSpecSchema = object({
       message: "proxyProtocol needs the load balancer addresses in proxyFrom",
       fieldPath: ".proxyFrom",
     }),
+  /**
+   * The ingress or load balancer in front of the tracking Service (IPs or CIDR ranges): its
+   * X-Forwarded-For is believed, so opens and clicks carry the reader's address.
+   */
+  trackingForwardedFrom: array(string({ pattern: "^[0-9a-fA-F.:]+(/[0-9]{1,3})?$", maxLength: 64 }), {
+    maxItems: 64,
+  }),
   /** Which address of a ready relay the DNS records publish. */
   endpointAddress: oneOf(["hostIP", "podIP"] as const).default("hostIP"),
   drain: object({

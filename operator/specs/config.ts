@@ -27,6 +27,9 @@ export function relayConfig(pool: RelayPool): Record<string, unknown> {
     defaultRoute: `${pool.metadata.namespace}/${spec.senderRoute}`,
     logLevel: spec.debug ? "debug" : "info",
     ...(spec.trackingBaseUrl ? { trackingBaseUrl: spec.trackingBaseUrl } : {}),
+    ...(spec.trackingForwardedFrom?.length
+      ? { tracking: { trustForwardedFrom: spec.trackingForwardedFrom } }
+      : {}),
     ...(spec.clientIp.preserve === "proxyProtocol"
       ? { intake: { proxyProtocolFrom: spec.clientIp.proxyFrom } }
       : {}),

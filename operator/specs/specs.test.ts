@@ -63,6 +63,13 @@ describe("builders", () => {
       )["relay.yaml"] ?? "",
     );
     expect(parseConfig(proxied).intake.proxyProtocolFrom).toEqual(["10.1.2.3"]);
+    const behindIngress = parse(
+      (configMap(pool({ trackingForwardedFrom: ["10.2.0.0/16"] })).data as Record<string, string>)[
+        "relay.yaml"
+      ] ?? "",
+    );
+    expect(parseConfig(behindIngress).tracking.trustForwardedFrom).toEqual(["10.2.0.0/16"]);
+    expect(parseConfig(parse(yaml)).tracking.trustForwardedFrom).toEqual([]);
   });
 
   it("change the config hash with the config, not otherwise", () => {

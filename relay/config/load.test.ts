@@ -115,6 +115,12 @@ routes:
     expect((short as ConfigError).problems[0]).toMatch(/^trackingSecret: at least 16 characters/);
   });
 
+  it("names a tracking proxy that is no address or range", async () => {
+    expect(await problems("tracking:\n  trustForwardedFrom: ['10.0.0.0/8', 'ingress']\n")).toEqual([
+      'tracking.trustForwardedFrom[1]: an IP address or CIDR range such as 10.0.0.0/8 (got "ingress")',
+    ]);
+  });
+
   it("says when the file cannot be read", async () => {
     const error = await loadConfig({ file: "/nonexistent/relay.yaml", env: {} }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);

@@ -121,6 +121,20 @@ export const relayConfigSchema = z.strictObject({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Days the message log and its events are kept. */
   retentionDays: z.number().int().min(1).max(3650).default(30),
+  /** The tracking listener (pixel, clicks, unsubscribes). */
+  tracking: z
+    .strictObject({
+      /**
+       * Proxies (IPs or CIDR ranges: the ingress or load balancer in front of the tracking
+       * Service) whose X-Forwarded-For is believed, so opens and clicks carry the reader's
+       * address (GeoIP, bot detection) and not the proxy's. None by default: the header is
+       * ignored, since anyone can send it.
+       */
+      trustForwardedFrom: z
+        .array(z.string().refine(isIpOrCidr, "an IP address or CIDR range such as 10.0.0.0/8"))
+        .default([]),
+    })
+    .default({ trustForwardedFrom: [] }),
   /** Outbound webhooks (relay/webhooks/README.md). */
   webhooks: z
     .strictObject({
