@@ -5,7 +5,7 @@
  *   beside them: API (lifecycle, reporting), metrics, the Store.
  */
 import { createHash } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server } from "node:http";
 import { availableParallelism, hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { hashCredentials } from "./accounts/credentials.js";
@@ -20,6 +20,7 @@ import type { Logger } from "./log/logger.js";
 import { createMetrics, type Metrics, startMetricsServer } from "./metrics/index.js";
 import { routeTableSchema } from "./routes/schema.js";
 import { type RunningScheduler, startScheduler } from "./scheduler/index.js";
+import { handOffSpool, receiveHandoff } from "./spool/handoff.js";
 import { createIdGenerator } from "./spool/id.js";
 import { Spool } from "./spool/spool.js";
 import { openStore } from "./store/index.js";
@@ -201,11 +202,29 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     ...(feedback ? { feedback } : {}),
   });
 
+  // Hand-off (relay/spool/handoff.ts): a draining relay out of time gives its queue to others.
+  let handingOff: Promise<void> | undefined;
   const lifecycle = {
     apiToken,
     isDraining: () => intake.draining,
     drain: () => intake.drain(),
     storeReady: () => store.ping(),
+    handOff: (targets: string[]) => {
+      handingOff ??= (async () => {
+        await scheduler.stop();
+        const report = await handOffSpool({ spool, targets, token: apiToken, logger });
+        // The scheduler no longer updates the gauge: what is left here is what it shows.
+        metrics.queueMessages.reset();
+        metrics.queueMessages.set({ state: "queued" }, report.failed);
+      })().catch((error: unknown) => logger.error({ err: error }, "hand-off failed"));
+    },
+    takeHandoff: (request: IncomingMessage) =>
+      receiveHandoff(request, {
+        spool,
+        enqueue: (entry, options) => scheduler.enqueue(entry, options),
+        maxMessageBytes: config.maxMessageBytes,
+        logger,
+      }),
   };
   // API and tracking listeners (issue 6): relay/api/server.ts, relay/tracking/server.ts.
   const api = createServer(
@@ -252,6 +271,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       await intake.drain();
       await intake.close();
       await scheduler.stop();
+      await handingOff;
       accounts.stop();
       await new Promise((resolve) => api.close(resolve));
       tracking.closeIdleConnections();

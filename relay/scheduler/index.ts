@@ -61,8 +61,11 @@ export interface SchedulerOptions {
 }
 
 export interface RunningScheduler {
-  /** Hands over a message that is durable in the spool. */
-  enqueue(entry: SpoolEntry): void;
+  /**
+   * Hands over a message that is durable in the spool; `withProgress`: it has a progress
+   * file to resume from (a message handed over by another relay, relay/spool/handoff.ts).
+   */
+  enqueue(entry: SpoolEntry, options?: { withProgress?: boolean }): void;
   /** Switches between full processing and passthrough for every copy made from now on. */
   setMode(mode: DeliveryMode): void;
   readonly mode: DeliveryMode;
@@ -132,7 +135,10 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
   scheduler = running;
   for (const entry of options.recovered ?? []) running.enqueue(entry);
   return {
-    enqueue: (entry) => running.enqueue(entry),
+    enqueue: (entry, enqueueOptions) => {
+      if (enqueueOptions?.withProgress) withProgress.add(entry.id);
+      running.enqueue(entry);
+    },
     setMode: (mode) => {
       running.mode = mode;
     },

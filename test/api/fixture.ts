@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { onTestFinished } from "vitest";
 import { createApiHandler } from "../../relay/api/server.js";
 import { createMetrics } from "../../relay/metrics/index.js";
+import { HandoffRefused } from "../../relay/spool/handoff.js";
 import type { Store } from "../../relay/store/types.js";
 import { openTestStore, type StoreKind } from "../tracking/fixture.js";
 
@@ -47,6 +48,11 @@ export async function startApi(kind: StoreKind = "local", exchanges: Exchange[] 
           drained.value = true;
         },
         storeReady: () => store.ping(),
+        // This fixture has no spool: hand-off is tested on whole relays (test/relay/handoff.test.ts).
+        handOff: () => undefined,
+        takeHandoff: async () => {
+          throw new HandoffRefused(503, "this API fixture has no spool");
+        },
       },
     }),
   );
