@@ -46,7 +46,7 @@ export function createOperatorMetrics() {
     }),
     drains: new Counter({
       name: "relayfleet_operator_drains_total",
-      help: "Relays drained before removal, by outcome (empty, deadline)",
+      help: "Relays drained before removal, by outcome (empty, handoff: its queue went to the other relays, deadline: mail left on its volume)",
       labelNames: ["outcome"] as const,
       registers,
     }),

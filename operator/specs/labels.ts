@@ -12,6 +12,8 @@ export const DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-c
 export const DRAIN_STARTED_ANNOTATION = "relayfleet.io/drain-started";
 /** When the relay was told POST /v1/admin/drain (it refuses new mail from then on). */
 export const DRAIN_REQUESTED_ANNOTATION = "relayfleet.io/drain-requested";
+/** When a relay that ran out of drain time was told to hand its queue to the others. */
+export const HANDOFF_ANNOTATION = "relayfleet.io/handoff-requested";
 export const DRAINED_ANNOTATION = "relayfleet.io/drained-at";
 
 export const PORTS = { tracking: 8080, api: 8081, metrics: 9464 } as const;

@@ -32,6 +32,8 @@ export interface FakeRelay {
   drainCalls: number;
   /** The bearer token each drain call carried. */
   tokens: string[];
+  /** The targets of each hand-off request; a fake relay's queue is empty after one. */
+  handoffs: string[][];
   url: string;
 }
 
@@ -53,7 +55,7 @@ export interface Harness {
 async function startFakeRelay(name: string): Promise<{ relay: FakeRelay; server: Server }> {
   const metrics = createMetrics({ defaultMetrics: false });
   for (const state of ["queued", "active", "deferred"]) metrics.queueMessages.set({ state }, 0);
-  const relay: FakeRelay = { name, metrics, drainCalls: 0, tokens: [], url: "" };
+  const relay: FakeRelay = { name, metrics, drainCalls: 0, tokens: [], handoffs: [], url: "" };
   const server = createServer((request, response) => {
     if (request.url === "/metrics") {
       metrics.registry.metrics().then((text) => response.writeHead(200).end(text));
@@ -61,6 +63,17 @@ async function startFakeRelay(name: string): Promise<{ relay: FakeRelay; server:
       relay.drainCalls += 1;
       relay.tokens.push((request.headers.authorization ?? "").replace(/^Bearer /, ""));
       response.writeHead(200, { "content-type": "application/json" }).end('{"status":"drained"}');
+    } else if (request.url === "/v1/admin/handoff" && request.method === "POST") {
+      let body = "";
+      request.on("data", (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      request.on("end", () => {
+        relay.handoffs.push((JSON.parse(body) as { targets: string[] }).targets);
+        // What a real relay does (test/relay/handoff.test.ts): its queue goes to the targets.
+        for (const state of ["queued", "active", "deferred"]) metrics.queueMessages.set({ state }, 0);
+        response.writeHead(202, { "content-type": "application/json" }).end('{"status":"handing off"}');
+      });
     } else response.writeHead(404).end();
   });
   await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));

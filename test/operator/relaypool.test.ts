@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { parse } from "yaml";
 import type { RelayPool } from "../../operator/api/relaypool.js";
+import type { KubeObject } from "../../operator/kube/client.js";
 import type { Operator } from "../../operator/operator.js";
 import { get, type Harness, startHarness, waitFor } from "./harness.js";
 
@@ -17,9 +18,9 @@ spec:
   hostname: smtp-marathon.example.com
   dnsTTL: ${spec.dnsTTL ?? 60}
   redis: { url: "redis://redis:6379/0" }
-  drain: { timeoutSeconds: 30 }
+  drain: ${JSON.stringify(spec.drain ?? { timeoutSeconds: 30 })}
 ${Object.entries(spec)
-  .filter(([k]) => k !== "dnsTTL")
+  .filter(([k]) => k !== "dnsTTL" && k !== "drain")
   .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
   .join("\n")}
 `;
@@ -166,6 +167,34 @@ describe("RelayPool", () => {
       spec: { replicas: 1 },
       status: { replicas: 1, selector: expect.stringContaining("relayfleet.io/pool=marathon") },
     });
+  });
+
+  it("hands a leaving relay's queue to the relays that stay when its drain runs out of time", async () => {
+    await h.applyYaml(pool({ replicas: 2, mode: "passthrough", dnsTTL: 1, drain: { timeoutSeconds: 1 } }));
+    await expect.poll(async () => (await poolStatus())?.readyReplicas, { timeout: 5_000 }).toBe(2);
+    const staying = await h.relay("marathon-0");
+    const leaving = await h.relay("marathon-1");
+    leaving.metrics.queueMessages.set({ state: "deferred" }, 5);
+    await h.client.mergePatch(
+      { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
+      "marathon",
+      { spec: { replicas: 1 } },
+      "scale",
+    );
+    await expect.poll(() => leaving.handoffs, { timeout: 8_000 }).toEqual([[staying.url]]);
+    expect(staying.handoffs).toEqual([]);
+    await expect.poll(async () => (await sts())?.spec.replicas, { timeout: 5_000 }).toBe(1);
+    const events = await h.client.list<KubeObject & { reason?: string; message?: string }>({
+      apiVersion: "v1",
+      plural: "events",
+      namespace: "mail",
+    });
+    expect(events.items.map((e) => `${e.reason}: ${e.message}`)).toEqual(
+      expect.arrayContaining([
+        "HandingOff: relay marathon-1 still had 5 messages at the drain deadline; handing them to 1 relay(s)",
+        "Drained: relay marathon-1 drained: it handed its queue to the other relays",
+      ]),
+    );
   });
 
   it("switches the workload to a Deployment and removes the StatefulSet", async () => {

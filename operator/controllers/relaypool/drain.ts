@@ -7,12 +7,18 @@
  *   2. once the records' TTL (spec.dnsTTL) has passed,
  *      `relayfleet.io/drain-requested` and POST /v1/admin/drain: the relay
  *      stops taking mail (421, /readyz fails) and keeps delivering its spool;
- *   3. when its relayfleet_queue_messages reaches 0, or drain.timeoutSeconds
- *      after the request, `relayfleet.io/drained-at` (and for a Deployment
- *      the lowest pod-deletion-cost, so that exactly this pod goes);
- *   4. only then are replicas lowered.
- * Mail left at the deadline stays on the relay's volume (a StatefulSet keeps
- * the claim) and goes out when that ordinal runs again.
+ *   3. when its relayfleet_queue_messages reaches 0, `relayfleet.io/drained-at`
+ *      (and for a Deployment the lowest pod-deletion-cost, so that exactly
+ *      this pod goes);
+ *   4. if drain.timeoutSeconds after the request mail is still queued (a
+ *      slow or refusing next hop), `relayfleet.io/handoff-requested` and
+ *      POST /v1/admin/handoff with the serving relays as targets: it passes
+ *      each message, with its progress, to them (relay/spool/handoff.ts);
+ *      drained once its queue is 0, or after another timeoutSeconds;
+ *   5. only then are replicas lowered.
+ * Mail a hand-off could not place (no serving relay, all refusing) stays on
+ * the relay's volume (a StatefulSet keeps the claim) and goes out when that
+ * ordinal runs again.
  * A relay told to drain for a scale-down that was then called off is
  * restarted (deleted; its workload recreates it) since there is no "undrain";
  * one still waiting out the TTL just loses its annotation and is back in DNS.
@@ -25,6 +31,7 @@ import {
   DRAIN_REQUESTED_ANNOTATION,
   DRAIN_STARTED_ANNOTATION,
   DRAINED_ANNOTATION,
+  HANDOFF_ANNOTATION,
 } from "../../specs/labels.js";
 import type { ControllerContext } from "../context.js";
 import { fetchText, QUEUE_METRIC, sumSamples } from "./metric-source.js";
@@ -60,6 +67,23 @@ async function requestDrain(ctx: ControllerContext, pod: PodView, token: string)
   if (!response.ok) throw new Error(`drain of ${pod.metadata?.name}: HTTP ${response.status}`);
 }
 
+async function requestHandoff(
+  ctx: ControllerContext,
+  pod: PodView,
+  token: string,
+  targets: string[],
+): Promise<void> {
+  const address = ctx.relayAddress(pod);
+  if (!address) throw new Error(`pod ${pod.metadata?.name} has no address`);
+  const response = await fetch(`${address.api}/v1/admin/handoff`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ targets }),
+    signal: AbortSignal.timeout(ctx.fetchTimeoutMs),
+  });
+  if (response.status !== 202) throw new Error(`hand-off of ${pod.metadata?.name}: HTTP ${response.status}`);
+}
+
 async function queueOf(ctx: ControllerContext, pod: PodView): Promise<number | undefined> {
   const address = ctx.relayAddress(pod);
   if (!address) return undefined;
@@ -72,6 +96,8 @@ export async function drainVictims(
   pool: RelayPool,
   victims: readonly PodView[],
   apiToken: string,
+  /** The relays that stay and serve: where a victim out of time hands its queue. */
+  stayers: readonly PodView[] = [],
 ): Promise<DrainProgress> {
   const drained: string[] = [];
   const waiting: string[] = [];
@@ -121,20 +147,41 @@ export async function drainVictims(
       );
     }
     const queued = await queueOf(ctx, pod);
-    const overdue = ctx.now() - requested >= deadlineMs;
-    if (queued === 0 || overdue) {
-      await annotate(ctx, pod, {
-        [DRAINED_ANNOTATION]: new Date(ctx.now()).toISOString(),
-        [DELETION_COST_ANNOTATION]: "-1000",
-      });
-      ctx.metrics.drains.inc({ outcome: queued === 0 ? "empty" : "deadline" });
+    const now = ctx.now();
+    const handoffAt = Date.parse(annotations[HANDOFF_ANNOTATION] ?? "");
+    const targets = stayers
+      .map((stayer) => ctx.relayAddress(stayer)?.api)
+      .filter((api): api is string => api !== undefined);
+    if (queued !== 0 && now - requested >= deadlineMs && Number.isNaN(handoffAt) && targets.length > 0) {
+      // Out of time with mail left: give it to the relays that stay rather than strand it.
+      await annotate(ctx, pod, { [HANDOFF_ANNOTATION]: new Date(now).toISOString() });
+      await requestHandoff(ctx, pod, apiToken, targets);
       await ctx.recorder.record(
         pool as never,
-        queued === 0 ? "Normal" : "Warning",
+        "Normal",
+        "HandingOff",
+        `relay ${name} still had ${queued ?? "an unknown number of"} messages at the drain deadline; handing them to ${targets.length} relay(s)`,
+      );
+      waiting.push(name);
+      continue;
+    }
+    const overdue = Number.isNaN(handoffAt) ? now - requested >= deadlineMs : now - handoffAt >= deadlineMs;
+    if (queued === 0 || overdue) {
+      await annotate(ctx, pod, {
+        [DRAINED_ANNOTATION]: new Date(now).toISOString(),
+        [DELETION_COST_ANNOTATION]: "-1000",
+      });
+      const outcome = queued !== 0 ? "deadline" : Number.isNaN(handoffAt) ? "empty" : "handoff";
+      ctx.metrics.drains.inc({ outcome });
+      await ctx.recorder.record(
+        pool as never,
+        outcome === "deadline" ? "Warning" : "Normal",
         "Drained",
-        queued === 0
+        outcome === "empty"
           ? `relay ${name} drained: its spool is empty`
-          : `relay ${name} still had ${queued ?? "an unknown number of"} messages at the drain deadline; they stay on its volume`,
+          : outcome === "handoff"
+            ? `relay ${name} drained: it handed its queue to the other relays`
+            : `relay ${name} still had ${queued ?? "an unknown number of"} messages at the drain deadline; they stay on its volume`,
       );
       drained.push(name);
     } else waiting.push(name);

@@ -140,7 +140,9 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
     let applied = desired;
     let draining: string[] = [];
     if (victims.length > 0) {
-      const progress = await drainVictims(ctx, pool, victims, token);
+      const leaving = new Set(victims.map((pod) => pod.metadata?.name));
+      const stayers = pods.filter((pod) => isServing(pod) && !leaving.has(pod.metadata?.name));
+      const progress = await drainVictims(ctx, pool, victims, token, stayers);
       if (!progress.done) {
         applied = currentReplicas ?? desired;
         draining = progress.waiting;
