@@ -20,7 +20,7 @@ import type { Logger } from "./log/logger.js";
 import { createMetrics, type Metrics, startMetricsServer } from "./metrics/index.js";
 import { routeTableSchema } from "./routes/schema.js";
 import { type RunningScheduler, startScheduler } from "./scheduler/index.js";
-import { handOffSpool, receiveHandoff } from "./spool/handoff.js";
+import { handOffSpool, handoffTargets, receiveHandoff } from "./spool/handoff.js";
 import { createIdGenerator } from "./spool/id.js";
 import { Spool } from "./spool/spool.js";
 import { openStore } from "./store/index.js";
@@ -204,6 +204,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
 
   // Hand-off (relay/spool/handoff.ts): a draining relay out of time gives its queue to others.
   let handingOff: Promise<void> | undefined;
+  let stopping: Promise<void> | undefined;
   const lifecycle = {
     apiToken,
     isDraining: () => intake.draining,
@@ -266,19 +267,39 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     trackingAddress,
     metricsAddress,
     ...(demo ? { demo } : {}),
-    async stop() {
-      clearInterval(purge);
-      await intake.drain();
-      await intake.close();
-      await scheduler.stop();
-      await handingOff;
-      accounts.stop();
-      await new Promise((resolve) => api.close(resolve));
-      tracking.closeIdleConnections();
-      await new Promise((resolve) => tracking.close(resolve));
-      await new Promise((resolve) => metricsServer.close(resolve));
-      webhooks.close();
-      await store.close();
+    // Idempotent: SIGTERM, a test's clean-up and an error path may all ask.
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(purge);
+        await intake.drain();
+        await intake.close();
+        const { queueSeconds, handoffDns, handoffPort } = config.shutdown;
+        if (queueSeconds > 0 && !handingOff)
+          await scheduler
+            .idle(queueSeconds * 1000)
+            .catch((error: unknown) =>
+              logger.warn({ err: error }, "queue not empty when the shutdown's queueSeconds ran out"),
+            );
+        await scheduler.stop();
+        if (!handingOff && handoffDns && (await spool.list()).length > 0) {
+          const targets = await handoffTargets(handoffDns, handoffPort, apiAddress.port);
+          if (targets.length > 0)
+            handingOff = handOffSpool({ spool, targets, token: apiToken, logger }).then(
+              (report) => logger.info(report, "handed the queue over before stopping"),
+              (error: unknown) => logger.error({ err: error }, "hand-off at shutdown failed"),
+            );
+          else logger.warn({ handoffDns }, "no other relay to hand the queue to; it stays in the spool");
+        }
+        await handingOff;
+        accounts.stop();
+        await new Promise((resolve) => api.close(resolve));
+        tracking.closeIdleConnections();
+        await new Promise((resolve) => tracking.close(resolve));
+        await new Promise((resolve) => metricsServer.close(resolve));
+        webhooks.close();
+        await store.close();
+      })();
+      return stopping;
     },
   };
 }

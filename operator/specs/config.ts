@@ -23,6 +23,13 @@ export function relayConfig(pool: RelayPool): Record<string, unknown> {
     },
     dataDir: SPOOL_PATH,
     mode: spec.mode,
+    // A relay stopped without the operator's drain (a rolling update, a node drain) still finishes
+    // its queue, and hands the rest to the ready relays, which the headless Service lists.
+    shutdown: {
+      queueSeconds: spec.drain.timeoutSeconds,
+      handoffDns: `${names(pool).relaysService}.${pool.metadata.namespace}.svc`,
+      handoffPort: PORTS.api,
+    },
     // Accounts that name no route take the pool's SenderRoute (published as namespace/name).
     defaultRoute: `${pool.metadata.namespace}/${spec.senderRoute}`,
     logLevel: spec.debug ? "debug" : "info",

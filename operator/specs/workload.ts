@@ -6,7 +6,9 @@
  * emptyDir; the operator drains a relay before it lowers replicas and marks
  * it with the lowest pod-deletion-cost so that exactly that pod goes, and
  * SIGTERM (terminationGracePeriodSeconds covers the drain timeout) makes a
- * relay finish its queue before it exits. Pure.
+ * relay deliver its queue for up to that timeout and hand what is left to
+ * the ready relays (config `shutdown`, relay/spool/handoff.ts) before it
+ * exits. Pure.
  */
 import type { RelayPool } from "../api/relaypool.js";
 import type { KubeObject } from "../kube/client.js";

@@ -121,6 +121,20 @@ export const relayConfigSchema = z.strictObject({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Days the message log and its events are kept. */
   retentionDays: z.number().int().min(1).max(3650).default(30),
+  /**
+   * What a relay does with its queue when it stops (SIGTERM): keep delivering for up to
+   * `queueSeconds` (0: only attempts under way finish; the rest waits in the spool for the next
+   * start), then hand what is left to the relays at `handoffDns` (a name whose addresses are the
+   * other relays of the pool, e.g. the headless Service "pool-relays.ns.svc", which lists ready
+   * relays only) on `handoffPort`, so a spool that is not coming back (an emptyDir) loses nothing.
+   */
+  shutdown: z
+    .strictObject({
+      queueSeconds: z.number().int().min(0).max(86_400).default(0),
+      handoffDns: z.string().min(1).max(253).optional(),
+      handoffPort: z.number().int().min(1).max(65_535).default(8081),
+    })
+    .default({ queueSeconds: 0, handoffPort: 8081 }),
   /** The tracking listener (pixel, clicks, unsubscribes). */
   tracking: z
     .strictObject({

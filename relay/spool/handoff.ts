@@ -17,9 +17,12 @@
  * Wire format of POST /v1/admin/spool (admin token): one line of progress
  * JSON ("null" when there is none), then the spool file as it is on disk.
  */
+
+import { lookup } from "node:dns/promises";
 import { createReadStream } from "node:fs";
 import { access } from "node:fs/promises";
 import { request as httpRequest, type IncomingMessage } from "node:http";
+import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "../log/logger.js";
@@ -239,4 +242,21 @@ export async function handOffSpool(options: {
   }
   options.logger.info({ ...report, targets: options.targets }, "handed the queue to other relays");
   return report;
+}
+
+/**
+ * The other relays of the pool, from a name whose addresses are its ready relays (the headless
+ * Service): every address but this relay's own API address, as "http://IP:port". Empty when the
+ * name does not resolve.
+ */
+export async function handoffTargets(dnsName: string, port: number, ownApiPort: number): Promise<string[]> {
+  const addresses = await lookup(dnsName, { all: true }).catch(() => []);
+  const own = new Set(
+    Object.values(networkInterfaces())
+      .flat()
+      .map((iface) => iface?.address),
+  );
+  return addresses
+    .filter((a) => !(own.has(a.address) && port === ownApiPort))
+    .map((a) => `http://${a.family === 6 ? `[${a.address}]` : a.address}:${port}`);
 }

@@ -12,6 +12,7 @@ import { type RelayConfigInput, relayConfigSchema } from "../../relay/config/sch
 import { silentLogger } from "../../relay/log/logger.js";
 import { type Relay, startRelay } from "../../relay/main.js";
 import { encodeEnvelope } from "../../relay/spool/envelope.js";
+import { freePort } from "../support/free-port.js";
 import { startRedisServer } from "../support/redis-server.js";
 import { type SmtpPeer, startSmtpPeer } from "../support/smtp-peer.js";
 import { tempDir } from "../support/temp-dir.js";
@@ -101,6 +102,49 @@ describe("handing a draining relay's queue to another relay", () => {
     await expect.poll(() => queued(b), { timeout: 5_000 }).toBe(0);
     const metrics = await (await fetch(`http://127.0.0.1:${a.metricsAddress.port}/metrics`)).text();
     expect(metrics).toMatch(/relayfleet_queue_messages\{state="queued"\} 0/);
+  }, 60_000);
+
+  it("a relay stopped with mail still queued (SIGTERM) hands it to the relays its handoffDns names", async () => {
+    const redis = await startRedisServer();
+    onTestFinished(() => redis.stop());
+    const isp = await startSmtpPeer({ name: "isp.test" });
+    onTestFinished(() => isp.stop());
+    isp.setDefault("defer");
+    const bApiPort = await freePort();
+    const b = await startPoolRelay(redis.url, isp, {
+      listen: {
+        smtp: ["127.0.0.1:0"],
+        api: `127.0.0.1:${bApiPort}`,
+        tracking: "127.0.0.1:0",
+        metrics: "127.0.0.1:0",
+      },
+    });
+    // "localhost" plays the headless Service: its addresses, on the API port, are the other relays.
+    const a = await startPoolRelay(redis.url, isp, {
+      shutdown: { queueSeconds: 1, handoffDns: "localhost", handoffPort: bApiPort },
+    });
+    const smtp = createTransport({
+      host: "127.0.0.1",
+      port: (a.intake.addresses[0] as { port: number }).port,
+      secure: false,
+      ignoreTLS: true,
+    });
+    const info = await smtp.sendMail({
+      envelope: { from: "app@acme.test", to: ["late@isp.test"] },
+      raw: "From: app@acme.test\r\nSubject: queued at shutdown\r\n\r\nhi\r\n",
+    });
+    smtp.close();
+    const id = /queued as (\S+)/.exec(info.response)?.[1] as string;
+    await expect
+      .poll(() => a.store.getMessage(id).then((m) => m?.recipients[0]?.status), { timeout: 10_000 })
+      .toBe("deferred");
+
+    isp.setDefault("accept");
+    await a.stop();
+    expect(await queued(a)).toBe(0);
+    await isp.waitForMessages(1, 10_000);
+    expect(isp.received.map((m) => m.to)).toEqual([["late@isp.test"]]);
+    await expect.poll(() => b.store.getMessage(id).then((m) => m?.recipients[0]?.status)).toBe("delivered");
   }, 60_000);
 
   it("refuses what is not a spooled message, and takes the same message only once", async () => {
