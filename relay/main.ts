@@ -30,6 +30,24 @@ import { makeKeyring } from "./tracking/token.js";
 import { transformForRecipient } from "./transform/index.js";
 import { WebhookDispatcher, withEventTap } from "./webhooks/index.js";
 
+/**
+ * Waits, at shutdown, while the scheduler still has mail it can send now: until nothing is queued
+ * or being delivered (what is left only waits for a retry time, which may be hours away: better
+ * handed over at once), or `timeoutMs` has passed.
+ */
+async function settleQueue(scheduler: RunningScheduler, timeoutMs: number, logger: Logger): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { queued, active } = scheduler.counts();
+    if (queued === 0 && active === 0) return;
+    if (Date.now() >= deadline) {
+      logger.warn(scheduler.counts(), "mail still queued when the shutdown's queueSeconds ran out");
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 export interface Relay {
   intake: Intake;
   store: Store;
@@ -274,12 +292,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         await intake.drain();
         await intake.close();
         const { queueSeconds, handoffDns, handoffPort } = config.shutdown;
-        if (queueSeconds > 0 && !handingOff)
-          await scheduler
-            .idle(queueSeconds * 1000)
-            .catch((error: unknown) =>
-              logger.warn({ err: error }, "queue not empty when the shutdown's queueSeconds ran out"),
-            );
+        if (queueSeconds > 0 && !handingOff) await settleQueue(scheduler, queueSeconds * 1000, logger);
         await scheduler.stop();
         if (!handingOff && handoffDns && (await spool.list()).length > 0) {
           const targets = await handoffTargets(handoffDns, handoffPort, apiAddress.port);

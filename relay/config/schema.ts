@@ -122,9 +122,9 @@ export const relayConfigSchema = z.strictObject({
   /** Days the message log and its events are kept. */
   retentionDays: z.number().int().min(1).max(3650).default(30),
   /**
-   * What a relay does with its queue when it stops (SIGTERM): keep delivering for up to
-   * `queueSeconds` (0: only attempts under way finish; the rest waits in the spool for the next
-   * start), then hand what is left to the relays at `handoffDns` (a name whose addresses are the
+   * What a relay does with its queue when it stops (SIGTERM): keep delivering what can go now
+   * for up to `queueSeconds` (0: only attempts under way finish; the rest waits in the spool for
+   * the next start; mail that only waits for a retry time is not waited for), then hand what is left to the relays at `handoffDns` (a name whose addresses are the
    * other relays of the pool, e.g. the headless Service "pool-relays.ns.svc", which lists ready
    * relays only) on `handoffPort`, so a spool that is not coming back (an emptyDir) loses nothing.
    */
