@@ -154,8 +154,9 @@ export async function drainVictims(
       .filter((api): api is string => api !== undefined);
     if (queued !== 0 && now - requested >= deadlineMs && Number.isNaN(handoffAt) && targets.length > 0) {
       // Out of time with mail left: give it to the relays that stay rather than strand it.
-      await annotate(ctx, pod, { [HANDOFF_ANNOTATION]: new Date(now).toISOString() });
+      // Asked first, then noted: a failed request is asked again next round; asking twice is harmless.
       await requestHandoff(ctx, pod, apiToken, targets);
+      await annotate(ctx, pod, { [HANDOFF_ANNOTATION]: new Date(now).toISOString() });
       await ctx.recorder.record(
         pool as never,
         "Normal",
