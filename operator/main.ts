@@ -1,5 +1,5 @@
 /**
- * `relayfleet operator [--kubeconfig FILE] [--redis URL] [--health-port N]`:
+ * `relayfleet operator [--kubeconfig FILE] [--redis URL] [--redis-cluster] [--health-port N]`:
  * in-cluster config unless a kubeconfig is given; the Store is the fleet's
  * Redis (--redis or REDIS_URL), where SenderRoutes are published and blocked
  * reports are read. Runs until SIGTERM/SIGINT, then releases its Lease.
@@ -18,6 +18,7 @@ export async function runOperator(args: string[], env: NodeJS.ProcessEnv = proce
     options: {
       kubeconfig: { type: "string" },
       redis: { type: "string" },
+      "redis-cluster": { type: "boolean" },
       "health-port": { type: "string" },
       "lease-namespace": { type: "string" },
       "log-level": { type: "string" },
@@ -31,7 +32,13 @@ export async function runOperator(args: string[], env: NodeJS.ProcessEnv = proce
   const kubeConfig = new KubeConfig();
   if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
   else kubeConfig.loadFromCluster();
-  const store = await openRedisStore({ url: redisUrl, logger: logger.child({ component: "store" }) });
+  // --redis-cluster or REDIS_CLUSTER=true: the URL names a node of a Redis Cluster.
+  const cluster = values["redis-cluster"] === true || env.REDIS_CLUSTER === "true";
+  const store = await openRedisStore({
+    url: redisUrl,
+    cluster,
+    logger: logger.child({ component: "store" }),
+  });
   const operator = await startOperator({
     kubeConfig,
     store,

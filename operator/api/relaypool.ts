@@ -68,6 +68,8 @@ export const relayPoolSpecSchema = object({
   redis: object({
     url: string({ pattern: "^rediss?://", maxLength: 2048 }),
     secretRef: secretKeyRef,
+    /** The URL names a node of a Redis Cluster (the relays discover the others). */
+    cluster: boolean().default(false),
   })
     .required()
     .validate({

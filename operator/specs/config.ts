@@ -22,6 +22,8 @@ export function relayConfig(pool: RelayPool): Record<string, unknown> {
       metrics: `0.0.0.0:${PORTS.metrics}`,
     },
     dataDir: SPOOL_PATH,
+    // The URL itself reaches the relay from a Secret (REDIS_URL); only the mode is plain config.
+    ...(spec.redis.cluster ? { store: { cluster: true } } : {}),
     mode: spec.mode,
     // A relay stopped without the operator's drain (a rolling update, a node drain) still finishes
     // its queue, and hands the rest to the ready relays, which the headless Service lists.

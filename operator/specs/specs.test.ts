@@ -14,7 +14,7 @@ const spec: RelayPoolSpec = {
   dnsTTL: 60,
   mode: "full",
   senderRoute: "default",
-  redis: { secretRef: { name: "redis", key: "url" } },
+  redis: { secretRef: { name: "redis", key: "url" }, cluster: false },
   workload: "StatefulSet",
   spool: { size: "5Gi" },
   smtpPorts: [25, 587],
@@ -70,6 +70,14 @@ describe("builders", () => {
     );
     expect(parseConfig(behindIngress).tracking.trustForwardedFrom).toEqual(["10.2.0.0/16"]);
     expect(parseConfig(parse(yaml)).tracking.trustForwardedFrom).toEqual([]);
+    expect(parseConfig(parse(yaml)).store.cluster).toBe(false);
+    const clustered = parse(
+      (
+        configMap(pool({ redis: { secretRef: { name: "redis", key: "url" }, cluster: true } }))
+          .data as Record<string, string>
+      )["relay.yaml"] ?? "",
+    );
+    expect(parseConfig(clustered).store).toEqual({ cluster: true });
   });
 
   it("change the config hash with the config, not otherwise", () => {

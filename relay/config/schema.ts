@@ -61,8 +61,12 @@ export const relayConfigSchema = z.strictObject({
     .default(104_857_600),
   dataDir: z.string().min(1).default("./.relayfleet"),
   store: z
-    .strictObject({ redis: z.string().startsWith("redis", "a redis:// or rediss:// URL").optional() })
-    .default({}),
+    .strictObject({
+      redis: z.string().startsWith("redis", "a redis:// or rediss:// URL").optional(),
+      /** `redis` names a node of a Redis Cluster (the client discovers the others). */
+      cluster: z.boolean().default(false),
+    })
+    .default({ cluster: false }),
   trackingBaseUrl: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8080"),
   /** HMAC key for tracking tokens; generated under dataDir when absent. */
   secretFile: z.string().min(1).optional(),

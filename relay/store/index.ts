@@ -13,6 +13,7 @@ export async function openStore(
   logger: Logger,
 ): Promise<Store> {
   const log = logger.child({ component: "store" });
-  if (config.store.redis) return openRedisStore({ url: config.store.redis, logger: log });
+  if (config.store.redis)
+    return openRedisStore({ url: config.store.redis, cluster: config.store.cluster, logger: log });
   return openLocalStore({ dir: join(config.dataDir, "store"), logger: log });
 }

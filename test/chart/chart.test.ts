@@ -142,6 +142,21 @@ describe("helm lint and template", () => {
     }
   });
 
+  it("tells the operator and the example pool when the external Redis is a Cluster", async () => {
+    const docs = await renderChart(VALUE_SETS.existingSecret ?? []);
+    const operator = findDoc(docs, "Deployment") as unknown as {
+      spec: { template: { spec: { containers: { env: { name: string; value?: string }[] }[] } } };
+    };
+    expect(operator.spec.template.spec.containers[0]?.env).toContainEqual({
+      name: "REDIS_CLUSTER",
+      value: "true",
+    });
+    const pool = findDoc(docs, "RelayPool") as unknown as { spec: { redis: unknown } };
+    expect(pool.spec.redis).toEqual({ secretRef: { name: "fleet-redis", key: "url" }, cluster: true });
+    const single = await renderChart(VALUE_SETS.externalRedisUrl ?? []);
+    expect(JSON.stringify(single)).not.toContain("REDIS_CLUSTER");
+  });
+
   it("keeps an external Redis URL in a Secret, never in a spec", async () => {
     const docs = await renderChart(VALUE_SETS.externalRedisUrl ?? []);
     const text = JSON.stringify(docs.filter((d) => d.kind !== "Secret"));

@@ -60,6 +60,8 @@ export const VALUE_SETS: Record<string, string[]> = {
     "--set",
     "redis.existingSecret.name=fleet-redis",
     "--set",
+    "redis.cluster=true",
+    "--set",
     "examples.enabled=true",
   ],
   everythingOff: [

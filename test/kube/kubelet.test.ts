@@ -20,7 +20,7 @@ const spec: RelayPoolSpec = {
   dnsTTL: 60,
   mode: "full",
   senderRoute: "default",
-  redis: { url: "redis://placeholder" },
+  redis: { url: "redis://placeholder", cluster: false },
   workload: "StatefulSet",
   spool: { size: "1Gi" },
   smtpPorts: [25],
@@ -62,7 +62,7 @@ describe("the minimal kubelet", () => {
     apiVersion: "relayfleet.io/v1alpha1",
     kind: "RelayPool",
     metadata: { name: "k", namespace: "mail", uid: "u-k", generation: 1 },
-    spec: { ...spec, redis: { url: inject("redisUrl") } },
+    spec: { ...spec, redis: { url: inject("redisUrl"), cluster: false } },
   };
   const type = (apiVersion: string, kind: string) => {
     const found = server.api.types.findByKind(apiVersion, kind);

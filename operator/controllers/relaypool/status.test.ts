@@ -13,7 +13,7 @@ const pool = (status?: RelayPoolStatus): RelayPool => ({
     dnsTTL: 60,
     mode: "full",
     senderRoute: "default",
-    redis: { url: "redis://redis:6379" },
+    redis: { url: "redis://redis:6379", cluster: false },
     workload: "StatefulSet",
     spool: { size: "5Gi" },
     smtpPorts: [25],

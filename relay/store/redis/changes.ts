@@ -5,10 +5,11 @@
  * a relay is disconnected are lost, as pub/sub is fire-and-forget: callers
  * that cache must also reload on reconnect or on a timer.
  */
-import type { Redis } from "ioredis";
+
 import type { Logger } from "../../log/logger.js";
 import type { StoreChange, Unsubscribe } from "../types.js";
 import { storeChangeSchema } from "./codecs.js";
+import type { RedisClient } from "./connection.js";
 
 export interface ChangeFeed {
   onChange(listener: (change: StoreChange) => void): Unsubscribe;
@@ -17,7 +18,7 @@ export interface ChangeFeed {
 
 /** Subscribes `subscriber` to `channel`; resolves once the subscription is active, so no own change is missed. */
 export async function openChangeFeed(
-  subscriber: Redis,
+  subscriber: RedisClient,
   channel: string,
   logger: Logger,
 ): Promise<ChangeFeed> {

@@ -1,8 +1,10 @@
 /**
- * Runs the whole Store contract against a one-node Redis Cluster (all 16384
- * slots on one server). A cluster node refuses any script, MULTI or
- * multi-key command whose keys span slots (CROSSSLOT), so this proves the
- * hash tags keep every atomic change in one slot.
+ * Runs the whole Store contract against a three-node Redis Cluster through
+ * the cluster client (`cluster: true`): slots split three ways, so keys of
+ * different accounts and messages live on different servers and the client
+ * follows MOVED redirections. A cluster node refuses any script, MULTI or
+ * multi-key command whose keys span slots (CROSSSLOT), so this also proves
+ * the hash tags keep every atomic change in one slot.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -17,44 +19,60 @@ import { freePort } from "../../../test/support/free-port.js";
 import { requireRedisServerBinary } from "../../../test/support/redis-server.js";
 import { openRedisStore } from "./index.js";
 
-let server: ChildProcess | undefined;
+const NODES = 3;
+const servers: ChildProcess[] = [];
 let dir = "";
+const urls: string[] = [];
 let url = "";
 
-async function startClusterNode(): Promise<void> {
+async function startCluster(): Promise<void> {
   requireRedisServerBinary();
   dir = await mkdtemp(join(tmpdir(), "relayfleet-cluster-"));
-  const port = await freePort();
-  server = spawn(
-    "redis-server",
-    [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--cluster-enabled",
-      "yes",
-      "--cluster-config-file",
-      join(dir, "nodes.conf"),
-    ],
-    { stdio: "ignore" },
-  );
-  url = `redis://127.0.0.1:${port}`;
-  const admin = await connectWhenUp(url);
+  const ports: number[] = [];
+  for (let node = 0; node < NODES; node++) {
+    const port = await freePort();
+    ports.push(port);
+    servers.push(
+      spawn(
+        "redis-server",
+        [
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--cluster-enabled",
+          "yes",
+          "--cluster-config-file",
+          join(dir, `nodes-${port}.conf`),
+        ],
+        { stdio: "ignore" },
+      ),
+    );
+    urls.push(`redis://127.0.0.1:${port}`);
+  }
+  url = urls[0] as string;
+  const admins = await Promise.all(urls.map(connectWhenUp));
   try {
-    await admin.call("CLUSTER", "ADDSLOTSRANGE", "0", "16383");
-    for (let i = 0; i < 200; i++) {
-      const info = String(await admin.call("CLUSTER", "INFO"));
-      if (info.includes("cluster_state:ok")) return;
+    // Slots split in three, then the nodes introduced to each other.
+    const per = Math.ceil(16384 / NODES);
+    await Promise.all(
+      admins.map((admin, i) =>
+        admin.call("CLUSTER", "ADDSLOTSRANGE", String(i * per), String(Math.min(16383, (i + 1) * per - 1))),
+      ),
+    );
+    for (const port of ports.slice(1)) await admins[0]?.call("CLUSTER", "MEET", "127.0.0.1", String(port));
+    for (let i = 0; i < 400; i++) {
+      const infos = await Promise.all(admins.map((admin) => admin.call("CLUSTER", "INFO")));
+      if (infos.every((info) => String(info).includes("cluster_state:ok"))) return;
       await sleep(50);
     }
-    throw new Error("the one-node cluster never reached cluster_state:ok");
+    throw new Error("the cluster never reached cluster_state:ok");
   } finally {
-    admin.disconnect();
+    for (const admin of admins) admin.disconnect();
   }
 }
 
@@ -73,23 +91,27 @@ async function connectWhenUp(at: string): Promise<Redis> {
   }
 }
 
-beforeAll(startClusterNode, 30_000);
+beforeAll(startCluster, 60_000);
 
 afterAll(async () => {
-  if (server && server.exitCode === null) {
-    const exited = once(server, "exit");
-    server.kill("SIGTERM");
-    await exited;
-  }
+  await Promise.all(
+    servers
+      .filter((server) => server.exitCode === null)
+      .map((server) => {
+        const exited = once(server, "exit");
+        server.kill("SIGTERM");
+        return exited;
+      }),
+  );
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 let counter = 0;
 function openAt(prefix: string) {
-  return openRedisStore({ url, prefix });
+  return openRedisStore({ url, prefix, cluster: true });
 }
 
-describeStoreContract("redis (one-node cluster: no cross-slot change)", () => openAt(`c${++counter}:`), {
+describeStoreContract("redis cluster (three nodes, cluster client)", () => openAt(`c${++counter}:`), {
   backingState: async () => {
     const prefix = `c${++counter}:`;
     return () => openAt(prefix);
@@ -97,12 +119,28 @@ describeStoreContract("redis (one-node cluster: no cross-slot change)", () => op
   concurrentPeers: true,
 });
 
-it("the one-node cluster refuses a cross-slot change, so the run above can fail", async () => {
+it("the cluster refuses a cross-slot change and spreads the store's keys over its nodes, so the run above means something", async () => {
   const client = await connectWhenUp(url);
   try {
-    await expect(client.eval("return 1", 2, "{a}:x", "{b}:y")).rejects.toThrow(/CROSSSLOT/);
-    await expect(client.mset("{a}:x", "1", "{b}:y", "2")).rejects.toThrow(/CROSSSLOT/);
+    // Two keys in the same slot on the node this client talks to would pass; these are in different slots.
+    await expect(client.eval("return 1", 2, "{a}:x", "{b}:y")).rejects.toThrow(/CROSSSLOT|MOVED/);
+    await expect(client.mset("{a}:x", "1", "{b}:y", "2")).rejects.toThrow(/CROSSSLOT|MOVED/);
   } finally {
     client.disconnect();
   }
+  // After the contract suite, every node holds some of its keys.
+  const counts = await Promise.all(
+    urls.map(async (at) => {
+      const node = await connectWhenUp(at);
+      try {
+        return Number(await node.dbsize());
+      } finally {
+        node.disconnect();
+      }
+    }),
+  );
+  expect(
+    counts.every((n) => n > 0),
+    `keys per node: ${counts.join(", ")}`,
+  ).toBe(true);
 });

@@ -7,7 +7,7 @@
  * command timeout, so the relay answers 451 instead of hanging the SMTP
  * session. The client keeps reconnecting in the background.
  */
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { StoreError } from "../types.js";
 import { UnexpectedReplyError } from "./scripts.js";
 
@@ -26,8 +26,28 @@ export function connectionOptions(): RedisOptions {
   };
 }
 
-export function createClient(url: string): Redis {
-  return new Redis(url, connectionOptions());
+/** A single Redis (or a Sentinel-less primary) or a Redis Cluster: the adapter uses what both have. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * With `cluster`, the URL names one node of a Redis Cluster (any will do: the client learns the
+ * others and follows MOVED/ASK redirections); its user, password and TLS (rediss://) apply to
+ * every node. Every atomic change already stays in one slot (keys are hash-tagged).
+ */
+export function createClient(url: string, options: { cluster?: boolean } = {}): RedisClient {
+  if (!options.cluster) return new Redis(url, connectionOptions());
+  const parsed = new URL(url);
+  const { retryStrategy, ...nodeOptions } = connectionOptions();
+  return new Cluster([{ host: parsed.hostname, port: Number(parsed.port || 6379) }], {
+    lazyConnect: true,
+    clusterRetryStrategy: retryStrategy,
+    redisOptions: {
+      ...nodeOptions,
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+      ...(parsed.protocol === "rediss:" ? { tls: {} } : {}),
+    },
+  });
 }
 
 /**
@@ -57,7 +77,7 @@ export async function guard<T>(operation: string, run: () => Promise<T>): Promis
 }
 
 /** Quits politely, but never waits on a Redis that is gone. */
-export async function closeClient(client: Redis): Promise<void> {
+export async function closeClient(client: RedisClient): Promise<void> {
   if (client.status === "end") return;
   const timeout = new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref());
   try {

@@ -1,11 +1,12 @@
 /** What every part of the adapter shares: the command connection, key layout, scripts, and the change publisher. */
-import type { Redis } from "ioredis";
+
 import type { StoreChange } from "../types.js";
+import type { RedisClient } from "./connection.js";
 import type { Keys } from "./keys.js";
 import type { Scripts } from "./scripts.js";
 
 export interface RedisContext {
-  client: Redis;
+  client: RedisClient;
   keys: Keys;
   scripts: Scripts;
   /** Publishes a change to every Store on the same Redis and prefix. */

@@ -6,11 +6,12 @@
  * Changes that span slots (message log indexes, stats aggregates) are
  * ordered single-slot steps; messages.ts and stats.ts say why each is safe.
  */
-import type { Redis } from "ioredis";
+
 import { type Logger, silentLogger } from "../../log/logger.js";
 import { type Store, StoreError } from "../types.js";
 import * as accounts from "./accounts.js";
 import { type ChangeFeed, openChangeFeed } from "./changes.js";
+import type { RedisClient } from "./connection.js";
 import { closeClient, createClient, guard } from "./connection.js";
 import type { RedisContext } from "./context.js";
 import * as counters from "./counters.js";
@@ -28,11 +29,13 @@ export interface RedisStoreOptions {
   url: string;
   /** Namespace for every key and the change channel. Default "rf:". */
   prefix?: string;
+  /** The URL names a node of a Redis Cluster (connection.ts createClient). */
+  cluster?: boolean;
   logger?: Logger;
 }
 
 /** Logs a connection's errors once per outage rather than once per reconnect attempt. */
-function watchConnection(client: Redis, logger: Logger, role: string): void {
+function watchConnection(client: RedisClient, logger: Logger, role: string): void {
   let failing = false;
   client.on("error", (error: Error) => {
     if (failing) return;
@@ -54,7 +57,7 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Store>
   const logger = (options.logger ?? silentLogger()).child({ component: "store-redis" });
   const keys = storeKeys(options.prefix ?? "rf:");
   const loaded = loadScripts();
-  const client = createClient(options.url);
+  const client = createClient(options.url, { cluster: options.cluster ?? false });
   const subscriber = client.duplicate();
   watchConnection(client, logger, "commands");
   watchConnection(subscriber, logger, "subscriber");

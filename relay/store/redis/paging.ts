@@ -4,9 +4,10 @@
  * cursor is the (score, member) of the last item returned, so a page never
  * repeats or skips an item that was there when the first page was read.
  */
-import type { Redis } from "ioredis";
+
 import { z } from "zod";
 import { decodeCursor, encodeCursor } from "./codecs.js";
+import type { RedisClient } from "./connection.js";
 
 const positionSchema = z.tuple([z.number(), z.string()]);
 type Position = z.infer<typeof positionSchema>;
@@ -27,7 +28,7 @@ export interface DescendingPageOptions<T> {
 }
 
 export async function pageDescending<T>(
-  client: Redis,
+  client: RedisClient,
   options: DescendingPageOptions<T>,
 ): Promise<{ items: T[]; nextCursor?: string }> {
   const chunk = options.chunk ?? Math.max(options.limit + 1, 100);

@@ -10,7 +10,7 @@
  * relay/store/redis/scripts/*.lua next to the compiled index.js.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./connection.js";
 
 export const SCRIPT_NAMES = [
   "putAccount",
@@ -69,7 +69,7 @@ export function loadScripts(): Map<ScriptName, LoadedScript> {
 type ScriptCommand = (...keysAndArgs: ScriptArg[]) => Promise<ScriptReply>;
 
 /** Registers every script on `client` and returns a typed way to call them. */
-export function defineScripts(client: Redis, loaded: Map<ScriptName, LoadedScript>): Scripts {
+export function defineScripts(client: RedisClient, loaded: Map<ScriptName, LoadedScript>): Scripts {
   for (const [name, script] of loaded) client.defineCommand(name, script);
   const commands = client as unknown as Record<ScriptName, ScriptCommand>;
   return {
