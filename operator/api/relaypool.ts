@@ -136,6 +136,11 @@ export const relayPoolSpecSchema = object({
   nodeSelector: stringMap(),
   tolerations: opaque<Record<string, unknown>[]>("array"),
   podAnnotations: stringMap(),
+  /**
+   * Labels on the relays' ServiceMonitor, for a Prometheus that selects by label (kube-prometheus-stack:
+   * `release: <its release name>`).
+   */
+  serviceMonitorLabels: stringMap(),
   debug: boolean().default(false).describe("Relays log at debug level."),
 });
 

@@ -83,10 +83,12 @@ export function podDisruptionBudget(pool: RelayPool): KubeObject {
 }
 
 export function serviceMonitor(pool: RelayPool): KubeObject {
+  const metadata = ownedMetadata(pool, names(pool).serviceMonitor);
   return {
     apiVersion: "monitoring.coreos.com/v1",
     kind: "ServiceMonitor",
-    metadata: ownedMetadata(pool, names(pool).serviceMonitor),
+    // The user's labels (what a Prometheus selects by) never replace the ones the operator owns.
+    metadata: { ...metadata, labels: { ...(pool.spec.serviceMonitorLabels ?? {}), ...metadata.labels } },
     spec: {
       selector: {
         matchLabels: { ...selectorLabels(pool), "relayfleet.io/service": "relays" },

@@ -4,7 +4,7 @@ import { parseConfig } from "../../relay/config/load.js";
 import type { RelayPool, RelayPoolSpec } from "../api/relaypool.js";
 import { configHash, configMap } from "./config.js";
 import { type PodView, podsToRemove, readyEndpoints } from "./endpoints.js";
-import { dnsEndpoint, smtpService } from "./network.js";
+import { dnsEndpoint, serviceMonitor, smtpService } from "./network.js";
 import { statefulSet } from "./workload.js";
 
 const spec: RelayPoolSpec = {
@@ -78,6 +78,17 @@ describe("builders", () => {
       )["relay.yaml"] ?? "",
     );
     expect(parseConfig(clustered).store).toEqual({ cluster: true });
+  });
+
+  it("label the relays' ServiceMonitor for a Prometheus that selects by label, without losing the operator's labels", () => {
+    const monitor = serviceMonitor(
+      pool({ serviceMonitorLabels: { release: "kube-prometheus-stack", "relayfleet.io/pool": "spoofed" } }),
+    );
+    expect(monitor.metadata?.labels).toMatchObject({
+      release: "kube-prometheus-stack",
+      "relayfleet.io/pool": "p",
+    });
+    expect(serviceMonitor(pool()).metadata?.labels).not.toHaveProperty("release");
   });
 
   it("change the config hash with the config, not otherwise", () => {

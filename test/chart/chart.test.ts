@@ -130,6 +130,11 @@ describe("helm lint and template", () => {
     const docs = await renderChart(VALUE_SETS.everythingOn ?? []);
     expect(findDoc(docs, "ServiceMonitor").metadata.labels?.release).toBe("kube-prometheus-stack");
     expect(findDoc(docs, "PrometheusRule").metadata.labels?.release).toBe("kube-prometheus-stack");
+    // The example pool's relays get the same label on the ServiceMonitor the operator makes for them.
+    const pool = findDoc(docs, "RelayPool") as unknown as {
+      spec: { serviceMonitorLabels?: Record<string, string> };
+    };
+    expect(pool.spec.serviceMonitorLabels).toEqual({ release: "kube-prometheus-stack" });
     const rule = findDoc(docs, "PrometheusRule") as unknown as {
       spec: {
         groups: { rules: { labels: Record<string, string>; annotations: Record<string, string> }[] }[];
