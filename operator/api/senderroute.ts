@@ -24,6 +24,17 @@ export const senderSchema = object({
   verifyCertificates: boolean().default(true),
   weight: integer({ minimum: 0, maximum: 10000 }).default(1),
   maxConnections: integer({ minimum: 1, maximum: 10000 }).default(20),
+  /**
+   * SMTP AUTH for a smart host that asks for it: a Secret in the route's namespace holding the
+   * user name and password. The operator reads it and publishes the credentials with the route
+   * table (to the fleet's Redis, where the relays read them); a change to the Secret is picked
+   * up within a minute.
+   */
+  authSecretRef: object({
+    name: string({ pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", maxLength: 253 }).required(),
+    userKey: string({ minLength: 1, maxLength: 253 }).default("username"),
+    passwordKey: string({ minLength: 1, maxLength: 253 }).default("password"),
+  }),
 }).validate({
   rule: "has(self.host) != self.mx",
   message: "a sender has either host (a smart host) or mx: true, not both",

@@ -15,12 +15,19 @@ import { type RouteTable, routeTableSchema } from "../../relay/routes/schema.js"
 import type { BlockedPair } from "../../relay/store/types.js";
 import type { BlockedEntry, SenderRouteSpec } from "../api/senderroute.js";
 
+/** SMTP AUTH credentials read from each sender's authSecretRef, by sender name. */
+export type SenderCredentials = ReadonlyMap<string, { user: string; pass: string }>;
+
 /** The table exactly as the spec says, before any block. */
-export function baseRouteTable(spec: SenderRouteSpec): RouteTable {
+export function baseRouteTable(
+  spec: SenderRouteSpec,
+  credentials: SenderCredentials = new Map(),
+): RouteTable {
   return routeTableSchema.parse({
     policy: spec.policy,
     senders: spec.senders.map((s) => ({
       name: s.name,
+      ...(credentials.has(s.name) ? { auth: credentials.get(s.name) } : {}),
       ...(s.host !== undefined ? { host: s.host } : {}),
       port: s.port,
       mx: s.mx,
@@ -69,8 +76,12 @@ export interface PublishedRoute {
   stranded: string[];
 }
 
-export function publishedRouteTable(spec: SenderRouteSpec, blocked: readonly BlockedPair[]): PublishedRoute {
-  const base = baseRouteTable(spec);
+export function publishedRouteTable(
+  spec: SenderRouteSpec,
+  blocked: readonly BlockedPair[],
+  credentials: SenderCredentials = new Map(),
+): PublishedRoute {
+  const base = baseRouteTable(spec, credentials);
   const byDomain = new Map<string, Set<string>>();
   for (const pair of blocked) {
     const set = byDomain.get(pair.domain) ?? new Set<string>();

@@ -61,6 +61,56 @@ describe("SenderRoute", () => {
     await expect.poll(async () => (await status())?.publishedGeneration, { timeout: 2_000 }).toBe(2);
   });
 
+  it("publishes a smart host's SMTP AUTH from a Secret, and says which Secret is missing until it exists", async () => {
+    const smarthost = (annotation: string) => `
+apiVersion: relayfleet.io/v1alpha1
+kind: SenderRoute
+metadata: { name: smarthost, namespace: mail, annotations: { try: "${annotation}" } }
+spec:
+  senders:
+    - name: provider
+      host: smtp.provider.example
+      port: 587
+      authSecretRef: { name: provider-login }
+`;
+    const smarthostStatus = async () =>
+      (await get<SenderRoute>(h, "relayfleet.io/v1alpha1", "senderroutes", "smarthost"))?.status;
+    await h.applyYaml(smarthost("1"));
+    await expect
+      .poll(async () => (await smarthostStatus())?.conditions?.find((c) => c.type === "Ready"), {
+        timeout: 3_000,
+      })
+      .toMatchObject({
+        status: "False",
+        reason: "CredentialsMissing",
+        message: "sender provider: secret provider-login not found",
+      });
+    expect(await h.store.getRouteTable("mail/smarthost")).toBeUndefined();
+
+    await h.applyYaml(`
+apiVersion: v1
+kind: Secret
+metadata: { name: provider-login, namespace: mail }
+stringData: { username: relay@provider.example, password: "s3cret:with spaces" }
+`);
+    await h.applyYaml(smarthost("2"));
+    await expect
+      .poll(async () => (await h.store.getRouteTable("mail/smarthost"))?.senders[0], { timeout: 3_000 })
+      .toMatchObject({
+        name: "provider",
+        host: "smtp.provider.example",
+        port: 587,
+        auth: { user: "relay@provider.example", pass: "s3cret:with spaces" },
+      });
+    await expect
+      .poll(async () => (await smarthostStatus())?.conditions?.find((c) => c.type === "Ready")?.status, {
+        timeout: 3_000,
+      })
+      .toBe("True");
+    // The credentials are in the published table only, never in the route's status.
+    expect(JSON.stringify(await smarthostStatus())).not.toContain("s3cret");
+  });
+
   it("turns a blocked report into a published failover route and a status entry within 2 seconds", async () => {
     const since = Date.now();
     await h.store.reportBlocked({

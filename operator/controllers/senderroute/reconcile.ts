@@ -16,6 +16,7 @@ import {
   pairsForRoute,
   pairsToRelease,
   publishedRouteTable,
+  type SenderCredentials,
 } from "../../specs/routes.js";
 import { type ControllerContext, errorMessage, SENDER_ROUTES, sameJson, splitKey } from "../context.js";
 
@@ -27,7 +28,36 @@ export interface RouteReconciler {
   sweep(existingKeys: ReadonlySet<string>): Promise<string[]>;
 }
 
+/** How often a route with Secret-held credentials is re-read (a rotated password takes effect). */
+const CREDENTIALS_REFRESH_MS = 60_000;
+const CREDENTIALS_RETRY_MS = 10_000;
+
+/** A sender's credentials cannot be read: the message names the Secret and key. */
+class CredentialsMissing extends Error {}
+
 export function routeReconciler(ctx: ControllerContext): RouteReconciler {
+  /** Reads every sender's authSecretRef from the route's namespace. */
+  async function readCredentials(route: SenderRoute & KubeObject): Promise<SenderCredentials> {
+    const credentials = new Map<string, { user: string; pass: string }>();
+    for (const sender of route.spec.senders) {
+      const ref = sender.authSecretRef;
+      if (!ref) continue;
+      const secret = await ctx.client.find<KubeObject & { data?: Record<string, string> }>(
+        { apiVersion: "v1", plural: "secrets", namespace: route.metadata.namespace },
+        ref.name,
+      );
+      if (!secret) throw new CredentialsMissing(`sender ${sender.name}: secret ${ref.name} not found`);
+      const value = (key: string) => {
+        const encoded = secret.data?.[key];
+        if (!encoded)
+          throw new CredentialsMissing(`sender ${sender.name}: secret ${ref.name} has no key ${key}`);
+        return Buffer.from(encoded, "base64").toString("utf8");
+      };
+      credentials.set(sender.name, { user: value(ref.userKey), pass: value(ref.passwordKey) });
+    }
+    return credentials;
+  }
+
   async function writeStatus(route: SenderRoute & KubeObject, status: SenderRouteStatus): Promise<void> {
     if (sameJson(status, route.status ?? {})) return;
     const { name, namespace } = route.metadata;
@@ -53,9 +83,29 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
       await ctx.store.clearBlocked(pair.sender, pair.domain);
     const active = pairsForRoute(route.spec, stored, now);
 
+    let credentials: SenderCredentials;
+    try {
+      credentials = await readCredentials(route);
+    } catch (error) {
+      if (!(error instanceof CredentialsMissing)) throw error;
+      // The table already published (if any) stays: better old credentials than none.
+      await ctx.recorder.record(route, "Warning", "CredentialsMissing", error.message);
+      await writeStatus(route, {
+        ...(route.status ?? {}),
+        observedGeneration: route.metadata.generation ?? 0,
+        conditions: setConditions(
+          route.status?.conditions,
+          [{ type: "Ready", status: "False", reason: "CredentialsMissing", message: error.message }],
+          route.metadata.generation,
+          new Date(now),
+        ),
+      });
+      // Soon again: the Secret is usually being created right now.
+      return { requeueAfterMs: CREDENTIALS_RETRY_MS };
+    }
     let published: ReturnType<typeof publishedRouteTable>;
     try {
-      published = publishedRouteTable(route.spec, active);
+      published = publishedRouteTable(route.spec, active, credentials);
     } catch (error) {
       // The CRD schema catches almost everything; what it cannot (an address that is no IP) lands here.
       if (!(error instanceof ZodError)) throw error;
@@ -132,7 +182,11 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
       observedGeneration: route.metadata.generation ?? 0,
     });
     const release = nextRelease(route.spec, active);
-    return release === undefined ? undefined : { requeueAfterMs: Math.max(release - ctx.now(), 0) + 20 };
+    const untilRelease = release === undefined ? undefined : Math.max(release - ctx.now(), 0) + 20;
+    // Credentials live in Secrets the operator does not watch: read them again every minute.
+    const refresh = credentials.size > 0 ? CREDENTIALS_REFRESH_MS : undefined;
+    const next = Math.min(untilRelease ?? Number.POSITIVE_INFINITY, refresh ?? Number.POSITIVE_INFINITY);
+    return Number.isFinite(next) ? { requeueAfterMs: next } : undefined;
   }
 
   return {
