@@ -228,6 +228,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     isDraining: () => intake.draining,
     drain: () => intake.drain(),
     storeReady: () => store.ping(),
+    sharedStore: store.kind === "redis",
     handOff: (targets: string[]) => {
       handingOff ??= (async () => {
         await scheduler.stop();
@@ -294,7 +295,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         const { queueSeconds, handoffDns, handoffPort } = config.shutdown;
         if (queueSeconds > 0 && !handingOff) await settleQueue(scheduler, queueSeconds * 1000, logger);
         await scheduler.stop();
-        if (!handingOff && handoffDns && (await spool.list()).length > 0) {
+        if (!handingOff && handoffDns && store.kind === "redis" && (await spool.list()).length > 0) {
           const targets = await handoffTargets(handoffDns, handoffPort, apiAddress.port);
           if (targets.length > 0)
             handingOff = handOffSpool({ spool, targets, token: apiToken, logger }).then(

@@ -16,6 +16,8 @@ export interface LifecycleDeps {
   isDraining: () => boolean;
   drain: () => Promise<void>;
   storeReady: () => Promise<void>;
+  /** Hand-off moves messages between relays that share one Store (Redis): their log goes with them. */
+  sharedStore: boolean;
   /** Starts handing the queue to `targets` (once; later calls join it). */
   handOff: (targets: string[]) => void;
   /** Takes one handed-over message; throws HandoffRefused for a bad request. */
@@ -101,6 +103,10 @@ export async function handleLifecycle(
     }
     if (!bearerMatches(request, deps.apiToken)) {
       json(response, 401, { error: "admin token required" });
+      return true;
+    }
+    if (!deps.sharedStore) {
+      json(response, 409, { error: "hand-off needs relays that share a Store (store.redis)" });
       return true;
     }
     if (path === "/v1/admin/handoff") {

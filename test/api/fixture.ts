@@ -49,6 +49,7 @@ export async function startApi(kind: StoreKind = "local", exchanges: Exchange[] 
         },
         storeReady: () => store.ping(),
         // This fixture has no spool: hand-off is tested on whole relays (test/relay/handoff.test.ts).
+        sharedStore: false,
         handOff: () => undefined,
         takeHandoff: async () => {
           throw new HandoffRefused(503, "this API fixture has no spool");

@@ -147,6 +147,31 @@ describe("handing a draining relay's queue to another relay", () => {
     await expect.poll(() => b.store.getMessage(id).then((m) => m?.recipients[0]?.status)).toBe("delivered");
   }, 60_000);
 
+  it("is refused by a relay with the embedded store (a message's log would not follow it)", async () => {
+    const dir = await tempDir();
+    const alone = await startRelay(
+      relayConfigSchema.parse({
+        dataDir: join(dir, "data"),
+        listen: {
+          smtp: ["127.0.0.1:0"],
+          api: "127.0.0.1:0",
+          tracking: "127.0.0.1:0",
+          metrics: "127.0.0.1:0",
+        },
+        apiToken: TOKEN,
+      }),
+      silentLogger(),
+    );
+    onTestFinished(() => alone.stop());
+    const answer = await fetch(`${api(alone)}/v1/admin/spool`, {
+      method: "POST",
+      headers: admin,
+      body: "null\n",
+    });
+    expect(answer.status).toBe(409);
+    expect(await answer.json()).toEqual({ error: "hand-off needs relays that share a Store (store.redis)" });
+  });
+
   it("refuses what is not a spooled message, and takes the same message only once", async () => {
     const redis = await startRedisServer();
     onTestFinished(() => redis.stop());
