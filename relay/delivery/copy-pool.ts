@@ -10,12 +10,6 @@
  * (`maxBytes`): a copy is held whole in memory on its way back, where the
  * streaming path (CopyDeliverer.makeCopy) never holds more than a chunk.
  *
- * Each worker is given at most `window` copies at a time; the rest wait here,
- * taken round robin across accounts. A worker's own queue is first come,
- * first served, so handing it every copy at once would put one account's
- * single message behind another account's burst (the fairness the scheduler
- * keeps would be lost at the last step).
- *
  * A worker that dies (a crash, an uncaught error, memory) takes nothing with
  * it: the copies it was making are rejected with CopyWorkerLost, the caller
  * makes them on the main thread instead, and the next copy for that slot
@@ -48,8 +42,6 @@ export interface CopyPoolOptions {
   maxBytes?: number;
   /** The worker's script; copy-worker's by default (tests give one that crashes). */
   script?: URL;
-  /** Copies a worker is given at once; default 4 (enough to keep it busy between replies). */
-  window?: number;
   logger?: Logger;
 }
 
@@ -58,17 +50,9 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-interface Waiting extends Pending {
-  task: CopyTask;
-}
-
 interface Slot {
   worker: Worker | undefined;
-  /** Copies the worker has been given, by request id. */
   pending: Map<number, Pending>;
-  /** Copies not yet given to the worker, by account; `turn` lists the accounts in round-robin order. */
-  waiting: Map<string, Waiting[]>;
-  turn: string[];
 }
 
 const DEFAULT_SCRIPT = new URL(
@@ -82,19 +66,15 @@ export class CopyPool {
   lost = 0;
   private readonly slots: Slot[];
   private readonly script: URL;
-  private readonly window: number;
   private nextId = 1;
   private closed = false;
 
   constructor(private readonly options: CopyPoolOptions) {
     this.maxBytes = options.maxBytes ?? 1024 * 1024;
     this.script = options.script ?? DEFAULT_SCRIPT;
-    this.window = Math.max(1, options.window ?? 4);
     this.slots = Array.from({ length: Math.max(1, options.size) }, () => ({
       worker: undefined,
       pending: new Map(),
-      waiting: new Map(),
-      turn: [],
     }));
   }
 
@@ -106,53 +86,17 @@ export class CopyPool {
   make(task: CopyTask): Promise<Buffer> {
     if (this.closed) return Promise.reject(new CopyWorkerLost("the copy pool is closed"));
     const slot = this.slots[slotIndex(task.messageId, this.slots.length)] as Slot;
+    const worker = slot.worker ?? this.start(slot);
+    const id = this.nextId++;
     return new Promise<Buffer>((resolve, reject) => {
-      const account = task.account.name;
-      const queue = slot.waiting.get(account);
-      if (queue) queue.push({ task, resolve, reject });
-      else {
-        slot.waiting.set(account, [{ task, resolve, reject }]);
-        slot.turn.push(account);
-      }
-      this.dispatch(slot);
+      slot.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, task });
     });
-  }
-
-  /** Copies waiting for a worker (all slots); for tests and the log. */
-  get queued(): number {
-    let count = 0;
-    for (const slot of this.slots) for (const queue of slot.waiting.values()) count += queue.length;
-    return count;
-  }
-
-  /** Gives the worker copies up to its window, one account at a time in turn. */
-  private dispatch(slot: Slot): void {
-    while (slot.pending.size < this.window && slot.turn.length > 0) {
-      const account = slot.turn.shift() as string;
-      const queue = slot.waiting.get(account) as Waiting[];
-      const next = queue.shift() as Waiting;
-      if (queue.length > 0) slot.turn.push(account);
-      else slot.waiting.delete(account);
-      if (this.closed) {
-        next.reject(new CopyWorkerLost("the copy pool is closed"));
-        continue;
-      }
-      const worker = slot.worker ?? this.start(slot);
-      const id = this.nextId++;
-      slot.pending.set(id, { resolve: next.resolve, reject: next.reject });
-      worker.postMessage({ id, task: next.task });
-    }
   }
 
   /** Stops the workers; copies still being made are rejected with CopyWorkerLost. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const slot of this.slots) {
-      for (const queue of slot.waiting.values())
-        for (const waiting of queue) waiting.reject(new CopyWorkerLost("the copy pool is closed"));
-      slot.waiting.clear();
-      slot.turn = [];
-    }
     await Promise.all(this.slots.map((slot) => slot.worker?.terminate()));
   }
 
@@ -168,7 +112,6 @@ export class CopyPool {
       if (reply.ok)
         pending.resolve(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.length));
       else pending.reject(new CopyTaskError(reply.error));
-      this.dispatch(slot);
     });
     worker.on("error", (error) => {
       this.options.logger?.error(
@@ -188,8 +131,6 @@ export class CopyPool {
       const orphans = [...slot.pending.values()];
       slot.pending.clear();
       for (const pending of orphans) pending.reject(new CopyWorkerLost(`copy worker exited (code ${code})`));
-      // Copies still waiting go to the next worker (started on demand).
-      if (!this.closed) this.dispatch(slot);
     });
     return worker;
   }

@@ -147,29 +147,6 @@ describe("copy workers", () => {
     expect(spread).toEqual(new Set([0, 1, 2]));
   });
 
-  it("take copies round robin across accounts: one account's copy is not queued behind another's burst", async () => {
-    const { entry } = await spooled(html());
-    const workers = pool({ size: 1, window: 1 });
-    const order: string[] = [];
-    const make = (accountName: string, recipient: string) =>
-      workers
-        .make(taskFor(entry, { recipient, account: { ...account, name: accountName } }))
-        .then(() => order.push(`${accountName} ${recipient}`));
-    const burst = Array.from({ length: 10 }, (_, i) => make("bulk", `r${i}@example.net`));
-    expect(workers.queued).toBe(9);
-    const single = make("alerts", "runner@example.net");
-    await Promise.all([...burst, single]);
-    // One bulk copy was with the worker and bulk's turn came before the alert arrived; then the alert,
-    // not after the other eight.
-    expect(order.slice(0, 3)).toEqual([
-      "bulk r0@example.net",
-      "bulk r1@example.net",
-      "alerts runner@example.net",
-    ]);
-    expect(order).toHaveLength(11);
-    expect(workers.queued).toBe(0);
-  });
-
   it("report a spool file that cannot be read with its errno, as the streaming path does", async () => {
     const { entry } = await spooled(html());
     const failure = await pool({ size: 1 })
