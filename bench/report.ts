@@ -33,6 +33,8 @@ export interface BenchResults {
   minutes: number;
   machine: Machine;
   settings: Record<string, unknown>;
+  /** How the relays were started, as the report says it. */
+  relayEntry?: string;
   throughput?: ThroughputRow[];
   latency?: LatencyRow[];
   fairness?: FairnessResult;
@@ -130,7 +132,7 @@ export async function writeReport(results: BenchResults, repoRoot: string): Prom
     "",
     `Machine: ${m.cpu}, ${m.cores} cores, ${fmt(m.memoryGiB, 0)} GiB, Linux ${m.kernel}, Node ${m.node}, Postfix ${m.postfix}. Shared machine: 1-minute load average ${m.loadBefore.map((l) => fmt(l, 2)).join(" / ")} before the run, ${m.loadAfter.map((l) => fmt(l, 2)).join(" / ")} after (1/5/15 min). Everything (load generator, relay, sinks, Postfix) runs on these cores.`,
     "",
-    "How: a private Postfix instance in a temp dir (own config, queue and data directories, a free loopback port, relayhost = its own smtp-sink, defaults otherwise except 50 parallel deliveries and no chroot), and relayfleet relays started as `node --import tsx bin/relayfleet.ts relay --config FILE` (embedded store, durable spool, 50 outbound connections). Both are stopped at the end; nothing is left running.",
+    `How: a private Postfix instance in a temp dir (own config, queue and data directories, a free loopback port, relayhost = its own smtp-sink, defaults otherwise except 50 parallel deliveries and no chroot), and relayfleet relays started as ${results.relayEntry ?? "`node --import tsx bin/relayfleet.ts relay --config FILE`"} (embedded store, durable spool, 50 outbound connections). Both are stopped at the end; nothing is left running.`,
     "",
   );
   targetsSection(results, out);

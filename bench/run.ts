@@ -14,7 +14,7 @@ import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Kind } from "./lib/messages.js";
-import { REPO_ROOT } from "./lib/relay-process.js";
+import { RELAY_FROM_SOURCE, REPO_ROOT } from "./lib/relay-process.js";
 import { type BenchResults, writeReport } from "./report.js";
 import { runBigMessage } from "./scenarios/big-message.js";
 import { runFairness } from "./scenarios/fairness.js";
@@ -97,6 +97,9 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error("the Postfix comparison needs root (postfix start)");
 
   const started = performance.now();
+  // The relays run compiled, as `npm start` and the image run them: build this tree first.
+  if (!RELAY_FROM_SOURCE)
+    execFileSync("npm", ["run", "build", "--silent"], { cwd: REPO_ROOT, stdio: "inherit" });
   const dir = await mkdtemp(join(tmpdir(), "relayfleet-bench-"));
   const dirty = shell("git", ["status", "--porcelain", "--untracked-files=no"]) !== "";
   const results: BenchResults = {
@@ -115,6 +118,9 @@ async function main(): Promise<void> {
       loadAfter: [],
     },
     settings: { ...scale },
+    relayEntry: RELAY_FROM_SOURCE
+      ? "`node --import tsx bin/relayfleet.ts relay --config FILE` (from source)"
+      : "`node dist/bin/relayfleet.js relay --config FILE` (the compiled build, as `npm start` and the image run it)",
   };
   log(
     `bench${quick ? " --quick" : ""}: ${[...only].join(", ")}; temp dir ${dir}; load ${results.machine.loadBefore.join(" ")}`,

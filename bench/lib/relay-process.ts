@@ -1,7 +1,9 @@
 /**
- * A relayfleet relay in its own process (`relayfleet relay --config FILE`
- * through tsx), so its RSS and CPU are its own and the load generator and
- * sinks do not share its event loop. Counters come from its /metrics.
+ * A relayfleet relay in its own process (`relayfleet relay --config FILE`,
+ * compiled as `npm start` and the image run it: `node dist/bin/relayfleet.js`;
+ * `RELAYFLEET_BENCH_FROM_SOURCE=1` runs the TypeScript through tsx instead),
+ * so its RSS and CPU are its own and the load generator and sinks do not
+ * share its event loop. Counters come from its /metrics.
  */
 import type { ChildProcess } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
@@ -57,6 +59,10 @@ export function benchAccount(name: string, domain: string, extra: Record<string,
   };
 }
 
+/** What runs the relay: the compiled build (what users run), or the sources through tsx. */
+export const RELAY_FROM_SOURCE = process.env.RELAYFLEET_BENCH_FROM_SOURCE === "1";
+const RELAY_ENTRY = RELAY_FROM_SOURCE ? ["--import", "tsx", "bin/relayfleet.ts"] : ["dist/bin/relayfleet.js"];
+
 function parseMetric(text: string, name: string, labels: Record<string, string>): number {
   let total = 0;
   for (const line of text.split("\n")) {
@@ -98,7 +104,7 @@ export async function startRelayProcess(spec: RelaySpec): Promise<RelayProcess> 
   const log = openSync(logFile, "a");
   const child: ChildProcess = spawnTracked(
     process.execPath,
-    [...(spec.nodeFlags ?? []), "--import", "tsx", "bin/relayfleet.ts", "relay", "--config", configFile],
+    [...(spec.nodeFlags ?? []), ...RELAY_ENTRY, "relay", "--config", configFile],
     { cwd: REPO_ROOT, stdio: ["ignore", log, log], env: { ...process.env, LOG_LEVEL: "warn" } },
   );
   const died = new Promise<never>((_, reject) =>
