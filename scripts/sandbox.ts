@@ -15,7 +15,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -94,7 +94,7 @@ async function startControl(fleet: Fleet): Promise<Server> {
       if (!peer) return reply(400, `domain: one of ${[...fleet.peers.keys()].join(", ")}`);
       const behaviour = BEHAVIOURS.find((b) => b === input.behaviour);
       if (!behaviour) return reply(400, `behaviour: one of ${BEHAVIOURS.join(", ")}`);
-      if (input.source !== undefined && typeof input.source !== "string")
+      if (input.source !== undefined && (typeof input.source !== "string" || isIP(input.source) === 0))
         return reply(400, "source: an IP address");
       if (input.source) peer.forSource(input.source, behaviour);
       else peer.setDefault(behaviour);

@@ -22,6 +22,8 @@ describe("the fleet on one machine", () => {
   const replicasSeen: number[] = [];
   const desiredSeen: number[] = [];
   const recordsSeen = new Set<string>();
+  /** Every relay pod the kubelet ran during the test. */
+  const podsSeen = new Set<string>();
   /** "status/reason" of the pool's Scaling condition in every version written (a watch sees them all). */
   const scalingSeen = new Set<string>();
   const timeline: TimelineSample[] = [];
@@ -102,6 +104,7 @@ describe("the fleet on one machine", () => {
       replicasSeen.push(Number(status.readyReplicas ?? 0));
       desiredSeen.push(Number(status.desiredReplicas ?? 0));
       for (const ip of records) recordsSeen.add(ip);
+      for (const pod of fleet.kubelet.pods()) podsSeen.add(pod.name);
       timeline.push({
         t: (Date.now() - samplerStart) / 1000,
         readyReplicas: Number(status.readyReplicas ?? 0),
@@ -267,11 +270,17 @@ describe("the fleet on one machine", () => {
     // No relay lost its spool on scale-down: the removed relays' claims (kept as directories by the
     // kubelet, named <volume>-<pod>) hold no queued message, so everything they took was delivered.
     const claimsDir = join(dir, "node", "claims");
-    const running = new Set(fleet.kubelet.pods().map((p) => p.key.split("/")[1] as string));
-    const removedClaims = (await readdir(claimsDir)).filter(
-      (claim) => ![...running].some((pod) => claim.endsWith(`-${pod}`)),
-    );
-    expect(removedClaims.length).toBeGreaterThan(0);
+    // The removed relays' processes are gone (the kubelet lets a pod go once its process exited).
+    await expect.poll(() => fleet.kubelet.pods().length, { timeout: 30_000, interval: 250 }).toBe(2);
+    const running = new Set(fleet.kubelet.pods().map((p) => p.name));
+    const removedPods = [...podsSeen].filter((pod) => !running.has(pod));
+    expect(removedPods.length).toBeGreaterThan(0);
+    const claims = await readdir(claimsDir);
+    const removedClaims = removedPods.map((pod) => {
+      const claim = claims.find((c) => c.endsWith(`-${pod}`));
+      expect(claim, `no kept claim for removed relay ${pod} among ${claims.join(", ")}`).toBeDefined();
+      return claim as string;
+    });
     for (const claim of removedClaims) {
       const files = await readdir(join(claimsDir, claim), { recursive: true });
       // The claim really was the relay's spool (it made its queue there), so an empty one means something.

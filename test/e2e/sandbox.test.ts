@@ -135,6 +135,9 @@ describe("npm run sandbox", () => {
     const bad = await runScript(["isp", "nowhere.test", "blocked"]);
     expect(bad.code).toBe(1);
     expect(bad.out).toContain("domain: one of isp-a.test, isp-b.test");
+    const badSource = await runScript(["isp", "isp-a.test", "blocked", "--source", "nowhere"]);
+    expect(badSource.code).toBe(1);
+    expect(badSource.out).toContain("source: an IP address");
 
     const second = await runScript(["send", "--count", "40", "--concurrency", "4"]);
     expect(second.out).toMatch(/^40\/40 accepted in /m);

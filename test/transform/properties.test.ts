@@ -38,11 +38,15 @@ function htmlOf(paragraphs: string[], urls: string[]): string {
   return `<html><body>${body.join("\r\n")}</body></html>`;
 }
 
-/** Tracked hrefs back to their URLs, the pixel gone, href values entity-decoded. */
+/**
+ * Href values entity-decoded, then tracked hrefs back to their URLs (already decoded: decoding
+ * after would decode twice, turning a URL's literal "&#0" into U+FFFD), the pixel gone.
+ */
 function canonicalHtml(html: string): string {
-  return untrack(html.replace(/<img src="https:\/\/t\.example\.com\/o\/[^>]*>/g, "")).replace(
-    /href="([^"]*)"/g,
-    (_, value: string) => `href="${he.decode(value)}"`,
+  return untrack(
+    html
+      .replace(/<img src="https:\/\/t\.example\.com\/o\/[^>]*>/g, "")
+      .replace(/href="([^"]*)"/g, (_, value: string) => `href="${he.decode(value)}"`),
   );
 }
 
