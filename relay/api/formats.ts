@@ -83,10 +83,15 @@ export function columnsOf(
   return [...seen];
 }
 
+/** A text cell a spreadsheet would run as a formula (OWASP "CSV injection"). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 function csvField(value: Cell): string {
   if (value === undefined || value === null) return "";
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  // Subjects, addresses and answers come from senders and remote servers: a text starting like a
+  // formula gets a leading apostrophe, so opening the export runs nothing. Numbers stay numbers.
+  const text = typeof value === "string" && FORMULA_START.test(value) ? `'${value}` : String(value);
+  return /[",\r\n\t]/.test(text) || text !== String(value) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 export function toCsv(rows: readonly Row[], preferredColumns: readonly string[] = []): string {

@@ -40,6 +40,24 @@ describe("toCsv", () => {
     );
     expect(toCsv([], ["name", "createdAt"])).toBe("name,createdAt\r\n");
   });
+
+  it("neutralises text that a spreadsheet would run as a formula, and leaves numbers alone", () => {
+    expect(
+      toCsv([
+        {
+          subject: '=HYPERLINK("http://evil.example","x")',
+          from: "@SUM(1)",
+          note: "+1",
+          delta: -5,
+          reason: "-x",
+        },
+      ]),
+    ).toBe(
+      'subject,from,note,delta,reason\r\n"\'=HYPERLINK(""http://evil.example"",""x"")","\'@SUM(1)","\'+1",-5,"\'-x"\r\n',
+    );
+    expect(toCsv([{ subject: "\tcmd" }])).toBe('subject\r\n"\'\tcmd"\r\n');
+    expect(toCsv([{ subject: "Results: 5-2" }])).toBe("subject\r\nResults: 5-2\r\n");
+  });
 });
 
 describe("toXml", () => {

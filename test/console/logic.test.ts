@@ -83,6 +83,12 @@ describe("fieldForIssue", () => {
 });
 
 describe("toCsv", () => {
+  it("neutralises a subject a spreadsheet would run as a formula, as the API's CSV does", () => {
+    expect(toCsv([{ id: "a", subject: "=cmd|' /C calc'!A0", size: -1 }], ["id"])).toBe(
+      "id,subject,size\r\na,\"'=cmd|' /C calc'!A0\",-1\r\n",
+    );
+  });
+
   it("uses one header for rows whose optional fields differ, quoting like the API", () => {
     const csv = toCsv(
       [

@@ -167,10 +167,14 @@ function flatten(row: object, prefix = "", out: Record<string, Cell> = {}): Reco
   return out;
 }
 
+/** A text cell a spreadsheet would run as a formula (OWASP "CSV injection"). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/** As the API's CSV (relay/api/formats.ts): this file runs in the browser, so it keeps its own copy. */
 function csvField(value: Cell): string {
   if (value === undefined || value === null) return "";
-  const text = String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  const text = typeof value === "string" && FORMULA_START.test(value) ? `'${value}` : String(value);
+  return /[",\r\n\t]/.test(text) || text !== String(value) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 /**
