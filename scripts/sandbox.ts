@@ -19,8 +19,7 @@ import { type AddressInfo, isIP } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { exampleYaml } from "../test/e2e/examples.js";
-import { type Fleet, startFleet } from "../test/e2e/fleet.js";
+import { type Fleet, fleetExamples, startFleet } from "../test/e2e/fleet.js";
 import { adminToken, aRecords, putAccount, sendMail } from "../test/e2e/mail.js";
 import { kubeToolsDir } from "../test/kube/kube-tools.js";
 import type { PeerBehaviour } from "../test/support/smtp-peer.js";
@@ -164,16 +163,7 @@ async function run(): Promise<void> {
 
   const domains = [...fleet.peers.keys()];
   const examples = join(dir, "examples.yaml");
-  writeFileSync(
-    examples,
-    exampleYaml({
-      redisUrl: fleet.redis.url,
-      prometheusUrl: fleet.prometheusUrl,
-      isps: [...fleet.peers].map(([domain, peer]) => ({ domain, host: peer.host, port: peer.port })),
-      sourceAddresses: fleet.sourceAddresses,
-      trackingBaseUrl: fleet.tracking.url,
-    }),
-  );
+  writeFileSync(examples, fleetExamples(fleet));
   const state: SandboxState = {
     apiUrl: fleet.server.url,
     domains,

@@ -34,6 +34,25 @@ export function splitKey(key: string): { namespace: string; name: string } {
   return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
 }
 
+/** A Secret's data, decoded; undefined when there is no such Secret. */
+export async function readSecret(
+  ctx: ControllerContext,
+  namespace: string,
+  name: string,
+): Promise<Map<string, string> | undefined> {
+  const secret = await ctx.client.find<KubeObject & { data?: Record<string, string> }>(
+    { apiVersion: "v1", plural: "secrets", namespace },
+    name,
+  );
+  if (!secret) return undefined;
+  return new Map(
+    Object.entries(secret.data ?? {}).map(([key, encoded]) => [
+      key,
+      Buffer.from(encoded, "base64").toString("utf8"),
+    ]),
+  );
+}
+
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,36 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseConfig } from "../../relay/config/load.js";
-import type { RelayPool, RelayPoolSpec } from "../api/relaypool.js";
+import { testPool } from "../../test/operator/pool.js";
+import type { RelayPoolSpec } from "../api/relaypool.js";
 import { configHash, configMap } from "./config.js";
 import { type PodView, podsToRemove, readyEndpoints } from "./endpoints.js";
 import { dnsEndpoint, serviceMonitor, smtpService } from "./network.js";
 import { statefulSet } from "./workload.js";
 
-const spec: RelayPoolSpec = {
-  replicas: 2,
-  image: "relayfleet:0.1.0",
-  hostname: "smtp.example.com",
-  dnsTTL: 60,
-  mode: "full",
-  senderRoute: "default",
-  redis: { secretRef: { name: "redis", key: "url" }, cluster: false },
-  workload: "StatefulSet",
-  spool: { size: "5Gi" },
-  smtpPorts: [25, 587],
-  service: { type: "LoadBalancer" },
-  clientIp: { preserve: "local", proxyFrom: [] },
-  endpointAddress: "hostIP",
-  drain: { timeoutSeconds: 60 },
-  podDisruptionBudget: { maxUnavailable: 1 },
-  debug: false,
-};
-const pool = (overrides: Partial<RelayPoolSpec> = {}): RelayPool => ({
-  apiVersion: "relayfleet.io/v1alpha1",
-  kind: "RelayPool",
-  metadata: { name: "p", namespace: "mail", uid: "u-1", generation: 1 },
-  spec: { ...spec, ...overrides },
-});
+const pool = (overrides: Partial<RelayPoolSpec> = {}) => testPool(overrides);
 
 const pod = (name: string, ready: boolean, ip: string, created = "2024-01-01T00:00:00Z"): PodView => ({
   metadata: { name, creationTimestamp: created },

@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { queryPrometheus } from "../../operator/controllers/relaypool/metric-source.js";
 import { openRedisStore } from "../../relay/store/redis/index.js";
 import { kubeClients } from "../kube/kube-tools.js";
-import { exampleYaml, senderName } from "./examples.js";
-import { type Fleet, startFleet } from "./fleet.js";
+import { senderName } from "./examples.js";
+import { type Fleet, fleetExamples, startFleet } from "./fleet.js";
 import { adminToken, aRecords, putAccount, type SendResult, sendMail } from "./mail.js";
 import { type TimelineMark, type TimelineSample, timelineSvg } from "./timeline.js";
 import { readCopy } from "./tracking.js";
@@ -69,12 +69,7 @@ describe("the fleet on one machine", () => {
     const file = join(dir, "examples.yaml");
     await writeFile(
       file,
-      exampleYaml({
-        redisUrl: fleet.redis.url,
-        prometheusUrl: fleet.prometheusUrl,
-        isps: [...fleet.peers].map(([domain, peer]) => ({ domain, host: peer.host, port: peer.port })),
-        sourceAddresses: fleet.sourceAddresses,
-        trackingBaseUrl: fleet.tracking.url,
+      fleetExamples(fleet, {
         autoscaling: { minReplicas: 2, maxReplicas: 4, target: 20, scaleDownStabilizationSeconds: 8 },
         drainTimeoutSeconds: 20,
       }),

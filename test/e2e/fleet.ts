@@ -19,6 +19,7 @@ import { type Kubelet, relayKubelet } from "../kube/kubelet.js";
 import { freePort } from "../support/free-port.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { type SmtpPeer, startSmtpPeer } from "../support/smtp-peer.js";
+import { type ExampleInputs, exampleYaml } from "./examples.js";
 import { type ServiceBalancer, startServiceBalancer } from "./service-balancer.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
@@ -50,6 +51,21 @@ export interface Fleet {
   /** Source addresses the example senders bind to (the two "outbound IPs"). */
   sourceAddresses: [string, string];
   stop(): Promise<void>;
+}
+
+/** The example RelayPool and SenderRoute wired to this fleet's Redis, Prometheus, ISPs and tracking Service. */
+export function fleetExamples(
+  fleet: Fleet,
+  extra: Pick<ExampleInputs, "autoscaling" | "drainTimeoutSeconds"> = {},
+): string {
+  return exampleYaml({
+    redisUrl: fleet.redis.url,
+    prometheusUrl: fleet.prometheusUrl,
+    isps: [...fleet.peers].map(([domain, peer]) => ({ domain, host: peer.host, port: peer.port })),
+    sourceAddresses: fleet.sourceAddresses,
+    trackingBaseUrl: fleet.tracking.url,
+    ...extra,
+  });
 }
 
 export function prometheusConfig(targetsFile: string): string {

@@ -4,33 +4,15 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { RelayPool, RelayPoolSpec } from "../../operator/api/relaypool.js";
 import type { KubeObject } from "../../operator/kube/client.js";
 import { apiTokenSecret, configMap, trackingSecret } from "../../operator/specs/config.js";
 import { statefulSet } from "../../operator/specs/workload.js";
+import { testPool } from "../operator/pool.js";
+import { alive } from "../support/processes.js";
 import { startTestApiServer, type TestApiServer } from "./index.js";
 import { type Kubelet, relayKubelet } from "./kubelet.js";
 
 type Json = Record<string, unknown>;
-
-const spec: RelayPoolSpec = {
-  replicas: 2,
-  image: "relayfleet:0.1.0",
-  hostname: "smtp.example.com",
-  dnsTTL: 60,
-  mode: "full",
-  senderRoute: "default",
-  redis: { url: "redis://placeholder", cluster: false },
-  workload: "StatefulSet",
-  spool: { size: "1Gi" },
-  smtpPorts: [25],
-  service: { type: "LoadBalancer" },
-  clientIp: { preserve: "local", proxyFrom: [] },
-  endpointAddress: "hostIP",
-  drain: { timeoutSeconds: 5 },
-  podDisruptionBudget: { maxUnavailable: 1 },
-  debug: false,
-};
 
 function banner(host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -44,26 +26,20 @@ function banner(host: string, port: number): Promise<string> {
   });
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 describe("the minimal kubelet", () => {
   let server: TestApiServer;
   let kubelet: Kubelet;
   let workDir: string;
   const events: string[] = [];
-  const pool: RelayPool = {
-    apiVersion: "relayfleet.io/v1alpha1",
-    kind: "RelayPool",
-    metadata: { name: "k", namespace: "mail", uid: "u-k", generation: 1 },
-    spec: { ...spec, redis: { url: inject("redisUrl"), cluster: false } },
-  };
+  const pool = testPool(
+    {
+      redis: { url: inject("redisUrl"), cluster: false },
+      spool: { size: "1Gi" },
+      smtpPorts: [25],
+      drain: { timeoutSeconds: 5 },
+    },
+    { name: "k", uid: "u-k" },
+  );
   const type = (apiVersion: string, kind: string) => {
     const found = server.api.types.findByKind(apiVersion, kind);
     if (!found) throw new Error(kind);

@@ -42,7 +42,8 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+/** `args`: more redis-server options (a cluster node's, say). */
+export async function startRedisServer(options: { args?: readonly string[] } = {}): Promise<RedisServer> {
   requireRedisServerBinary();
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
@@ -59,6 +60,7 @@ export async function startRedisServer(): Promise<RedisServer> {
         "no",
         "--daemonize",
         "no",
+        ...(options.args ?? []),
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );

@@ -29,7 +29,14 @@ import {
 } from "../../specs/network.js";
 import type { ScaleDecision } from "../../specs/scaling.js";
 import { workload } from "../../specs/workload.js";
-import { type ControllerContext, errorMessage, RELAY_POOLS, sameJson, splitKey } from "../context.js";
+import {
+  type ControllerContext,
+  errorMessage,
+  RELAY_POOLS,
+  readSecret,
+  sameJson,
+  splitKey,
+} from "../context.js";
 import type { Autoscaler } from "./autoscale.js";
 import { drainVictims, restartCancelledDrains } from "./drain.js";
 import { type Observed, poolStatus } from "./status.js";
@@ -70,34 +77,42 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
     );
   };
 
-  async function ensureApiToken(pool: RelayPool): Promise<string> {
-    const tokenRef = apiTokenRef(pool);
-    const secrets = ref("v1", "secrets", pool.metadata.namespace);
-    const existing = await ctx.client.find<KubeObject & { data?: Record<string, string> }>(
-      secrets,
-      tokenRef.name,
-    );
-    const encoded = existing?.data?.[tokenRef.key];
-    if (encoded) return Buffer.from(encoded, "base64").toString("utf8");
-    if (pool.spec.apiTokenSecretRef) throw new Error(`secret ${tokenRef.name} has no key ${tokenRef.key}`);
-    // Created once, never applied again: a new token each round would restart every relay.
-    const token = randomBytes(24).toString("base64url");
-    await ctx.client.create(secrets, apiTokenSecret(pool, token));
-    return token;
+  /**
+   * A Secret the pool needs, made once and never rewritten: a new admin token would restart every
+   * relay, a new tracking key would break every link already sent. A Secret the user named must
+   * hold the key already.
+   */
+  async function ensureSecret(
+    pool: RelayPool,
+    secretRef: { name: string; key: string },
+    userNamed: boolean,
+    make: (value: string) => KubeObject,
+    bytes: number,
+  ): Promise<string> {
+    const existing = (await readSecret(ctx, pool.metadata.namespace, secretRef.name))?.get(secretRef.key);
+    if (existing) return existing;
+    if (userNamed) throw new Error(`secret ${secretRef.name} has no key ${secretRef.key}`);
+    const value = randomBytes(bytes).toString("base64url");
+    await ctx.client.create(ref("v1", "secrets", pool.metadata.namespace), make(value));
+    return value;
   }
 
-  /** The pool's tracking key Secret: made once, kept (a new key would break every link already sent). */
-  async function ensureTrackingSecret(pool: RelayPool): Promise<void> {
-    const secretRef = trackingSecretRef(pool);
-    const secrets = ref("v1", "secrets", pool.metadata.namespace);
-    const existing = await ctx.client.find<KubeObject & { data?: Record<string, string> }>(
-      secrets,
-      secretRef.name,
+  const ensureApiToken = (pool: RelayPool) =>
+    ensureSecret(
+      pool,
+      apiTokenRef(pool),
+      pool.spec.apiTokenSecretRef !== undefined,
+      (token) => apiTokenSecret(pool, token),
+      24,
     );
-    if (existing?.data?.[secretRef.key]) return;
-    if (pool.spec.trackingSecretRef) throw new Error(`secret ${secretRef.name} has no key ${secretRef.key}`);
-    await ctx.client.create(secrets, trackingSecret(pool, randomBytes(32).toString("base64url")));
-  }
+  const ensureTrackingSecret = (pool: RelayPool) =>
+    ensureSecret(
+      pool,
+      trackingSecretRef(pool),
+      pool.spec.trackingSecretRef !== undefined,
+      (secret) => trackingSecret(pool, secret),
+      32,
+    );
 
   async function desiredReplicas(
     pool: RelayPool,
@@ -137,10 +152,10 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
     const { desired, decision, metricsError } = await desiredReplicas(pool, currentReplicas, pods);
     ctx.metrics.desiredReplicas.set({ namespace, pool: name }, desired);
     const victims = currentReplicas === undefined ? [] : podsToRemove(kind, pods, currentReplicas, desired);
+    const leaving = new Set(victims.map((pod) => pod.metadata?.name));
     let applied = desired;
     let draining: string[] = [];
     if (victims.length > 0) {
-      const leaving = new Set(victims.map((pod) => pod.metadata?.name));
       const stayers = pods.filter((pod) => isServing(pod) && !leaving.has(pod.metadata?.name));
       const progress = await drainVictims(ctx, pool, victims, token, stayers);
       if (!progress.done) {
@@ -173,10 +188,9 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
 
     // 3. DNS: the ready relays only.
     // Relays chosen to leave are out of the records from the first round on (see drain.ts).
-    const leavingNow = new Set(victims.map((pod) => pod.metadata?.name));
     const endpoints = readyEndpoints(
       pool,
-      pods.filter((pod) => !leavingNow.has(pod.metadata?.name)),
+      pods.filter((pod) => !leaving.has(pod.metadata?.name)),
     );
     const dns = dnsEndpoint(pool, endpoints);
     const dnsRef = ref("externaldns.k8s.io/v1alpha1", "dnsendpoints", namespace);

@@ -1,31 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { RelayPool, RelayPoolStatus } from "../../api/relaypool.js";
+import { testPool } from "../../../test/operator/pool.js";
+import type { RelayPoolStatus } from "../../api/relaypool.js";
 import { type Observed, poolStatus, scalingCondition } from "./status.js";
 
-const pool = (status?: RelayPoolStatus): RelayPool => ({
-  apiVersion: "relayfleet.io/v1alpha1",
-  kind: "RelayPool",
-  metadata: { name: "p", namespace: "mail", uid: "u-1", generation: 3 },
-  spec: {
-    replicas: 2,
-    image: "relayfleet:0.1.0",
-    hostname: "smtp.example.com",
-    dnsTTL: 60,
-    mode: "full",
-    senderRoute: "default",
-    redis: { url: "redis://redis:6379", cluster: false },
-    workload: "StatefulSet",
-    spool: { size: "5Gi" },
-    smtpPorts: [25],
-    service: { type: "LoadBalancer" },
-    clientIp: { preserve: "local", proxyFrom: [] },
-    endpointAddress: "hostIP",
-    drain: { timeoutSeconds: 60 },
-    podDisruptionBudget: { maxUnavailable: 1 },
-    debug: false,
-  },
-  ...(status ? { status } : {}),
-});
+const pool = (status?: RelayPoolStatus) => testPool({}, { generation: 3 }, status);
 
 const seen = (overrides: Partial<Observed>): Observed => ({
   replicas: 2,

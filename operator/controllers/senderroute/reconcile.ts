@@ -18,7 +18,14 @@ import {
   publishedRouteTable,
   type SenderCredentials,
 } from "../../specs/routes.js";
-import { type ControllerContext, errorMessage, SENDER_ROUTES, sameJson, splitKey } from "../context.js";
+import {
+  type ControllerContext,
+  errorMessage,
+  readSecret,
+  SENDER_ROUTES,
+  sameJson,
+  splitKey,
+} from "../context.js";
 
 const pairKey = (entry: { sender: string; domain: string }) => `${entry.sender} → ${entry.domain}`;
 
@@ -42,16 +49,13 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     for (const sender of route.spec.senders) {
       const ref = sender.authSecretRef;
       if (!ref) continue;
-      const secret = await ctx.client.find<KubeObject & { data?: Record<string, string> }>(
-        { apiVersion: "v1", plural: "secrets", namespace: route.metadata.namespace },
-        ref.name,
-      );
+      const secret = await readSecret(ctx, route.metadata.namespace, ref.name);
       if (!secret) throw new CredentialsMissing(`sender ${sender.name}: secret ${ref.name} not found`);
       const value = (key: string) => {
-        const encoded = secret.data?.[key];
-        if (!encoded)
+        const found = secret.get(key);
+        if (!found)
           throw new CredentialsMissing(`sender ${sender.name}: secret ${ref.name} has no key ${key}`);
-        return Buffer.from(encoded, "base64").toString("utf8");
+        return found;
       };
       credentials.set(sender.name, { user: value(ref.userKey), pass: value(ref.passwordKey) });
     }

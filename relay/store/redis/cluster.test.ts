@@ -6,8 +6,6 @@
  * multi-key command whose keys span slots (CROSSSLOT), so this also proves
  * the hash tags keep every atomic change in one slot.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,45 +13,25 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { describeStoreContract } from "../../../test/store/contract.js";
-import { freePort } from "../../../test/support/free-port.js";
-import { requireRedisServerBinary } from "../../../test/support/redis-server.js";
+import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
 import { openRedisStore } from "./index.js";
 
 const NODES = 3;
-const servers: ChildProcess[] = [];
+const servers: RedisServer[] = [];
 let dir = "";
 const urls: string[] = [];
 let url = "";
 
 async function startCluster(): Promise<void> {
-  requireRedisServerBinary();
   dir = await mkdtemp(join(tmpdir(), "relayfleet-cluster-"));
-  const ports: number[] = [];
   for (let node = 0; node < NODES; node++) {
-    const port = await freePort();
-    ports.push(port);
-    servers.push(
-      spawn(
-        "redis-server",
-        [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          join(dir, `nodes-${port}.conf`),
-        ],
-        { stdio: "ignore" },
-      ),
-    );
-    urls.push(`redis://127.0.0.1:${port}`);
+    const server = await startRedisServer({
+      args: ["--cluster-enabled", "yes", "--cluster-config-file", join(dir, `nodes-${node}.conf`)],
+    });
+    servers.push(server);
+    urls.push(server.url);
   }
+  const ports = servers.map((server) => server.port);
   url = urls[0] as string;
   const admins = await Promise.all(urls.map(connectWhenUp));
   try {
@@ -94,15 +72,7 @@ async function connectWhenUp(at: string): Promise<Redis> {
 beforeAll(startCluster, 60_000);
 
 afterAll(async () => {
-  await Promise.all(
-    servers
-      .filter((server) => server.exitCode === null)
-      .map((server) => {
-        const exited = once(server, "exit");
-        server.kill("SIGTERM");
-        return exited;
-      }),
-  );
+  await Promise.all(servers.map((server) => server.stop()));
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
