@@ -28,6 +28,18 @@ export interface KubeClients {
   helm(args: string[]): Promise<ToolResult>;
 }
 
+/**
+ * client-go logs (klog, info level) a watch it cancelled itself, as helm --wait does when it has
+ * seen what it waited for: "watch ended with error ... context canceled". Noise, not an error of
+ * the server's; dropped so that tests can still ask for an empty stderr.
+ */
+export function withoutCancelledWatches(stderr: string): string {
+  return stderr
+    .split(/(?<=\n)/)
+    .filter((line) => !/^I\d{4} .*"Warning: watch ended with error".*context canceled/.test(line))
+    .join("");
+}
+
 /** Clients for the server behind `kubeconfigPath`; their caches and config go under `workDir`. */
 export function kubeClients(kubeconfigPath: string, workDir: string): KubeClients {
   const home = join(workDir, "home");
@@ -48,7 +60,7 @@ export function kubeClients(kubeconfigPath: string, workDir: string): KubeClient
         { env, timeout: 30_000 },
         (error, stdout, stderr) => {
           const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
-          done({ code, stdout, stderr });
+          done({ code, stdout, stderr: withoutCancelledWatches(stderr) });
         },
       );
       child.stdin?.end(stdin ?? "");
