@@ -6,7 +6,9 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { OperatorUsageError, runOperator } from "../operator/main.js";
+import { startupBanner } from "../relay/banner.js";
 import { ConfigError, loadConfig } from "../relay/config/load.js";
+import { TlsMaterialError } from "../relay/intake/tls.js";
 import { createLogger } from "../relay/log/logger.js";
 import { startRelay } from "../relay/main.js";
 
@@ -29,20 +31,22 @@ async function relay(args: string[]): Promise<void> {
   const relay = await startRelay(config, logger);
   const smtp = relay.intake.addresses.map((a) => `${a.host}:${a.port}`).join(", ");
   logger.info({ smtp, api: relay.apiAddress, metrics: relay.metricsAddress }, "relay started");
-  // The one thing printed for a person rather than a log collector.
+  // The one thing printed for a person rather than a log collector (relay/banner.ts).
+  const first = relay.intake.addresses[0];
   process.stderr.write(
-    [
-      "",
-      `relayfleet relay is up. SMTP on ${smtp}; API on ${relay.apiAddress.host}:${relay.apiAddress.port}; metrics on ${relay.metricsAddress.host}:${relay.metricsAddress.port}/metrics`,
-      `API token: ${relay.apiToken}`,
-      ...(relay.demo
-        ? [
-            `Demo account SMTP credentials: username ${relay.demo.username}, password ${relay.demo.password}`,
-            `Try: swaks --server ${relay.intake.addresses[0]?.host}:${relay.intake.addresses[0]?.port} --auth PLAIN --auth-user ${relay.demo.username} --auth-password '${relay.demo.password}' --from you@example.com --to someone@example.net`,
-          ]
-        : []),
-      "",
-    ].join("\n"),
+    startupBanner(
+      {
+        smtp,
+        api: relay.apiAddress,
+        metrics: relay.metricsAddress,
+        apiToken: relay.apiToken,
+        ...(relay.apiTokenFile ? { apiTokenFile: relay.apiTokenFile } : {}),
+        ...(relay.demo ? { demo: relay.demo } : {}),
+        ...(relay.demoPasswordFile ? { demoPasswordFile: relay.demoPasswordFile } : {}),
+        ...(first ? { firstSmtp: first } : {}),
+      },
+      process.stdout.isTTY === true && process.stderr.isTTY === true,
+    ).join("\n"),
   );
   let stopping = false;
   const stop = (signal: string) => {
@@ -90,7 +94,11 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (error: unknown) => {
-    if (error instanceof ConfigError || error instanceof OperatorUsageError)
+    if (
+      error instanceof ConfigError ||
+      error instanceof OperatorUsageError ||
+      error instanceof TlsMaterialError
+    )
       process.stderr.write(`relayfleet: ${error.message}\n`);
     else process.stderr.write(`relayfleet: ${(error as Error).stack ?? String(error)}\n`);
     process.exit(1);

@@ -11,11 +11,18 @@ import { join } from "node:path";
 import { hashCredentials } from "./accounts/credentials.js";
 import { accountSchema } from "./accounts/schema.js";
 import { createApiHandler } from "./api/server.js";
-import { demoCredentials, ensureSecretFile } from "./config/bootstrap.js";
+import {
+  apiTokenFile,
+  demoCredentials,
+  demoPasswordFile,
+  ensurePrivateDir,
+  ensureSecretFile,
+} from "./config/bootstrap.js";
 import { parseListenAddress, type RelayConfig } from "./config/schema.js";
 import { feedbackSettings, returnPathFor, startFeedback } from "./feedback/index.js";
 import { AccountDirectory } from "./intake/accounts.js";
 import { type Intake, startIntake } from "./intake/server.js";
+import { readTlsMaterial } from "./intake/tls.js";
 import type { Logger } from "./log/logger.js";
 import { createMetrics, type Metrics, startMetricsServer } from "./metrics/index.js";
 import { routeTableSchema } from "./routes/schema.js";
@@ -54,6 +61,8 @@ export interface Relay {
   spool: Spool;
   metrics: Metrics;
   apiToken: string;
+  /** Where the relay keeps the API token it generated (absent when config gives one). */
+  apiTokenFile?: string;
   /** Delivers what the intake accepts (and what was in the spool at start); issue 5. */
   scheduler: RunningScheduler;
   apiAddress: { host: string; port: number };
@@ -62,6 +71,8 @@ export interface Relay {
   metricsAddress: { host: string; port: number };
   /** Set when the relay made a demo account on a bare machine. */
   demo?: { username: string; password: string };
+  /** Where the demo account's password is kept (with `demo`). */
+  demoPasswordFile?: string;
   stop(): Promise<void>;
 }
 
@@ -131,6 +142,9 @@ export function copyWorkerCount(
 
 export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
   const now = Date.now();
+  // A certificate that cannot be used stops the start here, before anything is opened.
+  const tlsMaterial = config.tls ? readTlsMaterial(config.tls) : undefined;
+  await ensurePrivateDir(config.dataDir);
   const metrics = createMetrics();
   const backingStore = await openStore(config, logger);
   // Webhooks (issue 6): every event recorded through `store`, by any part, is also queued for
@@ -144,7 +158,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   const store = withEventTap(backingStore, webhooks.onEvent, logger);
   await applyConfig(store, config, now);
   const demo = await ensureDemoAccount(store, config, now);
-  const apiToken = config.apiToken ?? (await ensureSecretFile(join(config.dataDir, "api-token")));
+  const generatedTokenFile = config.apiToken === undefined ? apiTokenFile(config.dataDir) : undefined;
+  const apiToken = config.apiToken ?? (await ensureSecretFile(apiTokenFile(config.dataDir)));
 
   const { spool, recovered } = await Spool.open({
     dir: join(config.dataDir, "spool"),
@@ -208,7 +223,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   const accounts = new AccountDirectory(store).start();
   const intake = await startIntake({
     listen: config.listen.smtp,
-    ...(config.tls ? { tls: config.tls } : {}),
+    smtps: config.listen.smtps,
+    ...(config.tls && tlsMaterial ? { tls: config.tls, tlsMaterial } : {}),
     config,
     store,
     spool,
@@ -281,11 +297,12 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     spool,
     metrics,
     apiToken,
+    ...(generatedTokenFile ? { apiTokenFile: generatedTokenFile } : {}),
     scheduler,
     apiAddress,
     trackingAddress,
     metricsAddress,
-    ...(demo ? { demo } : {}),
+    ...(demo ? { demo, demoPasswordFile: demoPasswordFile(config.dataDir) } : {}),
     // Idempotent: SIGTERM, a test's clean-up and an error path may all ask.
     stop() {
       stopping ??= (async () => {

@@ -4,8 +4,18 @@
  * bare machine a demo account so that `npm start` can be tried at once.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+
+/**
+ * Creates the data directory (and any missing parents) readable by this user
+ * only: it holds the generated secrets, the embedded store and the spool.
+ * An existing directory is left as it is (it may be a volume mount, or a
+ * directory the operator chose on purpose).
+ */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+}
 
 /** Reads a secret from `file`, creating it (mode 0600) with fresh random bytes the first time. */
 export async function ensureSecretFile(file: string, bytes = 32): Promise<string> {
@@ -16,8 +26,10 @@ export async function ensureSecretFile(file: string, bytes = 32): Promise<string
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   const value = randomBytes(bytes).toString("base64url");
-  await mkdir(join(file, ".."), { recursive: true });
+  await ensurePrivateDir(dirname(file));
   await writeFile(file, `${value}\n`, { mode: 0o600, flag: "w" });
+  // The mode above applies only when the file is new; a too-short one being replaced keeps its own.
+  await chmod(file, 0o600);
   return value;
 }
 
@@ -28,6 +40,14 @@ export interface DemoCredentials {
 
 /** The demo account's credentials, kept in dataDir so later starts can print them again. */
 export async function demoCredentials(dataDir: string): Promise<DemoCredentials> {
-  const password = await ensureSecretFile(join(dataDir, "demo-password"), 12);
+  const password = await ensureSecretFile(demoPasswordFile(dataDir), 12);
   return { username: "demo", password };
+}
+
+export function demoPasswordFile(dataDir: string): string {
+  return join(dataDir, "demo-password");
+}
+
+export function apiTokenFile(dataDir: string): string {
+  return join(dataDir, "api-token");
 }

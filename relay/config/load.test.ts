@@ -21,6 +21,7 @@ describe("loadConfig", () => {
     const config = await loadConfig({ env: {} });
     expect(config.listen).toEqual({
       smtp: ["127.0.0.1:2525"],
+      smtps: [],
       tracking: "127.0.0.1:8080",
       api: "127.0.0.1:8081",
       metrics: "127.0.0.1:9464",
@@ -67,7 +68,7 @@ accounts:
   it("names an unknown key, what was expected there, and the likely intended key", async () => {
     const found = await problems("listen:\n  smpt: ['0.0.0.0:25']\n");
     expect(found).toEqual([
-      'unknown key "listen.smpt" (did you mean "smtp"?); expected one of: smtp, tracking, api, metrics',
+      'unknown key "listen.smpt" (did you mean "smtp"?); expected one of: smtp, smtps, tracking, api, metrics',
     ]);
   });
 
@@ -115,6 +116,17 @@ routes:
     expect((short as ConfigError).problems[0]).toMatch(/^trackingSecret: at least 16 characters/);
   });
 
+  it("refuses smtps listeners without tls, naming the key", async () => {
+    expect(await problems('listen: { smtps: ["0.0.0.0:465"] }\n')).toEqual([
+      'listen.smtps: implicit-TLS listeners need tls: { cert, key } (got ["0.0.0.0:465"])',
+    ]);
+    const config = await loadConfig({
+      env: {},
+      file: await configFile('listen: { smtps: ["0.0.0.0:465"] }\ntls: { cert: /c.pem, key: /k.pem }\n'),
+    });
+    expect(config.listen.smtps).toEqual(["0.0.0.0:465"]);
+  });
+
   it("names a tracking proxy that is no address or range", async () => {
     expect(await problems("tracking:\n  trustForwardedFrom: ['10.0.0.0/8', 'ingress']\n")).toEqual([
       'tracking.trustForwardedFrom[1]: an IP address or CIDR range such as 10.0.0.0/8 (got "ingress")',
@@ -125,5 +137,48 @@ routes:
     const error = await loadConfig({ file: "/nonexistent/relay.yaml", env: {} }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as Error).message).toContain("/nonexistent/relay.yaml");
+  });
+});
+
+describe("config errors keep secrets out of the message", () => {
+  async function messageOf(text: string, env: Record<string, string> = {}): Promise<string> {
+    const error = await loadConfig({ file: await configFile(text), env }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+
+  it("names the secret keys that are wrong without quoting their values", async () => {
+    const message = await messageOf(
+      `
+apiToken: tok-SECRET-1
+store: { redis: "http://:SECRET-2@redis.example:6379" }
+accounts:
+  - name: acme
+    credentials: [{ username: u, password: "SECRET-3", extra: 1 }]
+    dkim:
+      - { domain: acme.test, selector: s1, privateKey: "SECRET-4 is not a pem" }
+  - name: beta
+    credentials: { username: u, password: "SECRET-5" }
+routes:
+  default:
+    senders: [{ name: out, host: mx.example, auth: { user: u, pass: "SECRET-6" }, port: "x" }]
+`,
+      { RELAYFLEET_TRACKING_SECRET: "SECRET-7" },
+    );
+    expect(message).toContain("apiToken: at least 16 characters (value hidden: it is a secret)");
+    expect(message).toContain("trackingSecret: at least 16 characters");
+    expect(message).toContain("store.redis: a redis:// or rediss:// URL");
+    expect(message).toContain("accounts[0].dkim[0].privateKey: a PEM private key");
+    // An object quoted whole (a mistyped credentials list) has its password hidden inside.
+    expect(message).toContain("accounts[1].credentials:");
+    expect(message).toContain('"password":"(hidden)"');
+    expect(message).toContain("routes.default.senders[0].port");
+    expect(message).not.toMatch(/SECRET-\d/);
+  });
+
+  it("reports a YAML syntax error by line and column, never quoting the line", async () => {
+    const message = await messageOf('hostname: relay.test\napiToken: "SECRET-8\nmode: full\n');
+    expect(message).toMatch(/YAML: .* at line \d+, column \d+/);
+    expect(message).not.toContain("SECRET-8");
   });
 });

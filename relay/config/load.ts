@@ -1,7 +1,9 @@
 /**
  * The one loader for the relay's YAML configuration: file, then environment
  * overrides, then schema validation. Every problem is reported at once, each
- * naming the offending key and what was expected.
+ * naming the offending key and what was expected. Problems never quote a
+ * secret (tokens, keys, passwords, a Redis URL that may carry one): the
+ * message ends up in pod logs.
  */
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
@@ -52,13 +54,45 @@ export async function loadConfig(options: LoadOptions = {}): Promise<RelayConfig
 }
 
 export function parseYaml(text: string, source: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  // Not prettyErrors: those quote the offending source line, which may be `apiToken: ...`.
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0)
     throw new ConfigError(
       source,
-      doc.errors.map((e) => `YAML: ${e.message}`),
+      doc.errors.map((e) => `YAML: ${e.message} at ${lineAndColumn(text, e.pos[0])}`),
     );
   return doc.toJS() ?? {};
+}
+
+function lineAndColumn(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - (before.lastIndexOf("\n") + 1) + 1;
+  return `line ${line}, column ${column}`;
+}
+
+/** Keys whose values are secrets wherever they appear (accounts' passwords, DKIM keys, senders' auth). */
+const SECRET_KEYS = new Set(["apiToken", "trackingSecret", "password", "pass", "privateKey", "redis"]);
+
+/** `value` with every secret inside it replaced, for quoting in an error. */
+function withoutSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutSecrets);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [
+      key,
+      SECRET_KEYS.has(key) ? "(hidden)" : withoutSecrets(inner),
+    ]),
+  );
+}
+
+/** What a problem says it got: nothing for a secret, the rest with secrets inside hidden. */
+export function quoteValue(path: readonly PropertyKey[], value: unknown): string {
+  if (value === undefined) return "";
+  const last = path[path.length - 1];
+  if (typeof last === "string" && SECRET_KEYS.has(last)) return " (value hidden: it is a secret)";
+  const text = JSON.stringify(withoutSecrets(value));
+  return text === undefined ? "" : ` (got ${text.slice(0, 80)})`;
 }
 
 export function parseConfig(raw: unknown, source = "(config)"): RelayConfig {
@@ -116,9 +150,7 @@ function describeIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): stri
         })
         .join("\n  - ");
     }
-    const got = valueAt(raw, issue.path);
-    const shown = got === undefined ? "" : ` (got ${JSON.stringify(got)?.slice(0, 80)})`;
-    return `${formatPath(issue.path)}: ${issue.message}${shown}`;
+    return `${formatPath(issue.path)}: ${issue.message}${quoteValue(issue.path, valueAt(raw, issue.path))}`;
   });
 }
 

@@ -3,12 +3,19 @@
  * transaction logic, with the connection limits, deadlines and drain that
  * smtp-server leaves to the application (HOSTILE-INPUTS.md rows 15 to 17).
  */
-import { readFileSync } from "node:fs";
-import { isIP } from "node:net";
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import { parseListenAddress } from "../config/schema.js";
 import { RelayError } from "../errors.js";
+import type { Metrics } from "../metrics/index.js";
+import { authPolicy } from "./auth-policy.js";
 import { adjustConnections } from "./smtp-compat.js";
+import {
+  readTlsMaterial,
+  TLS_MIN_VERSION,
+  type TlsFiles,
+  type TlsMaterial,
+  watchTlsMaterial,
+} from "./tls.js";
 import { type IntakeDeps, newSessionState, type SessionState, Transactions } from "./transaction.js";
 
 export interface Intake {
@@ -23,12 +30,20 @@ export interface Intake {
 }
 
 export interface IntakeOptions extends IntakeDeps {
+  /** Plain listeners (STARTTLS when `tls` is set). */
   listen: string[];
-  tls?: { cert: string; key: string };
+  /** Implicit-TLS listeners (RFC 8314); need `tls`. */
+  smtps?: string[];
+  tls?: TlsFiles;
+  /** The pair as already read and checked (startRelay reads it before anything else starts). */
+  tlsMaterial?: TlsMaterial;
+  /** How often the certificate files are polled besides being watched; default 5000 ms. */
+  tlsPollMs?: number;
 }
 
-function isLoopback(host: string): boolean {
-  return host === "::1" || host === "localhost" || (isIP(host) === 4 && host.startsWith("127."));
+/** Puts the certificate in force into the TLS gauges. */
+function showCertificate(metrics: Metrics, material: TlsMaterial): void {
+  metrics.tlsCertificateExpiry.set(Math.floor(material.notAfter.getTime() / 1000));
 }
 
 function normalizeIp(ip: string): string {
@@ -51,9 +66,9 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
   const servers: SMTPServer[] = [];
   const addresses: { host: string; port: number }[] = [];
   let draining = false;
-  const tls = options.tls
-    ? { key: readFileSync(options.tls.key), cert: readFileSync(options.tls.cert) }
-    : undefined;
+  const tls = options.tls ? (options.tlsMaterial ?? readTlsMaterial(options.tls)) : undefined;
+  if ((options.smtps ?? []).length > 0 && !tls) throw new Error("listen.smtps needs tls: { cert, key }");
+  if (tls) showCertificate(metrics, tls);
 
   const stateOf = (session: SMTPServerSession): SessionState => {
     const state = sessions.get(session.id);
@@ -70,19 +85,24 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     );
   };
 
-  for (const spec of options.listen) {
+  const listeners = [
+    ...options.listen.map((spec) => ({ spec, implicitTls: false })),
+    ...(options.smtps ?? []).map((spec) => ({ spec, implicitTls: true })),
+  ];
+  for (const { spec, implicitTls } of listeners) {
     const listen = parseListenAddress(spec);
     if (!listen) throw new Error(`bad listen address ${spec}`);
-    const insecureAuth = config.intake.insecureAuth || isLoopback(listen.host);
     const serverOptions: SMTPServerOptions = {
       name: config.hostname,
       banner: "relayfleet ESMTP",
       size: config.maxMessageBytes,
       authMethods: ["PLAIN", "LOGIN"],
       authOptional: true,
-      allowInsecureAuth: insecureAuth,
-      disabledCommands: tls ? [] : ["STARTTLS"],
-      ...(tls ? { key: tls.key, cert: tls.cert } : {}),
+      // The AUTH-before-TLS rule is ours (auth-policy.ts, applied in smtp-compat.ts).
+      allowInsecureAuth: true,
+      secure: implicitTls,
+      disabledCommands: tls && !implicitTls ? [] : ["STARTTLS"],
+      ...(tls ? { key: tls.key, cert: tls.cert, minVersion: TLS_MIN_VERSION } : {}),
       disableReverseLookup: true,
       hideENHANCEDSTATUSCODES: false,
       maxClients: config.intake.maxConnections,
@@ -119,6 +139,12 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
         // A client that vanished mid-DATA never heard 250: drop its partial file.
         void state.writer?.abort();
       },
+      onSecure(_socket, session, callback) {
+        // RFC 3207 4.2: nothing learnt before STARTTLS carries over (smtp-server drops its own user).
+        const state = sessions.get(session.id);
+        if (state) delete state.authAccount;
+        callback();
+      },
       onAuth(auth, session, callback) {
         settle(
           transactions.auth(auth, stateOf(session)),
@@ -138,6 +164,9 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     const server = new SMTPServer(serverOptions);
     adjustConnections(server, {
       greetingDelayMs: config.intake.greetingDelayMs ?? (listen.port === 25 ? 100 : 0),
+      authAllowed: (connection) =>
+        authPolicy(listen, connection.secure, { insecureAuth: config.intake.insecureAuth }) === "offer",
+      onAuthRefused: () => metrics.rejections.inc({ reason: "tls_required" }),
     });
     server.on("error", (error) => log.warn({ err: error }, "SMTP connection error"));
     await new Promise<void>((resolve, reject) => {
@@ -154,6 +183,37 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     });
     servers.push(server);
   }
+
+  // Renewed certificates reach new sessions (STARTTLS and smtps) at once; open ones keep theirs.
+  const certificateWatch =
+    options.tls && tls
+      ? watchTlsMaterial({
+          files: options.tls,
+          current: tls,
+          ...(options.tlsPollMs ? { pollMs: options.tlsPollMs } : {}),
+          onReload(material) {
+            for (const server of servers)
+              server.updateSecureContext({ key: material.key, cert: material.cert });
+            showCertificate(metrics, material);
+            metrics.tlsReloads.inc();
+            log.info(
+              {
+                cert: options.tls?.cert,
+                notAfter: material.notAfter.toISOString(),
+                sha256: material.fingerprint256,
+              },
+              "TLS certificate reloaded",
+            );
+          },
+          onFailure(error) {
+            metrics.tlsReloadFailures.inc();
+            log.warn(
+              { file: error.file, problem: error.message },
+              "TLS certificate renewal refused; the old certificate stays",
+            );
+          },
+        })
+      : undefined;
 
   const connectionsOf = (server: SMTPServer) => server.connections as unknown as Set<Connection>;
 
@@ -219,6 +279,7 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     },
     async close() {
       clearInterval(watchdog);
+      certificateWatch?.close();
       draining = true;
       await Promise.all(
         servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),

@@ -13,6 +13,11 @@
  *   capped near 10 messages/s per connection by that alone, so the wait is
  *   per listener: kept on port 25, off on submission ports, where clients are
  *   known and authenticated (DESIGN.md, "Things already learned about speed").
+ * - AUTH is offered and accepted per connection as `authAllowed` decides
+ *   (relay/intake/auth-policy.ts): left out of EHLO and answered 530 5.7.0
+ *   until the session is TLS. smtp-server's own rule only applies when
+ *   STARTTLS is enabled, and answers a non-standard 538; the server is built
+ *   with allowInsecureAuth so that this one rule decides.
  */
 import type { SMTPServer } from "smtp-server";
 
@@ -20,8 +25,14 @@ const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 
 type Send = (code: number, data?: string | string[] | null, context?: string | false) => void;
 
+type Handler = (command: Buffer | string, callback: () => void) => void;
+
 interface PatchableConnection {
   send: Send;
+  secure: boolean;
+  handler_EHLO: Handler;
+  handler_AUTH: Handler;
+  _isSupported(command: string): boolean;
   close(): void;
   init(): void;
   connectionReady(): void;
@@ -29,7 +40,17 @@ interface PatchableConnection {
   _server: { connections: Set<unknown>; options: { maxClients?: number; name?: string } };
 }
 
-export function adjustConnections(server: SMTPServer, options: { greetingDelayMs: number }): void {
+export interface ConnectionAdjustments {
+  greetingDelayMs: number;
+  /** Whether AUTH may be offered now; `secure` is true once the session is TLS (smtps or after STARTTLS). */
+  authAllowed(connection: { secure: boolean }): boolean;
+  /** Called when AUTH is refused for want of TLS (for the rejections metric). */
+  onAuthRefused?(): void;
+}
+
+export const STARTTLS_FIRST = "5.7.0 Must issue a STARTTLS command first";
+
+export function adjustConnections(server: SMTPServer, options: ConnectionAdjustments): void {
   const connections = server.connections as unknown as Set<PatchableConnection>;
   const add = connections.add.bind(connections);
   connections.add = (connection: PatchableConnection) => {
@@ -39,6 +60,7 @@ export function adjustConnections(server: SMTPServer, options: { greetingDelayMs
       send(code, data, own ? false : context);
       if (code === 421) setImmediate(() => connection.close());
     };
+    gateAuth(connection, options);
     if (options.greetingDelayMs !== 100) {
       // The library's init() with its own fixed delay replaced by ours.
       connection.init = () => {
@@ -53,5 +75,29 @@ export function adjustConnections(server: SMTPServer, options: { greetingDelayMs
       };
     }
     return add(connection);
+  };
+}
+
+function gateAuth(connection: PatchableConnection, options: ConnectionAdjustments): void {
+  // EHLO lists AUTH when _isSupported("AUTH") says so; hide it while a refused EHLO is answered.
+  let hideAuth = false;
+  const isSupported = connection._isSupported.bind(connection);
+  connection._isSupported = (command) =>
+    hideAuth && command.trim().toUpperCase() === "AUTH" ? false : isSupported(command);
+  const ehlo = connection.handler_EHLO.bind(connection);
+  connection.handler_EHLO = (command, callback) => {
+    hideAuth = !options.authAllowed(connection);
+    try {
+      ehlo(command, callback);
+    } finally {
+      hideAuth = false;
+    }
+  };
+  const auth = connection.handler_AUTH.bind(connection);
+  connection.handler_AUTH = (command, callback) => {
+    if (options.authAllowed(connection)) return auth(command, callback);
+    options.onAuthRefused?.();
+    connection.send(530, STARTTLS_FIRST);
+    callback();
   };
 }

@@ -77,6 +77,21 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: "Blocked (sender, domain) pairs in force",
       registers,
     }),
+    tlsReloads: new Counter({
+      name: "relayfleet_tls_reloads_total",
+      help: "Renewed TLS certificates taken into use without a restart",
+      registers,
+    }),
+    tlsReloadFailures: new Counter({
+      name: "relayfleet_tls_reload_failures_total",
+      help: "Changed TLS certificate or key files refused (unreadable, not PEM, key not matching); the old certificate stays",
+      registers,
+    }),
+    tlsCertificateExpiry: new Gauge({
+      name: "relayfleet_tls_certificate_expiry_seconds",
+      help: "notAfter of the certificate the SMTP listeners present, as unix time",
+      registers,
+    }),
     spoolFsyncBatch: new Histogram({
       name: "relayfleet_spool_fsync_batch_size",
       help: "Messages made durable by one group commit",

@@ -19,7 +19,7 @@
  *   so a transaction runs to its end before any other callback, which is
  *   what makes checkAndIncrement exact under concurrency.
  */
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { type Logger, silentLogger } from "../../log/logger.js";
@@ -54,9 +54,13 @@ export async function openLocalStore(options: LocalStoreOptions): Promise<Store>
   const logger = (options.logger ?? silentLogger()).child({ component: "store", adapter: "local" });
   const file = join(options.dir, STORE_FILE);
   try {
-    await mkdir(options.dir, { recursive: true });
+    await mkdir(options.dir, { recursive: true, mode: 0o700 });
+    // Made here, owner-only, before SQLite opens it: SQLite gives the -wal and -shm files the
+    // database file's mode, and the store holds accounts' password hashes and DKIM keys.
+    await (await open(file, "a", 0o600)).close();
+    await chmod(file, 0o600);
   } catch (error) {
-    throw new StoreError("unavailable", `cannot create the data directory ${options.dir}`, { cause: error });
+    throw new StoreError("unavailable", `cannot create the store in ${options.dir}`, { cause: error });
   }
   const sqlite = openDatabase(file, options.lockTimeoutMs ?? 2000);
   logger.debug({ file }, "local store open");
