@@ -106,6 +106,8 @@ export interface TlsWatchOptions {
   pollMs?: number;
   /** Watch events come in bursts (a symlink swap is several renames): wait this long. Default 250. */
   settleMs?: number;
+  /** Watch the directories (default true); false leaves the poll alone, as on a file system without events. */
+  watch?: boolean;
 }
 
 export interface TlsWatch {
@@ -182,7 +184,8 @@ export function watchTlsMaterial(options: TlsWatchOptions): TlsWatch {
   };
 
   const watchers: FSWatcher[] = [];
-  for (const dir of new Set([dirname(files.cert), dirname(files.key)])) {
+  const dirs = options.watch === false ? [] : [...new Set([dirname(files.cert), dirname(files.key)])];
+  for (const dir of dirs) {
     try {
       const watcher = watch(dir, { persistent: false }, soon);
       // A watch that fails (the directory went away, inotify limits) leaves the poll to do the job.

@@ -27,9 +27,9 @@ export async function writeRelayConfig(dir: string, config: Record<string, unkno
   return file;
 }
 
-function portOpen(port: number): Promise<boolean> {
+function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ port, host: "127.0.0.1" });
+    const socket = connect({ port, host });
     socket.once("connect", () => {
       socket.destroy();
       resolve(true);
@@ -38,8 +38,15 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
-/** Starts a relay from a config object; listeners get free ports unless the config names them. */
-export async function startRelayProcess(dir: string, config: Record<string, unknown>): Promise<RelayProcess> {
+/**
+ * Starts a relay from a config object; listeners get free ports unless the config names them.
+ * `ready`: the address that shows the relay is up, when the config names its own SMTP listeners.
+ */
+export async function startRelayProcess(
+  dir: string,
+  config: Record<string, unknown>,
+  options: { ready?: { host: string; port: number } } = {},
+): Promise<RelayProcess> {
   const smtpPort = await freePort();
   const apiPort = await freePort();
   const full = {
@@ -66,7 +73,8 @@ export async function startRelayProcess(dir: string, config: Record<string, unkn
     output += d.toString();
   });
   const deadline = Date.now() + 20_000;
-  while (!(await portOpen(smtpPort))) {
+  const ready = options.ready ?? { host: "127.0.0.1", port: smtpPort };
+  while (!(await portOpen(ready.port, ready.host))) {
     if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
