@@ -11,14 +11,22 @@ import {
   watchTlsMaterial,
 } from "../../relay/intake/tls.js";
 import { secretVolume } from "../support/secret-volume.js";
-import { createTestCa } from "../support/test-ca.js";
 import { tempDir } from "../support/temp-dir.js";
+import { createTestCa } from "../support/test-ca.js";
 
 describe("authPolicy", () => {
   const strict = { insecureAuth: false };
 
   it("keeps AUTH for TLS on every listener that is not loopback", () => {
-    for (const host of ["0.0.0.0", "::", "192.0.2.2", "10.1.2.3", "fd00::2", "relay.example.com", "128.0.0.1"]) {
+    for (const host of [
+      "0.0.0.0",
+      "::",
+      "192.0.2.2",
+      "10.1.2.3",
+      "fd00::2",
+      "relay.example.com",
+      "128.0.0.1",
+    ]) {
       expect(authPolicy({ host }, false, strict), host).toBe("tls_first");
       expect(authPolicy({ host }, true, strict), host).toBe("offer");
     }
@@ -79,7 +87,9 @@ describe("certificate checks", () => {
       "tls.cert /etc/tls/tls.crt: the certificate cannot be parsed",
     );
     const keyBody = keyText.split("\n")[1] as string;
-    const garbageKey = Buffer.from(`-----BEGIN PRIVATE KEY-----\n${keyBody.slice(0, 20)}\n-----END PRIVATE KEY-----\n`);
+    const garbageKey = Buffer.from(
+      `-----BEGIN PRIVATE KEY-----\n${keyBody.slice(0, 20)}\n-----END PRIVATE KEY-----\n`,
+    );
     const error = (() => {
       try {
         checkTlsMaterial(Buffer.from(one.pem), garbageKey, files);

@@ -5,7 +5,7 @@
  * loaded machine.
  */
 import { execFile } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { tempDir } from "./temp-dir.js";
@@ -30,8 +30,10 @@ async function openssl(args: string[]): Promise<void> {
   await run("openssl", args, { timeout: 60_000 });
 }
 
-export async function createTestCa(): Promise<TestCa> {
-  const dir = await tempDir("relayfleet-ca-");
+/** `dir`: where its files go (default: a temp dir removed when the test finishes; pass one in a beforeAll). */
+export async function createTestCa(options: { dir?: string } = {}): Promise<TestCa> {
+  const dir = options.dir ?? (await tempDir("relayfleet-ca-"));
+  await mkdir(dir, { recursive: true });
   const caKey = join(dir, "ca.key");
   const caCert = join(dir, "ca.pem");
   await openssl([

@@ -4,7 +4,12 @@
  * certificate a session got and that the chain verified.
  */
 import { connect as connectPlain, type Socket } from "node:net";
-import { type ConnectionOptions, type PeerCertificate, connect as connectTls, type TLSSocket } from "node:tls";
+import {
+  type ConnectionOptions,
+  connect as connectTls,
+  type PeerCertificate,
+  type TLSSocket,
+} from "node:tls";
 
 export interface SmtpLineSession {
   /** Waits for the next complete reply (multi-line replies joined with "\n"). */
