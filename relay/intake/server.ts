@@ -41,9 +41,9 @@ export interface IntakeOptions extends IntakeDeps {
   tlsPollMs?: number;
 }
 
-/** Puts the certificate in force into the TLS gauges. */
-function showCertificate(metrics: Metrics, material: TlsMaterial): void {
-  metrics.tlsCertificateExpiry.set(Math.floor(material.notAfter.getTime() / 1000));
+/** Puts the certificate in force into the TLS gauge. */
+function showCertificate(metrics: Metrics, files: TlsFiles, material: TlsMaterial): void {
+  metrics.tlsCertificateExpiry.set({ file: files.cert }, Math.floor(material.notAfter.getTime() / 1000));
 }
 
 function normalizeIp(ip: string): string {
@@ -68,7 +68,7 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
   let draining = false;
   const tls = options.tls ? (options.tlsMaterial ?? readTlsMaterial(options.tls)) : undefined;
   if ((options.smtps ?? []).length > 0 && !tls) throw new Error("listen.smtps needs tls: { cert, key }");
-  if (tls) showCertificate(metrics, tls);
+  if (options.tls && tls) showCertificate(metrics, options.tls, tls);
 
   const stateOf = (session: SMTPServerSession): SessionState => {
     const state = sessions.get(session.id);
@@ -194,7 +194,7 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
           onReload(material) {
             for (const server of servers)
               server.updateSecureContext({ key: material.key, cert: material.cert });
-            showCertificate(metrics, material);
+            if (options.tls) showCertificate(metrics, options.tls, material);
             metrics.tlsReloads.inc();
             log.info(
               {

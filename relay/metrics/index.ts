@@ -89,7 +89,9 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     tlsCertificateExpiry: new Gauge({
       name: "relayfleet_tls_certificate_expiry_seconds",
-      help: "notAfter of the certificate the SMTP listeners present, as unix time",
+      help: "notAfter of the certificate the SMTP listeners present, as unix time, by tls.cert file (absent without tls)",
+      // Labelled so that a relay without tls shows no series rather than an expiry of 0.
+      labelNames: ["file"] as const,
       registers,
     }),
     spoolFsyncBatch: new Histogram({

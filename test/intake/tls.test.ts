@@ -255,9 +255,9 @@ describe("a relay with tls on listeners that are not loopback", () => {
     );
     expect(await fingerprintSeen(ports.smtps, true)).toBe(renewed);
     expect(await metricValue(ports.metrics, "relayfleet_tls_reloads_total")).toBe(1);
-    expect(await metricValue(ports.metrics, "relayfleet_tls_certificate_expiry_seconds")).toBe(
-      Math.floor(new Date(new X509Certificate(second.pem).validTo).getTime() / 1000),
-    );
+    expect(
+      await metricValue(ports.metrics, `relayfleet_tls_certificate_expiry_seconds{file="${volume.cert}"}`),
+    ).toBe(Math.floor(new Date(new X509Certificate(second.pem).validTo).getTime() / 1000));
     // The session from before the renewal still sends.
     expect(await sendOne(open, "across the renewal")).toMatch(/^250 2\.0\.0 Ok: queued as /);
     open.close();
