@@ -50,6 +50,11 @@ async function sendOne(
   return session.reply(30_000);
 }
 
+/** A client that offers TLS 1.0/1.1 only (its own OpenSSL would not at the default level: the server must say no). */
+function tls11(options: ConnectionOptions): ConnectionOptions {
+  return { ...options, minVersion: "TLSv1", maxVersion: "TLSv1.1", ciphers: "DEFAULT@SECLEVEL=0" };
+}
+
 async function metricValue(port: number, name: string): Promise<number | undefined> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   const line = text.split("\n").find((l) => l.startsWith(`${name} `));
@@ -177,13 +182,7 @@ describe("a relay with tls on listeners that are not loopback", () => {
   });
 
   it("refuses TLS 1.1 on STARTTLS and smtps with a protocol-version alert, and speaks TLS 1.2", async () => {
-    const old: ConnectionOptions = {
-      ...verified,
-      minVersion: "TLSv1",
-      maxVersion: "TLSv1.1",
-      // The client's own OpenSSL would not offer TLS 1.1 at its default level; the server must say no.
-      ciphers: "DEFAULT@SECLEVEL=0",
-    };
+    const old = tls11(verified);
     const starttls = await smtpLineSession(ports.starttls, { host: address.connect });
     try {
       await starttls.reply();
@@ -254,6 +253,10 @@ describe("a relay with tls on listeners that are not loopback", () => {
       "the renewed certificate on STARTTLS",
     );
     expect(await fingerprintSeen(ports.smtps, true)).toBe(renewed);
+    // The rebuilt context keeps the TLS 1.2 floor.
+    await expect(
+      smtpLineSession(ports.smtps, { host: address.connect, implicitTls: tls11(verified) }),
+    ).rejects.toMatchObject({ code: "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION" });
     expect(await metricValue(ports.metrics, "relayfleet_tls_reloads_total")).toBe(1);
     expect(
       await metricValue(ports.metrics, `relayfleet_tls_certificate_expiry_seconds{file="${volume.cert}"}`),
@@ -345,6 +348,40 @@ describe("a listener that is not loopback, without tls", () => {
     } finally {
       session.close();
     }
+  });
+});
+
+describe("STARTTLS after an AUTH in the clear", () => {
+  it("forgets the plaintext AUTH (RFC 3207 4.2): MAIL needs a new AUTH over TLS", async () => {
+    const ca = await createTestCa();
+    const issued = await ca.issue("relay.test");
+    const relay = await startTestIntake({
+      listen: ["0.0.0.0:0"],
+      tls: issued,
+      intake: { insecureAuth: true },
+      accounts: [
+        {
+          name: "acme",
+          credentials: [{ username: "u", password: "right-password" }],
+          allowedFrom: ["*@acme.test"],
+        },
+      ],
+    });
+    const session = await smtpLineSession(relay.port);
+    try {
+      await session.reply();
+      await session.command("EHLO client.test");
+      expect(await session.command(plainAuth)).toMatch(/^235 /);
+      await session.startTls({ ca: ca.caPem, servername: "relay.test" });
+      await session.command("EHLO client.test");
+      expect(await session.command("MAIL FROM:<a@acme.test>")).toMatch(/^550 5\.7\.1 Relaying denied/);
+      expect(await session.command("RSET")).toMatch(/^250 /);
+      expect(await session.command(plainAuth)).toMatch(/^235 /);
+      expect(await sendOne(session, "after starttls")).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    } finally {
+      session.close();
+    }
+    expect(relay.accepted).toHaveLength(1);
   });
 });
 
