@@ -29,7 +29,9 @@ async function relay(args: string[]): Promise<void> {
   const config = await loadConfig(values.config === undefined ? {} : { file: values.config });
   const logger = createLogger({ level: config.logLevel });
   const relay = await startRelay(config, logger);
-  const smtp = relay.intake.addresses.map((a) => `${a.host}:${a.port}`).join(", ");
+  const smtp = relay.intake.addresses
+    .map((a) => `${a.host}:${a.port}${a.implicitTls ? " (smtps)" : ""}`)
+    .join(", ");
   logger.info({ smtp, api: relay.apiAddress, metrics: relay.metricsAddress }, "relay started");
   // The one thing printed for a person rather than a log collector (relay/banner.ts).
   const first = relay.intake.addresses[0];

@@ -19,8 +19,8 @@ import {
 import { type IntakeDeps, newSessionState, type SessionState, Transactions } from "./transaction.js";
 
 export interface Intake {
-  /** Bound addresses, in config order (port 0 resolved). */
-  readonly addresses: { host: string; port: number }[];
+  /** Bound addresses, in config order, listen.smtp then listen.smtps (port 0 resolved). */
+  readonly addresses: { host: string; port: number; implicitTls: boolean }[];
   readonly draining: boolean;
   /** Connections open now. */
   readonly activeConnections: number;
@@ -37,8 +37,6 @@ export interface IntakeOptions extends IntakeDeps {
   tls?: TlsFiles;
   /** The pair as already read and checked (startRelay reads it before anything else starts). */
   tlsMaterial?: TlsMaterial;
-  /** How often the certificate files are polled besides being watched; default 5000 ms. */
-  tlsPollMs?: number;
 }
 
 /** Puts the certificate in force into the TLS gauge. */
@@ -64,11 +62,12 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
   const sessions = new Map<string, SessionState>();
   const perIp = new Map<string, number>();
   const servers: SMTPServer[] = [];
-  const addresses: { host: string; port: number }[] = [];
+  const addresses: { host: string; port: number; implicitTls: boolean }[] = [];
   let draining = false;
-  const tls = options.tls ? (options.tlsMaterial ?? readTlsMaterial(options.tls)) : undefined;
+  const tlsFiles = options.tls;
+  const tls = tlsFiles ? (options.tlsMaterial ?? readTlsMaterial(tlsFiles)) : undefined;
   if ((options.smtps ?? []).length > 0 && !tls) throw new Error("listen.smtps needs tls: { cert, key }");
-  if (options.tls && tls) showCertificate(metrics, options.tls, tls);
+  if (tlsFiles && tls) showCertificate(metrics, tlsFiles, tls);
 
   const stateOf = (session: SMTPServerSession): SessionState => {
     const state = sessions.get(session.id);
@@ -180,25 +179,25 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     addresses.push({
       host: listen.host,
       port: typeof bound === "object" && bound ? bound.port : listen.port,
+      implicitTls,
     });
     servers.push(server);
   }
 
   // Renewed certificates reach new sessions (STARTTLS and smtps) at once; open ones keep theirs.
   const certificateWatch =
-    options.tls && tls
+    tlsFiles && tls
       ? watchTlsMaterial({
-          files: options.tls,
+          files: tlsFiles,
           current: tls,
-          ...(options.tlsPollMs ? { pollMs: options.tlsPollMs } : {}),
           onReload(material) {
             for (const server of servers)
               server.updateSecureContext({ key: material.key, cert: material.cert });
-            if (options.tls) showCertificate(metrics, options.tls, material);
+            showCertificate(metrics, tlsFiles, material);
             metrics.tlsReloads.inc();
             log.info(
               {
-                cert: options.tls?.cert,
+                cert: tlsFiles.cert,
                 notAfter: material.notAfter.toISOString(),
                 sha256: material.fingerprint256,
               },

@@ -1,6 +1,6 @@
 /**
- * Two adjustments to smtp-server's replies, applied per connection as it is
- * accepted (the library has no option for either):
+ * Adjustments to smtp-server's connections, applied to each as it is
+ * accepted (the library has no option for any of them):
  *
  * - Our replies carry their own enhanced status code (RELAY_ERRORS, and
  *   "2.0.0 Ok: queued as ID" from CONTRACT.md). smtp-server would put its
