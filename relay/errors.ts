@@ -19,8 +19,8 @@ export const RELAY_ERRORS = {
   auth_failed: { responseCode: 535, enhancedCode: "5.7.8", temporary: false, category: "auth" },
   /** Too many AUTH failures from one IP or on one connection. */
   auth_rate_limited: { responseCode: 421, enhancedCode: "4.7.0", temporary: true, category: "auth" },
-  /** AUTH offered only over TLS. */
-  encryption_required: { responseCode: 538, enhancedCode: "5.7.11", temporary: false, category: "auth" },
+  /** AUTH before TLS on a listener that is not loopback (relay/intake/auth-policy.ts). */
+  tls_required: { responseCode: 530, enhancedCode: "5.7.0", temporary: false, category: "auth" },
   /** Recipient on one of the account's suppression lists (suppression: reject). */
   suppressed: { responseCode: 550, enhancedCode: "5.1.1", temporary: false, category: "policy" },
   /** Account over its hourly, daily or monthly limit (suppression: reject). */

@@ -165,7 +165,7 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
       greetingDelayMs: config.intake.greetingDelayMs ?? (listen.port === 25 ? 100 : 0),
       authAllowed: (connection) =>
         authPolicy(listen, connection.secure, { insecureAuth: config.intake.insecureAuth }) === "offer",
-      onAuthRefused: () => metrics.rejections.inc({ reason: "tls_required" }),
+      onAuthRefused: (error) => metrics.rejections.inc({ reason: error.code }),
     });
     server.on("error", (error) => log.warn({ err: error }, "SMTP connection error"));
     await new Promise<void>((resolve, reject) => {

@@ -20,6 +20,7 @@
  *   with allowInsecureAuth so that this one rule decides.
  */
 import type { SMTPServer } from "smtp-server";
+import { RelayError } from "../errors.js";
 
 const ENHANCED_CODE = /^[245]\.\d{1,3}\.\d{1,3} /;
 
@@ -45,10 +46,10 @@ export interface ConnectionAdjustments {
   /** Whether AUTH may be offered now; `secure` is true once the session is TLS (smtps or after STARTTLS). */
   authAllowed(connection: { secure: boolean }): boolean;
   /** Called when AUTH is refused for want of TLS (for the rejections metric). */
-  onAuthRefused?(): void;
+  onAuthRefused?(error: RelayError): void;
 }
 
-export const STARTTLS_FIRST = "5.7.0 Must issue a STARTTLS command first";
+const STARTTLS_FIRST = new RelayError("tls_required", "Must issue a STARTTLS command first");
 
 export function adjustConnections(server: SMTPServer, options: ConnectionAdjustments): void {
   const connections = server.connections as unknown as Set<PatchableConnection>;
@@ -96,8 +97,8 @@ function gateAuth(connection: PatchableConnection, options: ConnectionAdjustment
   const auth = connection.handler_AUTH.bind(connection);
   connection.handler_AUTH = (command, callback) => {
     if (options.authAllowed(connection)) return auth(command, callback);
-    options.onAuthRefused?.();
-    connection.send(530, STARTTLS_FIRST);
+    options.onAuthRefused?.(STARTTLS_FIRST);
+    connection.send(STARTTLS_FIRST.responseCode, STARTTLS_FIRST.message);
     callback();
   };
 }
