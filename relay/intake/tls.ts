@@ -123,15 +123,42 @@ function digestOf(cert: Buffer, key: Buffer): string {
  * directory, not the file the watch would hold open) and polls the contents
  * every `pollMs`. Each distinct content is checked once: a good one is
  * handed to onReload, a bad one to onFailure, and the same bad files are not
- * counted again on every poll.
+ * counted again on every poll. A bad pair is read a second time before it
+ * counts: the two files are read one after the other, and a swap between the
+ * reads gives an old certificate with a new key.
  */
 export function watchTlsMaterial(options: TlsWatchOptions): TlsWatch {
   const { files } = options;
   let lastSeen = digestOf(options.current.cert, options.current.key);
+  let unconfirmed: string | undefined;
   let closed = false;
   let checking = false;
   let again = false;
   let settleTimer: NodeJS.Timeout | undefined;
+
+  const read = async (): Promise<{ state: string; result: TlsMaterial | TlsMaterialError }> => {
+    try {
+      const [cert, key] = await Promise.all([readFile(files.cert), readFile(files.key)]);
+      const state = digestOf(cert, key);
+      if (state === lastSeen) return { state, result: options.current };
+      try {
+        return { state, result: checkTlsMaterial(cert, key, files) };
+      } catch (error) {
+        return {
+          state,
+          result: error instanceof TlsMaterialError ? error : new TlsMaterialError(files.cert, "unusable"),
+        };
+      }
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+      const path = (error as NodeJS.ErrnoException).path ?? files.cert;
+      const which = path === files.key ? "tls.key" : "tls.cert";
+      return {
+        state: `unreadable:${path}:${code}`,
+        result: new TlsMaterialError(path, `${which} ${path}: cannot read the file (${code})`),
+      };
+    }
+  };
 
   const check = async (): Promise<void> => {
     if (closed) return;
@@ -141,32 +168,23 @@ export function watchTlsMaterial(options: TlsWatchOptions): TlsWatch {
     }
     checking = true;
     try {
-      let state: string;
-      let outcome: (() => void) | undefined;
-      try {
-        const [cert, key] = await Promise.all([readFile(files.cert), readFile(files.key)]);
-        state = digestOf(cert, key);
-        if (state !== lastSeen) {
-          try {
-            const material = checkTlsMaterial(cert, key, files);
-            outcome = () => options.onReload(material);
-          } catch (error) {
-            const refused =
-              error instanceof TlsMaterialError ? error : new TlsMaterialError(files.cert, "unusable");
-            outcome = () => options.onFailure(refused);
-          }
-        }
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
-        const path = (error as NodeJS.ErrnoException).path ?? files.cert;
-        state = `unreadable:${path}:${code}`;
-        const which = path === files.key ? "tls.key" : "tls.cert";
-        if (state !== lastSeen)
-          outcome = () =>
-            options.onFailure(new TlsMaterialError(path, `${which} ${path}: cannot read the file (${code})`));
+      const { state, result } = await read();
+      if (closed || state === lastSeen) {
+        unconfirmed = undefined;
+        return;
       }
-      lastSeen = state;
-      if (!closed) outcome?.();
+      if (!(result instanceof TlsMaterialError)) {
+        lastSeen = state;
+        unconfirmed = undefined;
+        options.onReload(result);
+      } else if (unconfirmed === state) {
+        lastSeen = state;
+        unconfirmed = undefined;
+        options.onFailure(result);
+      } else {
+        unconfirmed = state;
+        soon();
+      }
     } finally {
       checking = false;
       if (again) {
