@@ -5,7 +5,9 @@
  * when it has one, else 0.0.0.0), certificate renewal through a
  * Kubernetes-style Secret volume, and the secrets a relay leaves on disk.
  */
+import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
+import { once } from "node:events";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +15,8 @@ import type { ConnectionOptions } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/free-port.js";
 import { startTestIntake } from "../support/intake.js";
-import { type RelayProcess, startRelayProcess } from "../support/relay-process.js";
+import { alive, descendants } from "../support/processes.js";
+import { type RelayProcess, startRelayProcess, writeRelayConfig } from "../support/relay-process.js";
 import { type SecretVolume, secretVolume } from "../support/secret-volume.js";
 import { type SmtpPeer, startSmtpPeer } from "../support/smtp-peer.js";
 import { tempDir } from "../support/temp-dir.js";
@@ -437,5 +440,45 @@ describe("relay start-up and the secrets it leaves", () => {
     expect(await modeOf(join(dataDir, "store"))).toBe(0o700);
     for (const file of ["api-token", "tracking-secret", "demo-password", "store/store.sqlite"])
       expect(await modeOf(join(dataDir, file)), file).toBe(0o600);
+  }, 120_000);
+
+  it("prints the generated token on a terminal (npm start by hand)", async () => {
+    const dir = await tempDir();
+    const file = await writeRelayConfig(dir, {
+      dataDir: join(dir, "data"),
+      logLevel: "warn",
+      listen: {
+        smtp: [`127.0.0.1:${await freePort()}`],
+        api: `127.0.0.1:${await freePort()}`,
+        tracking: `127.0.0.1:${await freePort()}`,
+        metrics: `127.0.0.1:${await freePort()}`,
+      },
+    });
+    // script(1) runs the relay on a pseudo-terminal, as a shell in a terminal would.
+    const command = `${process.execPath} --import tsx bin/relayfleet.ts relay --config ${file}`;
+    const terminal = spawn("script", ["-qec", command, "/dev/null"], {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, REDIS_URL: "" },
+    });
+    let output = "";
+    terminal.stdout.on("data", (data: Buffer) => {
+      output += data.toString();
+    });
+    const exited = once(terminal, "exit");
+    try {
+      await until(
+        async () => (output.includes("relayfleet relay is up") ? true : undefined),
+        "the banner",
+        60_000,
+      );
+      await until(async () => (output.includes("Try: swaks") ? true : undefined), "the whole banner");
+    } finally {
+      for (const pid of descendants(terminal.pid as number)) if (alive(pid)) process.kill(pid, "SIGTERM");
+      await exited;
+    }
+    const token = (await readFile(join(dir, "data", "api-token"), "utf8")).trim();
+    const demoPassword = (await readFile(join(dir, "data", "demo-password"), "utf8")).trim();
+    expect(output).toContain(`API token: ${token}`);
+    expect(output).toContain(`password ${demoPassword}`);
   }, 120_000);
 });
