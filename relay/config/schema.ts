@@ -37,194 +37,194 @@ const listenAddressSchema = z
   .string()
   .refine((v) => parseListenAddress(v) !== undefined, "an address such as 0.0.0.0:2525 or [::]:2525");
 
-export const relayConfigSchema = z
-  .strictObject({
-    hostname: z.string().min(1).max(253).default("localhost"),
-    listen: z
-      .strictObject({
-        smtp: z.array(listenAddressSchema).min(1).default(["127.0.0.1:2525"]),
-        /** Implicit-TLS submission listeners (RFC 8314, port 465); need `tls`. */
-        smtps: z.array(listenAddressSchema).default([]),
-        tracking: listenAddressSchema.default("127.0.0.1:8080"),
-        api: listenAddressSchema.default("127.0.0.1:8081"),
-        metrics: listenAddressSchema.default("127.0.0.1:9464"),
-      })
-      .default({
-        smtp: ["127.0.0.1:2525"],
-        smtps: [],
-        tracking: "127.0.0.1:8080",
-        api: "127.0.0.1:8081",
-        metrics: "127.0.0.1:9464",
-      }),
-    /**
-     * PEM files for STARTTLS and the smtps listeners, re-read when they change (a renewed
-     * Kubernetes Secret). Without it, listeners that are not loopback offer no AUTH.
-     */
-    tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
-    maxMessageBytes: z
-      .number()
-      .int()
-      .min(1024)
-      .max(2 ** 31)
-      .default(104_857_600),
-    dataDir: z.string().min(1).default("./.relayfleet"),
-    store: z
-      .strictObject({
-        redis: z.string().startsWith("redis", "a redis:// or rediss:// URL").optional(),
-        /** `redis` names a node of a Redis Cluster (the client discovers the others). */
-        cluster: z.boolean().default(false),
-      })
-      .default({ cluster: false }),
-    trackingBaseUrl: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8080"),
-    /** HMAC key for tracking tokens; generated under dataDir when absent. */
-    secretFile: z.string().min(1).optional(),
-    /**
-     * The tracking HMAC key itself (env RELAYFLEET_TRACKING_SECRET), for relays
-     * that share one: every relay of a pool must verify the tokens the others
-     * wrote. Wins over secretFile.
-     */
-    trackingSecret: z.string().min(16, "at least 16 characters").optional(),
-    /** Bearer token for the admin API; generated under dataDir and printed when absent. */
-    apiToken: z.string().min(16, "at least 16 characters").optional(),
-    mode: z.enum(["full", "passthrough"]).default("full"),
-    intake: z
-      .strictObject({
-        maxRecipients: z.number().int().min(1).max(100_000).default(1000),
-        maxConnections: z.number().int().min(1).default(1000),
-        /** Postfix's smtpd_client_connection_count_limit default. */
-        maxConnectionsPerIp: z.number().int().min(1).default(50),
-        idleTimeoutSeconds: z.number().min(1).default(60),
-        /** A whole SMTP session, however busy, ends after this. */
-        sessionTimeoutSeconds: z.number().min(1).default(1800),
-        /** Bytes/second a DATA transfer must keep up, after a grace period (Postfix smtpd_min_data_rate). */
-        minDataRate: z.number().int().min(0).default(500),
-        /** Seconds into DATA before minDataRate applies (a slow start is not yet a slow sender). */
-        dataRateGraceSeconds: z.number().min(0).default(30),
-        /** Wait before the banner to catch early talkers; default 100 ms on port 25, none on submission ports. */
-        greetingDelayMs: z.number().int().min(0).max(30_000).optional(),
-        maxAuthFailuresPerConnection: z.number().int().min(1).default(3),
-        /** Failures per IP in 15 minutes before AUTH is refused outright (responses slow down before that). */
-        maxAuthFailuresPerIp: z.number().int().min(1).default(20),
-        /** Allow AUTH without TLS on non-loopback listeners (never in production). */
-        insecureAuth: z.boolean().default(false),
-        /** Accept the PROXY protocol header only from these addresses/ranges (e.g. the load balancer). */
-        proxyProtocolFrom: z.array(z.string().refine((v) => isIP(v) !== 0, "an IP address")).default([]),
-        /** Keep free on the spool file system; below it MAIL FROM gets 452 4.3.1. */
-        minFreeBytes: z
-          .number()
-          .int()
-          .min(0)
-          .default(256 * 1024 * 1024),
-      })
-      .default({
-        maxRecipients: 1000,
-        maxConnections: 1000,
-        maxConnectionsPerIp: 50,
-        idleTimeoutSeconds: 60,
-        sessionTimeoutSeconds: 1800,
-        minDataRate: 500,
-        dataRateGraceSeconds: 30,
-        maxAuthFailuresPerConnection: 3,
-        maxAuthFailuresPerIp: 20,
-        insecureAuth: false,
-        proxyProtocolFrom: [],
-        minFreeBytes: 256 * 1024 * 1024,
-      }),
-    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-    /** Days the message log and its events are kept. */
-    retentionDays: z.number().int().min(1).max(3650).default(30),
-    /**
-     * What a relay does with its queue when it stops (SIGTERM): keep delivering what can go now
-     * for up to `queueSeconds` (0: only attempts under way finish; the rest waits in the spool for
-     * the next start; mail that only waits for a retry time is not waited for), then hand what is left to the relays at `handoffDns` (a name whose addresses are the
-     * other relays of the pool, e.g. the headless Service "pool-relays.ns.svc", which lists ready
-     * relays only) on `handoffPort`, so a spool that is not coming back (an emptyDir) loses nothing.
-     */
-    shutdown: z
-      .strictObject({
-        queueSeconds: z.number().int().min(0).max(86_400).default(0),
-        handoffDns: z.string().min(1).max(253).optional(),
-        handoffPort: z.number().int().min(1).max(65_535).default(8081),
-      })
-      .default({ queueSeconds: 0, handoffPort: 8081 }),
-    /** The tracking listener (pixel, clicks, unsubscribes). */
-    tracking: z
-      .strictObject({
-        /**
-         * Proxies (IPs or CIDR ranges: the ingress or load balancer in front of the tracking
-         * Service) whose X-Forwarded-For is believed, so opens and clicks carry the reader's
-         * address (GeoIP, bot detection) and not the proxy's. None by default: the header is
-         * ignored, since anyone can send it.
-         */
-        trustForwardedFrom: z
-          .array(z.string().refine(isIpOrCidr, "an IP address or CIDR range such as 10.0.0.0/8"))
-          .default([]),
-      })
-      .default({ trustForwardedFrom: [] }),
-    /** Outbound webhooks (relay/webhooks/README.md). */
-    webhooks: z
-      .strictObject({
-        /**
-         * Private, loopback and link-local addresses a webhook may reach (IPs or
-         * CIDR ranges, e.g. "10.0.0.0/8" for a receiver in the cluster); every
-         * other non-public target is refused (SSRF).
-         */
-        allowPrivateTargets: z
-          .array(z.string().refine(isIpOrCidr, "an IP address or CIDR range such as 10.0.0.0/8"))
-          .default([]),
-      })
-      .default({ allowPrivateTargets: [] }),
-    // --- feedback (issue 11, relay/feedback) ---
-    /**
-     * Bounces and complaints coming back: each delivered copy leaves with the return path
-     * PREFIX+TOKEN@bounceDomain, and the relay takes mail for this domain without AUTH (only
-     * for a valid token, or at a feedback.loopAddresses local part; never relayed). Absent: off,
-     * copies keep the sender's own return path. Point the domain's MX at the relay fleet.
-     */
-    bounceDomain: z
-      .string()
-      .toLowerCase()
-      .regex(
-        /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/,
-        "a domain name",
-      )
-      .optional(),
-    feedback: z
-      .strictObject({
-        /** Local-part prefix of return paths (lower-case, at most 15 characters). */
-        prefix: z
-          .string()
-          .regex(/^[a-z0-9][a-z0-9._-]{0,14}$/, "1-15 lower-case letters, digits or ._-")
-          .default("bounces"),
-        /** Local parts at bounceDomain registered with ISP feedback loops; taken without a token. */
-        loopAddresses: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "a plain local part")).default([]),
-        /** Larger reports are refused (552). */
-        maxBytes: z
-          .number()
-          .int()
-          .min(64 * 1024)
-          .default(10 * 1024 * 1024),
-        /** Unreadable feedback kept under dataDir/feedback/inspect; past this, 452 until cleared. */
-        maxKeptFiles: z.number().int().min(1).default(10_000),
-      })
-      .default({ prefix: "bounces", loopAddresses: [], maxBytes: 10 * 1024 * 1024, maxKeptFiles: 10_000 }),
-    // --- end feedback ---
-    routes: z.record(z.string().min(1), routeTableSchema).default({}),
-    /**
-     * The route table for accounts whose route is "default" (every account that names none). The
-     * operator sets it to the pool's SenderRoute, published as "namespace/name".
-     */
-    defaultRoute: z.string().min(1).max(253).default("default"),
-    accounts: z.array(accountInputSchema).default([]),
-  })
-  .superRefine((config, context) => {
-    if (config.listen.smtps.length > 0 && !config.tls)
-      context.addIssue({
-        code: "custom",
-        path: ["listen", "smtps"],
-        message: "implicit-TLS listeners need tls: { cert, key }",
-      });
-  });
+const relayConfigFields = z.strictObject({
+  hostname: z.string().min(1).max(253).default("localhost"),
+  listen: z
+    .strictObject({
+      smtp: z.array(listenAddressSchema).min(1).default(["127.0.0.1:2525"]),
+      /** Implicit-TLS submission listeners (RFC 8314, port 465); need `tls`. */
+      smtps: z.array(listenAddressSchema).default([]),
+      tracking: listenAddressSchema.default("127.0.0.1:8080"),
+      api: listenAddressSchema.default("127.0.0.1:8081"),
+      metrics: listenAddressSchema.default("127.0.0.1:9464"),
+    })
+    .default({
+      smtp: ["127.0.0.1:2525"],
+      smtps: [],
+      tracking: "127.0.0.1:8080",
+      api: "127.0.0.1:8081",
+      metrics: "127.0.0.1:9464",
+    }),
+  /**
+   * PEM files for STARTTLS and the smtps listeners, re-read when they change (a renewed
+   * Kubernetes Secret). Without it, listeners that are not loopback offer no AUTH.
+   */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(2 ** 31)
+    .default(104_857_600),
+  dataDir: z.string().min(1).default("./.relayfleet"),
+  store: z
+    .strictObject({
+      redis: z.string().startsWith("redis", "a redis:// or rediss:// URL").optional(),
+      /** `redis` names a node of a Redis Cluster (the client discovers the others). */
+      cluster: z.boolean().default(false),
+    })
+    .default({ cluster: false }),
+  trackingBaseUrl: z.url({ protocol: /^https?$/ }).default("http://127.0.0.1:8080"),
+  /** HMAC key for tracking tokens; generated under dataDir when absent. */
+  secretFile: z.string().min(1).optional(),
+  /**
+   * The tracking HMAC key itself (env RELAYFLEET_TRACKING_SECRET), for relays
+   * that share one: every relay of a pool must verify the tokens the others
+   * wrote. Wins over secretFile.
+   */
+  trackingSecret: z.string().min(16, "at least 16 characters").optional(),
+  /** Bearer token for the admin API; generated under dataDir and printed when absent. */
+  apiToken: z.string().min(16, "at least 16 characters").optional(),
+  mode: z.enum(["full", "passthrough"]).default("full"),
+  intake: z
+    .strictObject({
+      maxRecipients: z.number().int().min(1).max(100_000).default(1000),
+      maxConnections: z.number().int().min(1).default(1000),
+      /** Postfix's smtpd_client_connection_count_limit default. */
+      maxConnectionsPerIp: z.number().int().min(1).default(50),
+      idleTimeoutSeconds: z.number().min(1).default(60),
+      /** A whole SMTP session, however busy, ends after this. */
+      sessionTimeoutSeconds: z.number().min(1).default(1800),
+      /** Bytes/second a DATA transfer must keep up, after a grace period (Postfix smtpd_min_data_rate). */
+      minDataRate: z.number().int().min(0).default(500),
+      /** Seconds into DATA before minDataRate applies (a slow start is not yet a slow sender). */
+      dataRateGraceSeconds: z.number().min(0).default(30),
+      /** Wait before the banner to catch early talkers; default 100 ms on port 25, none on submission ports. */
+      greetingDelayMs: z.number().int().min(0).max(30_000).optional(),
+      maxAuthFailuresPerConnection: z.number().int().min(1).default(3),
+      /** Failures per IP in 15 minutes before AUTH is refused outright (responses slow down before that). */
+      maxAuthFailuresPerIp: z.number().int().min(1).default(20),
+      /** Allow AUTH without TLS on non-loopback listeners (never in production). */
+      insecureAuth: z.boolean().default(false),
+      /** Accept the PROXY protocol header only from these addresses/ranges (e.g. the load balancer). */
+      proxyProtocolFrom: z.array(z.string().refine((v) => isIP(v) !== 0, "an IP address")).default([]),
+      /** Keep free on the spool file system; below it MAIL FROM gets 452 4.3.1. */
+      minFreeBytes: z
+        .number()
+        .int()
+        .min(0)
+        .default(256 * 1024 * 1024),
+    })
+    .default({
+      maxRecipients: 1000,
+      maxConnections: 1000,
+      maxConnectionsPerIp: 50,
+      idleTimeoutSeconds: 60,
+      sessionTimeoutSeconds: 1800,
+      minDataRate: 500,
+      dataRateGraceSeconds: 30,
+      maxAuthFailuresPerConnection: 3,
+      maxAuthFailuresPerIp: 20,
+      insecureAuth: false,
+      proxyProtocolFrom: [],
+      minFreeBytes: 256 * 1024 * 1024,
+    }),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Days the message log and its events are kept. */
+  retentionDays: z.number().int().min(1).max(3650).default(30),
+  /**
+   * What a relay does with its queue when it stops (SIGTERM): keep delivering what can go now
+   * for up to `queueSeconds` (0: only attempts under way finish; the rest waits in the spool for
+   * the next start; mail that only waits for a retry time is not waited for), then hand what is left to the relays at `handoffDns` (a name whose addresses are the
+   * other relays of the pool, e.g. the headless Service "pool-relays.ns.svc", which lists ready
+   * relays only) on `handoffPort`, so a spool that is not coming back (an emptyDir) loses nothing.
+   */
+  shutdown: z
+    .strictObject({
+      queueSeconds: z.number().int().min(0).max(86_400).default(0),
+      handoffDns: z.string().min(1).max(253).optional(),
+      handoffPort: z.number().int().min(1).max(65_535).default(8081),
+    })
+    .default({ queueSeconds: 0, handoffPort: 8081 }),
+  /** The tracking listener (pixel, clicks, unsubscribes). */
+  tracking: z
+    .strictObject({
+      /**
+       * Proxies (IPs or CIDR ranges: the ingress or load balancer in front of the tracking
+       * Service) whose X-Forwarded-For is believed, so opens and clicks carry the reader's
+       * address (GeoIP, bot detection) and not the proxy's. None by default: the header is
+       * ignored, since anyone can send it.
+       */
+      trustForwardedFrom: z
+        .array(z.string().refine(isIpOrCidr, "an IP address or CIDR range such as 10.0.0.0/8"))
+        .default([]),
+    })
+    .default({ trustForwardedFrom: [] }),
+  /** Outbound webhooks (relay/webhooks/README.md). */
+  webhooks: z
+    .strictObject({
+      /**
+       * Private, loopback and link-local addresses a webhook may reach (IPs or
+       * CIDR ranges, e.g. "10.0.0.0/8" for a receiver in the cluster); every
+       * other non-public target is refused (SSRF).
+       */
+      allowPrivateTargets: z
+        .array(z.string().refine(isIpOrCidr, "an IP address or CIDR range such as 10.0.0.0/8"))
+        .default([]),
+    })
+    .default({ allowPrivateTargets: [] }),
+  // --- feedback (issue 11, relay/feedback) ---
+  /**
+   * Bounces and complaints coming back: each delivered copy leaves with the return path
+   * PREFIX+TOKEN@bounceDomain, and the relay takes mail for this domain without AUTH (only
+   * for a valid token, or at a feedback.loopAddresses local part; never relayed). Absent: off,
+   * copies keep the sender's own return path. Point the domain's MX at the relay fleet.
+   */
+  bounceDomain: z
+    .string()
+    .toLowerCase()
+    .regex(
+      /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/,
+      "a domain name",
+    )
+    .optional(),
+  feedback: z
+    .strictObject({
+      /** Local-part prefix of return paths (lower-case, at most 15 characters). */
+      prefix: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9._-]{0,14}$/, "1-15 lower-case letters, digits or ._-")
+        .default("bounces"),
+      /** Local parts at bounceDomain registered with ISP feedback loops; taken without a token. */
+      loopAddresses: z.array(z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "a plain local part")).default([]),
+      /** Larger reports are refused (552). */
+      maxBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(10 * 1024 * 1024),
+      /** Unreadable feedback kept under dataDir/feedback/inspect; past this, 452 until cleared. */
+      maxKeptFiles: z.number().int().min(1).default(10_000),
+    })
+    .default({ prefix: "bounces", loopAddresses: [], maxBytes: 10 * 1024 * 1024, maxKeptFiles: 10_000 }),
+  // --- end feedback ---
+  routes: z.record(z.string().min(1), routeTableSchema).default({}),
+  /**
+   * The route table for accounts whose route is "default" (every account that names none). The
+   * operator sets it to the pool's SenderRoute, published as "namespace/name".
+   */
+  defaultRoute: z.string().min(1).max(253).default("default"),
+  accounts: z.array(accountInputSchema).default([]),
+});
+
+export const relayConfigSchema = relayConfigFields.superRefine((config, context) => {
+  if (config.listen.smtps.length > 0 && !config.tls)
+    context.addIssue({
+      code: "custom",
+      path: ["listen", "smtps"],
+      message: "implicit-TLS listeners need tls: { cert, key }",
+    });
+});
 
 export type RelayConfigInput = z.input<typeof relayConfigSchema>;
 export type RelayConfig = z.output<typeof relayConfigSchema>;
