@@ -72,13 +72,14 @@ export async function startRelayProcess(
   child.stderr?.on("data", (d: Buffer) => {
     output += d.toString();
   });
-  const deadline = Date.now() + 20_000;
+  // Generous: tsx compiles the relay on start, on a machine other test runs share.
+  const deadline = Date.now() + 60_000;
   const ready = options.ready ?? { host: "127.0.0.1", port: smtpPort };
   while (!(await portOpen(ready.port, ready.host))) {
     if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`relay did not open SMTP port within 20 s:\n${output}`);
+      throw new Error(`relay did not open SMTP port within 60 s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
