@@ -182,6 +182,14 @@ const SPECS: BuiltinSpec[] = [
     status: true,
   },
   { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", model: "V1Lease" },
+  {
+    group: "networking.k8s.io",
+    version: "v1",
+    kind: "NetworkPolicy",
+    plural: "networkpolicies",
+    model: "V1NetworkPolicy",
+    shortNames: ["netpol"],
+  },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", model: "V1Role" },
   {
     group: "rbac.authorization.k8s.io",
