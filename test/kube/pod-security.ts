@@ -154,13 +154,16 @@ const hostPorts: Check = ({ containers }) => {
 const seccompType = (context: JsonObject) => stringAt(context, "seccompProfile", "type");
 
 const seccompBaseline: Check = ({ podContext, containers }) => {
-  const details: string[] = [];
-  if (seccompType(podContext) === "Unconfined")
-    details.push('pod must not set securityContext.seccompProfile.type to "Unconfined"');
+  const setters: string[] = [];
+  if (seccompType(podContext) === "Unconfined") setters.push("pod");
   const names = containers.filter((c) => seccompType(c.securityContext) === "Unconfined").map((c) => c.name);
-  if (names.length)
-    details.push(`${containerWord(names)} must not set securityContext.seccompProfile.type to "Unconfined"`);
-  return details.length ? { reason: "seccompProfile", detail: details.join("; ") } : undefined;
+  if (names.length) setters.push(containerWord(names));
+  return setters.length
+    ? {
+        reason: "seccompProfile",
+        detail: `${setters.join(" and ")} must not set securityContext.seccompProfile.type to "Unconfined"`,
+      }
+    : undefined;
 };
 
 const procMount: Check = ({ containers }) => {
@@ -231,53 +234,70 @@ const restrictedVolumes: Check = ({ volumes }) => {
     : undefined;
 };
 
+/**
+ * The runAsNonRoot, runAsUser and seccomp checks report explicit bad settings ("pod and container
+ * x must not set ...") before, and instead of, missing ones ("pod or container y must set ...").
+ */
 const runAsNonRoot: Check = ({ podContext, containers }) => {
-  const details: string[] = [];
-  const podValue = podContext.runAsNonRoot;
-  if (podValue === false) details.push("pod must not set securityContext.runAsNonRoot=false");
-  const explicitFalse = containers.filter((c) => c.securityContext.runAsNonRoot === false).map((c) => c.name);
-  if (explicitFalse.length)
-    details.push(`${containerWord(explicitFalse)} must not set securityContext.runAsNonRoot=false`);
-  if (podValue !== true) {
-    const unset = containers.filter((c) => c.securityContext.runAsNonRoot === undefined).map((c) => c.name);
-    if (unset.length)
-      details.push(
-        `pod or ${plural("container", "containers", unset.length)} ${quoted(unset)} must set securityContext.runAsNonRoot=true`,
-      );
-  }
-  return details.length ? { reason: "runAsNonRoot != true", detail: details.join("; ") } : undefined;
+  const setters: string[] = [];
+  if (podContext.runAsNonRoot === false) setters.push("pod");
+  const explicit = containers.filter((c) => c.securityContext.runAsNonRoot === false).map((c) => c.name);
+  if (explicit.length) setters.push(containerWord(explicit));
+  if (setters.length)
+    return {
+      reason: "runAsNonRoot != true",
+      detail: `${setters.join(" and ")} must not set securityContext.runAsNonRoot=false`,
+    };
+  if (podContext.runAsNonRoot === true) return undefined;
+  const unset = containers.filter((c) => c.securityContext.runAsNonRoot === undefined).map((c) => c.name);
+  return unset.length
+    ? {
+        reason: "runAsNonRoot != true",
+        detail: `pod or ${containerWord(unset)} must set securityContext.runAsNonRoot=true`,
+      }
+    : undefined;
 };
 
 const runAsUser: Check = ({ podContext, containers }) => {
-  const details: string[] = [];
-  if (podContext.runAsUser === 0) details.push("pod must not set runAsUser=0");
+  const setters: string[] = [];
+  if (podContext.runAsUser === 0) setters.push("pod");
   const names = containers.filter((c) => c.securityContext.runAsUser === 0).map((c) => c.name);
-  if (names.length) details.push(`${containerWord(names)} must not set runAsUser=0`);
-  return details.length ? { reason: "runAsUser=0", detail: details.join("; ") } : undefined;
+  if (names.length) setters.push(containerWord(names));
+  return setters.length
+    ? { reason: "runAsUser=0", detail: `${setters.join(" and ")} must not set runAsUser=0` }
+    : undefined;
 };
 
 const seccompRestricted: Check = ({ podContext, containers }) => {
-  const details: string[] = [];
   const allowed = (type: string | undefined) => type === "RuntimeDefault" || type === "Localhost";
+  const setters: string[] = [];
+  const badValues: string[] = [];
   const podType = seccompType(podContext);
-  if (podType !== undefined && !allowed(podType))
-    details.push(`pod must not set securityContext.seccompProfile.type to ${JSON.stringify(podType)}`);
-  const badExplicit = containers.filter((c) => {
+  if (podType !== undefined && !allowed(podType)) {
+    setters.push("pod");
+    badValues.push(podType);
+  }
+  const explicit = containers.filter((c) => {
     const type = seccompType(c.securityContext);
     return type !== undefined && !allowed(type);
   });
-  if (badExplicit.length)
-    details.push(
-      `${containerWord(badExplicit.map((c) => c.name))} must not set securityContext.seccompProfile.type to ${quoted(unique(badExplicit.map((c) => String(seccompType(c.securityContext)))))}`,
-    );
-  if (!allowed(podType)) {
-    const unset = containers.filter((c) => seccompType(c.securityContext) === undefined).map((c) => c.name);
-    if (unset.length)
-      details.push(
-        `pod or ${plural("container", "containers", unset.length)} ${quoted(unset)} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"`,
-      );
+  if (explicit.length) {
+    setters.push(containerWord(explicit.map((c) => c.name)));
+    badValues.push(...explicit.map((c) => String(seccompType(c.securityContext))));
   }
-  return details.length ? { reason: "seccompProfile", detail: details.join("; ") } : undefined;
+  if (setters.length)
+    return {
+      reason: "seccompProfile",
+      detail: `${setters.join(" and ")} must not set securityContext.seccompProfile.type to ${quoted(unique(badValues).sort())}`,
+    };
+  if (allowed(podType)) return undefined;
+  const unset = containers.filter((c) => seccompType(c.securityContext) === undefined).map((c) => c.name);
+  return unset.length
+    ? {
+        reason: "seccompProfile",
+        detail: `pod or ${containerWord(unset)} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"`,
+      }
+    : undefined;
 };
 
 /** Check IDs (the plugin's names), and which baseline check a restricted one overrides. */
