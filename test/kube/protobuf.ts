@@ -133,6 +133,12 @@ const KINDS: Record<string, Message> = {
           },
         },
       },
+      3: {
+        name: "status",
+        type: {
+          fields: { 1: { name: "token", type: "string" }, 2: { name: "expirationTimestamp", type: TIME } },
+        },
+      },
     },
   },
   // authorization.k8s.io/v1: what `kubectl auth can-i` sends.
@@ -161,6 +167,17 @@ const KINDS: Record<string, Message> = {
               name: "nonResourceAttributes",
               type: { fields: { 1: { name: "path", type: "string" }, 2: { name: "verb", type: "string" } } },
             },
+          },
+        },
+      },
+      3: {
+        name: "status",
+        type: {
+          fields: {
+            1: { name: "allowed", type: "bool" },
+            2: { name: "reason", type: "string" },
+            3: { name: "evaluationError", type: "string" },
+            4: { name: "denied", type: "bool" },
           },
         },
       },
