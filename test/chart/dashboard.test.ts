@@ -5,7 +5,8 @@
  * API server; Prometheus scrapes both, labelled as the Prometheus Operator would
  * label them. Then every panel's query, interpolated as Grafana would, must
  * return data through Prometheus's HTTP API; and every API call the operator
- * made must be allowed by the chart's ClusterRole and Role.
+ * made must be allowed by the chart's ClusterRole and Roles (the operator runs
+ * as the chart's ServiceAccount, so the test API server enforces them too).
  *
  * With DASHBOARD_RESULTS=FILE the panels' range results are written there
  * (test/chart/render-dashboard.ts draws docs/chart-dashboard.png from them).
@@ -42,6 +43,15 @@ const RATE_INTERVAL = "30s";
 /** Grafana's reference to the data source variable (a literal "$", not a JavaScript template). */
 const DATASOURCE = { type: "prometheus", uid: "$" + "{datasource}" };
 const CHOSEN = { namespace: ["mail"], pool: ["marathon"], account: "All" } as const;
+const EXAMPLE_VALUES = [
+  "--set",
+  "examples.enabled=true",
+  "--set",
+  "examples.namespace=mail",
+  "--set",
+  "examples.relayPool.name=marathon",
+];
+const OPERATOR_SERVICE_ACCOUNT = "fleet-relayfleet";
 
 let dir: string;
 let peer: SmtpPeer;
@@ -101,20 +111,16 @@ async function startOperatorOnTestCluster(): Promise<void> {
     async () => (await client.serves("relayfleet.io/v1alpha1", "relaypools")) === true,
     "relayfleet CRDs served",
   );
-  // The chart's own example objects, as helm would create them.
-  const docs = await renderChart(
-    [
-      "--set",
-      "examples.enabled=true",
-      "--set",
-      "examples.namespace=mail",
-      "--set",
-      "examples.relayPool.name=marathon",
-    ],
-    { namespace: RELEASE_NAMESPACE },
-  );
-  for (const doc of docs.filter((d: KubeDoc) => d.apiVersion === "relayfleet.io/v1alpha1"))
+  // The chart's own example objects and RBAC, as helm would create them.
+  const docs = await renderChart(EXAMPLE_VALUES, { namespace: RELEASE_NAMESPACE });
+  const rbacKinds = new Set(["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"]);
+  for (const doc of docs.filter(
+    (d: KubeDoc) => d.apiVersion === "relayfleet.io/v1alpha1" || rbacKinds.has(d.kind),
+  ))
     await apply(doc as KubeObject);
+  // The operator runs as the chart's ServiceAccount, so the API server enforces the chart's RBAC.
+  const operatorKubeConfig = new KubeConfig();
+  operatorKubeConfig.loadFromString(await server.kubeconfigFor(RELEASE_NAMESPACE, OPERATOR_SERVICE_ACCOUNT));
 
   store = await openRedisStore({
     url: inject("redisUrl"),
@@ -124,7 +130,7 @@ async function startOperatorOnTestCluster(): Promise<void> {
   const healthPort = await freePort();
   operatorRequestsFrom = requests.length;
   operator = await startOperator({
-    kubeConfig,
+    kubeConfig: operatorKubeConfig,
     store,
     logger: silentLogger(),
     identity: "fleet-relayfleet-operator-0",
@@ -471,7 +477,7 @@ const legend = (format: string | undefined, metric: Record<string, string>) =>
 
 describe("the chart's RBAC", () => {
   it("allows every API call the operator made while reconciling the example pool and route", async () => {
-    const docs = await renderChart([], { namespace: RELEASE_NAMESPACE });
+    const docs = await renderChart(EXAMPLE_VALUES, { namespace: RELEASE_NAMESPACE });
     const grants: Grant[] = docs
       .filter((d) => d.kind === "ClusterRole" || d.kind === "Role")
       .map((d) => ({
@@ -503,5 +509,7 @@ describe("the chart's RBAC", () => {
       expect(resources, `the operator touched ${expected}`).toContain(expected);
     const denied = operatorCalls.filter((p) => !granted(p, grants)).map(describePermission);
     expect(denied).toEqual([]);
+    // And the API server, enforcing the same roles, refused none of them.
+    expect(requests.slice(operatorRequestsFrom).filter((line) => line.split(" ")[2] === "403")).toEqual([]);
   });
 });
