@@ -281,7 +281,7 @@ describe("RBAC escalation prevention", () => {
         {
           apiGroups: ["rbac.authorization.k8s.io"],
           resources: ["roles", "rolebindings"],
-          verbs: ["create", "get"],
+          verbs: ["create", "get", "patch"],
         },
         { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] },
       ],
@@ -319,6 +319,19 @@ describe("RBAC escalation prevention", () => {
     expect(escalating.stderr).toContain(
       'roles.rbac.authorization.k8s.io "thieves" is forbidden: user "system:serviceaccount:other:maker" (groups=["system:serviceaccounts" "system:serviceaccounts:other" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}',
     );
+    // Server-side apply is checked on the object it would store, created or patched.
+    const applied = await maker.kubectl(
+      ["apply", "--server-side", "-f", "-"],
+      role("appliers", { apiGroups: [""], resources: ["secrets"], verbs: ["list"] }),
+    );
+    expect(applied.stderr).toContain(
+      'roles.rbac.authorization.k8s.io "appliers" is forbidden: user "system:serviceaccount:other:maker"',
+    );
+    const widened = await maker.kubectl(
+      ["apply", "--server-side", "-f", "-"],
+      role("readers", { apiGroups: [""], resources: ["configmaps", "secrets"], verbs: ["get"] }),
+    );
+    expect(widened.stderr).toContain('{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}');
     // Binding a role with more than it holds is escalation too.
     const bindAdmin = await maker.kubectl(
       ["create", "-f", "-"],

@@ -1,6 +1,12 @@
 /** RBAC decisions and request attributes, checked directly against kube-apiserver's rules. */
 import { describe, expect, it } from "vitest";
-import { ADMIN_USER, serviceAccountUser, type UserInfo } from "./authentication.js";
+import {
+  ADMIN_TOKEN,
+  ADMIN_USER,
+  serviceAccountUser,
+  TokenAuthenticator,
+  type UserInfo,
+} from "./authentication.js";
 import type { JsonObject } from "./json.js";
 import {
   authorize,
@@ -277,5 +283,36 @@ describe("RBAC", () => {
         POLICY,
       ),
     ).toHaveLength(1);
+  });
+});
+
+describe("TokenAuthenticator", () => {
+  it("honours the admin token and issued tokens until they expire or their account changes", () => {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const accounts = new Map([["mail/op", "uid-1"]]);
+    const tokens = new TokenAuthenticator(
+      (namespace, name) => accounts.get(`${namespace}/${name}`),
+      () => now,
+    );
+    expect(tokens.authenticate(`Bearer ${ADMIN_TOKEN}`)).toBe(ADMIN_USER);
+    const issued = tokens.issue("mail", "op", "uid-1", 600, ["https://kubernetes.default.svc.cluster.local"]);
+    expect(issued.expirationTimestamp).toBe("2026-01-01T00:10:00Z");
+    // Shaped like a JWT whose claims name the account, as clients that decode it expect.
+    const claims = JSON.parse(Buffer.from(issued.token.split(".")[1] ?? "", "base64url").toString());
+    expect(claims).toMatchObject({
+      sub: "system:serviceaccount:mail:op",
+      "kubernetes.io": { namespace: "mail" },
+    });
+    expect(tokens.authenticate(`Bearer ${issued.token}`)).toMatchObject({
+      name: "system:serviceaccount:mail:op",
+      groups: ["system:serviceaccounts", "system:serviceaccounts:mail", "system:authenticated"],
+    });
+    expect(tokens.authenticate(issued.token)).toBeUndefined();
+    expect(tokens.authenticate(undefined)).toBeUndefined();
+    accounts.set("mail/op", "uid-2");
+    expect(tokens.authenticate(`Bearer ${issued.token}`)).toBeUndefined();
+    accounts.set("mail/op", "uid-1");
+    now += 600_000;
+    expect(tokens.authenticate(`Bearer ${issued.token}`)).toBeUndefined();
   });
 });
