@@ -273,6 +273,15 @@ describe("helm install into the test API server", () => {
     await kube.kubectl(["apply", "--server-side", "-f", join(FIXTURES, "monitoring-crds.yaml")]);
     const ns = "relayfleet-system";
     await kube.kubectl(["create", "namespace", ns]);
+    // Enforced and warned "restricted": helm's empty stderr below means no pod template broke it.
+    const labelled = await kube.kubectl([
+      "label",
+      "namespace",
+      ns,
+      "pod-security.kubernetes.io/enforce=restricted",
+      "pod-security.kubernetes.io/warn=restricted",
+    ]);
+    expect(labelled.stderr).toBe("");
     const install = await helm(
       [
         "install",

@@ -20,6 +20,7 @@ import {
   describeRule,
   forbiddenMessage,
   type PolicyRule,
+  PRIVILEGED_GROUP,
   type RbacObjects,
   type RequestAttributes,
   rulesOf,
@@ -64,6 +65,8 @@ export class AccessControl {
   }
 
   allowed(user: UserInfo, info: RequestInfo): boolean {
+    // The admin's requests (nearly all of them in tests) never need the roles listed.
+    if (user.groups.includes(PRIVILEGED_GROUP)) return true;
     return authorize({ ...info, user }, this.rbacObjects());
   }
 
@@ -87,7 +90,7 @@ export class AccessControl {
    * no `bind` on it), is refused with the apiserver's message.
    */
   checkEscalation(user: UserInfo, info: RequestInfo, written: JsonObject): void {
-    if (info.apiGroup !== RBAC_GROUP || user.groups.includes("system:masters")) return;
+    if (info.apiGroup !== RBAC_GROUP || user.groups.includes(PRIVILEGED_GROUP)) return;
     const namespace = stringAt(written, "metadata", "namespace") ?? "";
     let rules: PolicyRule[];
     if (info.resource === "roles" || info.resource === "clusterroles") {

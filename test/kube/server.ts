@@ -31,6 +31,7 @@ import { isObject, type JsonObject } from "./json.js";
 import { ObjectService } from "./objects.js";
 import { openApiV2Document, openApiV3Document, openApiV3Index } from "./openapi.js";
 import { decodeKubernetesProtobuf } from "./protobuf.js";
+import { PRIVILEGED_GROUP } from "./rbac.js";
 import { type RequestInfo, requestInfo } from "./request-info.js";
 import type { ResourceType } from "./resource-types.js";
 import { handleResource, type ResourceContext } from "./resources.js";
@@ -323,7 +324,7 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     contentType: string,
     query: URLSearchParams,
   ): void {
-    if (type.group !== "rbac.authorization.k8s.io" || user.groups.includes("system:masters")) return;
+    if (type.group !== "rbac.authorization.k8s.io" || user.groups.includes(PRIVILEGED_GROUP)) return;
     let written: JsonObject;
     if (method === "PATCH" && name !== undefined) {
       const media = contentType.split(";")[0]?.trim() ?? "";
