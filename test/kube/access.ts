@@ -12,7 +12,7 @@ import {
   TokenAuthenticator,
   type UserInfo,
 } from "./authentication.js";
-import { ApiError, invalid, notFound, unauthorized } from "./errors.js";
+import { ApiError, badRequest, invalid, notFound, unauthorized } from "./errors.js";
 import { isObject, type JsonObject, numberAt, objectAt, stringAt } from "./json.js";
 import type { ObjectService } from "./objects.js";
 import {
@@ -28,6 +28,7 @@ import {
 } from "./rbac.js";
 import type { RequestInfo } from "./request-info.js";
 import type { ResourceType } from "./resource-types.js";
+import { patchTypeOf } from "./resources.js";
 
 const RBAC_GROUP = "rbac.authorization.k8s.io";
 
@@ -126,6 +127,36 @@ export class AccessControl {
       `${info.resource}.${RBAC_GROUP} "${name}" is forbidden: user "${user.name}" (groups=[${groups}]) is attempting to grant RBAC permissions not currently held:\n${missing.map(describeRule).join("\n")}`,
       { name, group: RBAC_GROUP, kind: info.resource },
     );
+  }
+
+  /**
+   * The role or binding a write would store, for escalation prevention: the body of a create or
+   * replace, the dry-run result of a patch (server-side apply included).
+   */
+  writtenObject(
+    type: ResourceType,
+    namespace: string | undefined,
+    name: string | undefined,
+    method: string,
+    body: string,
+    contentType: string,
+  ): JsonObject {
+    if (method === "PATCH" && name !== undefined) {
+      return this.objects.patch(type, namespace, name, patchTypeOf(contentType, type), body, {
+        dryRun: true,
+        fieldManager: "escalation-check",
+        force: true,
+      });
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch (error) {
+      throw badRequest(`couldn't get version/kind; json parse error: ${(error as Error).message}`);
+    }
+    if (!isObject(parsed)) throw badRequest("the request body must be a JSON object");
+    const metadata = isObject(parsed.metadata) ? parsed.metadata : {};
+    return { ...parsed, metadata: { ...metadata, ...(namespace ? { namespace } : {}) } };
   }
 
   /** POST .../serviceaccounts/NAME/token: a bound token for the ServiceAccount. */

@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { AccessControl } from "./access.js";
-import { ADMIN_TOKEN, type UserInfo } from "./authentication.js";
+import { ADMIN_TOKEN } from "./authentication.js";
 import {
   type Controller,
   type ControllerFactory,
@@ -31,9 +31,7 @@ import { isObject, type JsonObject } from "./json.js";
 import { ObjectService } from "./objects.js";
 import { openApiV2Document, openApiV3Document, openApiV3Index } from "./openapi.js";
 import { decodeKubernetesProtobuf } from "./protobuf.js";
-import { PRIVILEGED_GROUP } from "./rbac.js";
-import { type RequestInfo, requestInfo } from "./request-info.js";
-import type { ResourceType } from "./resource-types.js";
+import { requestInfo } from "./request-info.js";
 import { handleResource, type ResourceContext } from "./resources.js";
 import { Storage } from "./storage.js";
 import { servingCertificate } from "./tls.js";
@@ -289,8 +287,15 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
       // A patch that creates the object (server-side apply) needs create as well, as in patch.go.
       if (!objects.find(type, namespace, name)) access.authorize(user, { ...info, verb: "create" });
     }
-    if (method === "POST" || method === "PUT" || method === "PATCH")
-      checkRbacEscalation(user, info, type, namespace, name, method, body, contentType, query);
+    if (
+      (method === "POST" || method === "PUT" || method === "PATCH") &&
+      type.group === "rbac.authorization.k8s.io"
+    )
+      access.checkEscalation(
+        user,
+        info,
+        access.writtenObject(type, namespace, name, method, body, contentType),
+      );
     const reply = handleResource(
       context,
       {
@@ -311,43 +316,6 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     );
     if (reply) send(response, reply.status, reply.body, "application/json", reply.warnings);
   };
-
-  /** Escalation prevention sees the role or binding as it would be stored (patches dry-run first). */
-  function checkRbacEscalation(
-    user: UserInfo,
-    info: RequestInfo,
-    type: ResourceType,
-    namespace: string | undefined,
-    name: string | undefined,
-    method: string,
-    body: string,
-    contentType: string,
-    query: URLSearchParams,
-  ): void {
-    if (type.group !== "rbac.authorization.k8s.io" || user.groups.includes(PRIVILEGED_GROUP)) return;
-    let written: JsonObject;
-    if (method === "PATCH" && name !== undefined) {
-      const media = contentType.split(";")[0]?.trim() ?? "";
-      const patchType =
-        media === "application/json-patch+json"
-          ? "json"
-          : media === "application/merge-patch+json"
-            ? "merge"
-            : media === "application/apply-patch+yaml"
-              ? "apply"
-              : "strategic";
-      written = objects.patch(type, namespace, name, patchType, body, {
-        dryRun: true,
-        fieldManager: query.get("fieldManager") ?? "escalation-check",
-        force: true,
-      });
-    } else {
-      const parsed = parseJsonBody(body);
-      const metadata = isObject(parsed.metadata) ? parsed.metadata : {};
-      written = { ...parsed, metadata: { ...metadata, ...(namespace ? { namespace } : {}) } };
-    }
-    access.checkEscalation(user, info, written);
-  }
 
   const certificate = await servingCertificate(host);
   const server = createServer({ key: certificate.key, cert: certificate.cert }, (request, response) => {
