@@ -32,6 +32,16 @@ import { patchTypeOf } from "./resources.js";
 
 const RBAC_GROUP = "rbac.authorization.k8s.io";
 
+/** A write as the server received it. */
+export interface Write {
+  type: ResourceType;
+  namespace: string | undefined;
+  name: string | undefined;
+  method: string;
+  body: string;
+  contentType: string;
+}
+
 export class AccessControl {
   readonly authenticator: TokenAuthenticator;
 
@@ -129,18 +139,17 @@ export class AccessControl {
     );
   }
 
+  /** checkEscalation for a write of a role or binding by anyone but an admin; other writes pass. */
+  preventEscalation(user: UserInfo, info: RequestInfo, write: Write): void {
+    if (write.type.group !== RBAC_GROUP || user.groups.includes(PRIVILEGED_GROUP)) return;
+    this.checkEscalation(user, info, this.writtenObject(write));
+  }
+
   /**
-   * The role or binding a write would store, for escalation prevention: the body of a create or
-   * replace, the dry-run result of a patch (server-side apply included).
+   * The role or binding a write would store: the body of a create or replace, the dry-run result
+   * of a patch (server-side apply included).
    */
-  writtenObject(
-    type: ResourceType,
-    namespace: string | undefined,
-    name: string | undefined,
-    method: string,
-    body: string,
-    contentType: string,
-  ): JsonObject {
+  private writtenObject({ type, namespace, name, method, body, contentType }: Write): JsonObject {
     if (method === "PATCH" && name !== undefined) {
       return this.objects.patch(type, namespace, name, patchTypeOf(contentType, type), body, {
         dryRun: true,

@@ -287,15 +287,8 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
       // A patch that creates the object (server-side apply) needs create as well, as in patch.go.
       if (!objects.find(type, namespace, name)) access.authorize(user, { ...info, verb: "create" });
     }
-    if (
-      (method === "POST" || method === "PUT" || method === "PATCH") &&
-      type.group === "rbac.authorization.k8s.io"
-    )
-      access.checkEscalation(
-        user,
-        info,
-        access.writtenObject(type, namespace, name, method, body, contentType),
-      );
+    if (method === "POST" || method === "PUT" || method === "PATCH")
+      access.preventEscalation(user, info, { type, namespace, name, method, body, contentType });
     const reply = handleResource(
       context,
       {
