@@ -215,6 +215,19 @@ describe("the chart's RBAC, enforced: kubectl as the operator", () => {
     );
   });
 
+  it("is who kubectl auth whoami says", async () => {
+    const whoami = await operator.kubectl(["auth", "whoami", "-o", "json"]);
+    expect(whoami.stderr).toBe("");
+    expect(JSON.parse(whoami.stdout).status.userInfo).toMatchObject({
+      username: OPERATOR_USER,
+      groups: [
+        "system:serviceaccounts",
+        `system:serviceaccounts:${RELEASE_NAMESPACE}`,
+        "system:authenticated",
+      ],
+    });
+  });
+
   it("answers kubectl auth can-i from the same rules", async () => {
     const can = async (...args: string[]) =>
       (await operator.kubectl(["auth", "can-i", ...args])).stdout.trim();

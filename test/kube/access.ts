@@ -210,6 +210,18 @@ export class AccessControl {
     return String(stringAt(answer, "status", "token"));
   }
 
+  /** POST /apis/authentication.k8s.io/v1/selfsubjectreviews: who am I? */
+  selfSubjectReview(user: UserInfo): JsonObject {
+    return {
+      kind: "SelfSubjectReview",
+      apiVersion: "authentication.k8s.io/v1",
+      metadata: { creationTimestamp: this.objects.now() },
+      status: {
+        userInfo: { username: user.name, ...(user.uid ? { uid: user.uid } : {}), groups: user.groups },
+      },
+    };
+  }
+
   /** POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews: may I? */
   selfSubjectAccessReview(user: UserInfo, body: JsonObject): JsonObject {
     const spec = objectAt(body, "spec") ?? {};

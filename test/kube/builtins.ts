@@ -215,6 +215,16 @@ const SPECS: BuiltinSpec[] = [
     namespaced: false,
   },
   {
+    // `kubectl auth whoami`; answered by server.ts, never stored.
+    group: "authentication.k8s.io",
+    version: "v1",
+    kind: "SelfSubjectReview",
+    plural: "selfsubjectreviews",
+    model: "V1SelfSubjectReview",
+    namespaced: false,
+    verbs: ["create"],
+  },
+  {
     // `kubectl auth can-i`; answered by server.ts, never stored.
     group: "authorization.k8s.io",
     version: "v1",

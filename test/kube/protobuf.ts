@@ -141,6 +141,29 @@ const KINDS: Record<string, Message> = {
       },
     },
   },
+  // authentication.k8s.io/v1: what `kubectl auth whoami` sends (an empty review).
+  SelfSubjectReview: {
+    fields: {
+      1: { name: "metadata", type: OBJECT_META },
+      2: {
+        name: "status",
+        type: {
+          fields: {
+            1: {
+              name: "userInfo",
+              type: {
+                fields: {
+                  1: { name: "username", type: "string" },
+                  2: { name: "uid", type: "string" },
+                  3: { name: "groups", type: "string", repeated: true },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
   // authorization.k8s.io/v1: what `kubectl auth can-i` sends.
   SelfSubjectAccessReview: {
     fields: {
@@ -239,7 +262,7 @@ function unsupported(what: string): ApiError {
   return new ApiError(
     415,
     "UnsupportedMediaType",
-    `the test API server cannot decode this protobuf body (${what}); it decodes Secret, ConfigMap, Namespace, ServiceAccount, TokenRequest, SelfSubjectAccessReview and DeleteOptions; send application/json`,
+    `the test API server cannot decode this protobuf body (${what}); it decodes Secret, ConfigMap, Namespace, ServiceAccount, TokenRequest, SelfSubjectReview, SelfSubjectAccessReview and DeleteOptions; send application/json`,
   );
 }
 

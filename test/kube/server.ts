@@ -279,6 +279,10 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
       if (method !== "POST") throw pathNotFound();
       return send(response, 201, access.tokenRequest(namespace, name, parseJsonBody(body)));
     }
+    if (type.plural === "selfsubjectreviews") {
+      if (method !== "POST" || name !== undefined) throw pathNotFound();
+      return send(response, 201, access.selfSubjectReview(user));
+    }
     if (type.plural === "selfsubjectaccessreviews") {
       if (method !== "POST" || name !== undefined) throw pathNotFound();
       return send(response, 201, access.selfSubjectAccessReview(user, parseJsonBody(body)));
