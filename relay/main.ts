@@ -263,6 +263,10 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     metrics,
     logger: logger.child({ component: "tracking" }),
     trustForwardedFrom: config.tracking.trustForwardedFrom,
+    recordingLimits: {
+      perIpPerMinute: config.tracking.maxEventsPerIpPerMinute,
+      perTokenPerMinute: config.tracking.maxEventsPerTokenPerMinute,
+    },
   });
   const trackingAddress = await listenOn(tracking, config.listen.tracking);
   const apiAddress = await listenOn(api, config.listen.api);
