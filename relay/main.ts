@@ -193,7 +193,11 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         registry: metrics.registry,
         logger,
         dataDir: config.dataDir,
-        maxKeptFiles: config.feedback.maxKeptFiles,
+        keep: {
+          maxKeptFiles: config.feedback.maxKeptFiles,
+          maxKeptBytes: config.feedback.maxKeptBytes,
+          keepDays: config.feedback.keepDays,
+        },
       })
     : undefined;
 
@@ -294,6 +298,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     stop() {
       stopping ??= (async () => {
         clearInterval(purge);
+        feedback?.close();
         await intake.drain();
         await intake.close();
         const { queueSeconds, handoffDns, handoffPort } = config.shutdown;

@@ -261,6 +261,10 @@ export class Transactions {
     if (session.envelope.rcptTo.length > feedbackTo.length) {
       throw this.refuse("too_many_recipients", "Bounce-domain recipients go in a transaction of their own");
     }
+    // Anyone may send reports, so each one a client without AUTH starts is counted against its rate.
+    if (feedbackTo.length === 0 && !state.authAccount && !this.deps.feedback?.admit(state.ip)) {
+      throw this.refuse("report_rate_limited", "Too many reports from your address, try later");
+    }
     feedbackTo.push(recipient);
     state.feedbackTo = feedbackTo;
   }
