@@ -115,6 +115,14 @@ export class FeedbackReceiver implements FeedbackIntake {
         this.set(inspection.files);
       },
     });
+    new Gauge({
+      name: "relayfleet_feedback_kept_bytes",
+      help: "Bytes in the feedback inspection folder (capped by feedback.maxKeptBytes)",
+      registers,
+      collect() {
+        this.set(inspection.bytes);
+      },
+    });
   }
 
   /** Stops the inspection folder's sweeps. */
