@@ -9,8 +9,9 @@
  * A token that does not verify, or names the wrong kind for the path, gets 404:
  * there is no fallback that reads a URL from the query (HOSTILE-INPUTS rows 18-20).
  * Recording is best effort for the pixel and the redirect (the reader gets the
- * image or the link even when the store is down); an unsubscribe is not, since
- * it must never claim success it did not have.
+ * image or the link even when the store is down, or past the recording limits
+ * per token and per client, which keep a flood of hits out of the Store); an
+ * unsubscribe is not, since it must never claim success it did not have.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { clientKey } from "../limits/client-key.js";
