@@ -167,7 +167,8 @@ export const relayConfigSchema = z.strictObject({
       /**
        * Pixel and click hits recorded per client address (an IPv6 /64 is one) per minute; past
        * it they are still answered (GIF, redirect), not recorded. Mail-provider image proxies
-       * (Gmail, Apple) fetch for many readers from few addresses, so keep it generous. 0: none.
+       * (Gmail, Apple) fetch for many readers from few addresses, so keep it generous. Private
+       * addresses (a proxy whose X-Forwarded-For is not trusted) count per token only. 0: none.
        */
       maxEventsPerIpPerMinute: z.number().int().min(0).default(600),
       /** Hits recorded per token (one recipient's pixel, or one link) per minute; 0: no limit. */

@@ -14,7 +14,7 @@
  * unsubscribe is not, since it must never claim success it did not have.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { clientKey } from "../limits/client-key.js";
+import { clientKey, isPrivateAddress } from "../limits/client-key.js";
 import { WindowCounter } from "../limits/window-counter.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
@@ -57,7 +57,10 @@ export type DropReason = "ip_rate" | "token_rate";
 /**
  * Pure decision over the two counters: is this hit recorded, and if not, why?
  * The token is counted first, so a client replaying one token does not use up
- * its address's allowance for every other token.
+ * its address's allowance for every other token. A private address is a
+ * proxy or balancer whose X-Forwarded-For is not trusted (or the cluster
+ * itself), not one reader: it is counted per token only, so a relay behind an
+ * unconfigured ingress keeps recording opens.
  */
 export function recordingDecision(
   counters: { byIp: WindowCounter; byToken: WindowCounter },
@@ -66,9 +69,11 @@ export function recordingDecision(
 ): DropReason | undefined {
   if (limits.perTokenPerMinute > 0 && !counters.byToken.take(hit.token, limits.perTokenPerMinute, hit.now))
     return "token_rate";
+  const ip = hit.ip ?? "";
   if (
     limits.perIpPerMinute > 0 &&
-    !counters.byIp.take(clientKey(hit.ip ?? ""), limits.perIpPerMinute, hit.now)
+    !isPrivateAddress(ip) &&
+    !counters.byIp.take(clientKey(ip), limits.perIpPerMinute, hit.now)
   )
     return "ip_rate";
   return undefined;

@@ -58,6 +58,8 @@ describe("client keys", () => {
     expect(clientKey("198.51.100.7")).toBe("198.51.100.7");
     expect(clientKey("::ffff:198.51.100.7")).toBe("198.51.100.7");
     expect(clientKey("not an ip")).toBe("not an ip");
+    expect(clientKey("64:ff9b::198.51.100.7")).toBe("64:ff9b:0:0::/64");
+    expect(clientKey("2001:db8:1:2::198.51.100.7")).toBe("2001:db8:1:2::/64");
   });
 
   it("count AUTH failures per client and per username, the username hashed to a bounded key", () => {

@@ -72,6 +72,10 @@ describe("bounded counters", () => {
     expect(hit("2001:db8:1:1::3", "b")).toBeUndefined();
     expect(hit("2001:db8:1:1::4", "c")).toBe("ip_rate");
     expect(hit("2001:db8:1:2::1", "d")).toBeUndefined();
+    // A private address is a proxy or balancer in front of many readers: per token only.
+    for (const proxy of ["10.1.2.3", "::ffff:192.168.0.9", "fd00::5", "127.0.0.1"]) {
+      for (let i = 0; i < 5; i++) expect(hit(proxy, `${proxy}-${i}`)).toBeUndefined();
+    }
     const unlimited = { perIpPerMinute: 0, perTokenPerMinute: 0 };
     for (let i = 0; i < 100; i++)
       expect(recordingDecision(counters, unlimited, { ip: "x", token: "a", now: 0 })).toBeUndefined();
