@@ -153,6 +153,9 @@ export class FeedbackReceiver implements FeedbackIntake {
       .receive(stream, this.options.settings.maxBytes)
       .catch((error: unknown) => {
         this.log.warn({ err: error }, "could not receive a feedback message");
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOSPC" || code === "EDQUOT")
+          throw new RelayError("disk_full", "Insufficient system storage, try again later");
         throw new RelayError("spool_error", "Local error in processing, try again later");
       });
     try {
