@@ -23,6 +23,8 @@ export const RELAY_ERRORS = {
   auth_user_rate_limited: { responseCode: 454, enhancedCode: "4.7.0", temporary: true, category: "auth" },
   /** Too many reports to the bounce domain from one client in a minute (relay/feedback). */
   report_rate_limited: { responseCode: 450, enhancedCode: "4.7.0", temporary: true, category: "limits" },
+  /** More reports arriving at once than feedback.maxConcurrentReports (relay/feedback/incoming.ts). */
+  feedback_busy: { responseCode: 451, enhancedCode: "4.3.2", temporary: true, category: "resources" },
   /** AUTH offered only over TLS. */
   encryption_required: { responseCode: 538, enhancedCode: "5.7.11", temporary: false, category: "auth" },
   /** Recipient on one of the account's suppression lists (suppression: reject). */

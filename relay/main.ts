@@ -198,6 +198,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
           maxKeptBytes: config.feedback.maxKeptBytes,
           keepDays: config.feedback.keepDays,
         },
+        maxConcurrentReports: config.feedback.maxConcurrentReports,
       })
     : undefined;
 

@@ -236,6 +236,11 @@ export const relayConfigSchema = z.strictObject({
        * one) per minute, per relay, from sessions without AUTH; past it RCPT answers 450 4.7.0.
        */
       maxReportsPerIpPerMinute: z.number().int().min(1).default(60),
+      /**
+       * Reports received at once, per relay (each is written to dataDir/feedback/incoming while
+       * it arrives, up to maxBytes); past it DATA answers 451 4.3.2 and the sender retries.
+       */
+      maxConcurrentReports: z.number().int().min(1).default(32),
     })
     .refine((feedback) => feedback.maxKeptBytes >= feedback.maxBytes, {
       message: "maxKeptBytes must be at least maxBytes (the newest report must fit)",
@@ -249,6 +254,7 @@ export const relayConfigSchema = z.strictObject({
       maxKeptBytes: 256 * 1024 * 1024,
       keepDays: 7,
       maxReportsPerIpPerMinute: 60,
+      maxConcurrentReports: 32,
     }),
   // --- end feedback ---
   routes: z.record(z.string().min(1), routeTableSchema).default({}),

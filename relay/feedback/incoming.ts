@@ -30,14 +30,33 @@ export interface ReceivedReport extends KeptSource {
   discard(): Promise<void>;
 }
 
-export class IncomingReports {
-  private constructor(readonly dir: string) {}
+/** Thrown (after the stream is read to its end) when `maxConcurrent` reports are already arriving. */
+export class IncomingBusyError extends Error {
+  override readonly name = "IncomingBusyError";
+}
 
-  /** Files left by a relay that stopped mid-report were never acknowledged: removed. */
-  static async open(dir: string): Promise<IncomingReports> {
+export class IncomingReports {
+  private active = 0;
+
+  private constructor(
+    readonly dir: string,
+    private readonly maxConcurrent: number,
+  ) {}
+
+  /**
+   * Files left by a relay that stopped mid-report were never acknowledged:
+   * removed. At most `maxConcurrent` reports arrive at once, so the files
+   * here never pass maxConcurrent × maxBytes on the spool's volume.
+   */
+  static async open(dir: string, maxConcurrent: number): Promise<IncomingReports> {
     await mkdir(dir, { recursive: true });
     for (const name of await readdir(dir)) await unlink(join(dir, name)).catch(() => undefined);
-    return new IncomingReports(dir);
+    return new IncomingReports(dir, maxConcurrent);
+  }
+
+  /** Reports being received now. */
+  get receiving(): number {
+    return this.active;
   }
 
   /**
@@ -46,6 +65,21 @@ export class IncomingReports {
    * write error, leaving no file.
    */
   async receive(stream: Readable, maxBytes: number): Promise<ReceivedReport> {
+    if (this.active >= this.maxConcurrent) {
+      for await (const _ of stream) {
+        // Read to the end unwritten: smtp-server answers only after that.
+      }
+      throw new IncomingBusyError("too many reports arriving at once");
+    }
+    this.active++;
+    try {
+      return await this.write(stream, maxBytes);
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async write(stream: Readable, maxBytes: number): Promise<ReceivedReport> {
     const path = join(this.dir, `${randomBytes(9).toString("hex")}.part`);
     const handle = await open(path, "wx", 0o600);
     let size = 0;

@@ -16,7 +16,7 @@ import { InspectionFolder } from "./inspection.js";
 import { type FeedbackOptions, FeedbackReceiver, type FeedbackSettings } from "./receiver.js";
 import { type VerpSettings, verpAddress } from "./verp.js";
 
-export { IncomingReports } from "./incoming.js";
+export { IncomingBusyError, IncomingReports } from "./incoming.js";
 export { filesToRemove, InspectionFolder, type InspectionLimits } from "./inspection.js";
 export { parseMime } from "./mime.js";
 export type { FeedbackEnvelope, FeedbackIntake, FeedbackOutcome, FeedbackSettings } from "./receiver.js";
@@ -53,9 +53,11 @@ export async function startFeedback(
   options: Omit<FeedbackOptions, "inspection" | "incoming"> & {
     dataDir: string;
     keep: { maxKeptFiles: number; maxKeptBytes: number; keepDays: number };
+    /** Reports received at once (each up to settings.maxBytes on disk while it arrives). */
+    maxConcurrentReports: number;
   },
 ): Promise<FeedbackReceiver> {
-  const { dataDir, keep, ...rest } = options;
+  const { dataDir, keep, maxConcurrentReports, ...rest } = options;
   const inspection = await InspectionFolder.open(
     join(dataDir, "feedback", "inspect"),
     { maxFiles: keep.maxKeptFiles, maxBytes: keep.maxKeptBytes, keepMs: keep.keepDays * 86_400_000 },
@@ -65,7 +67,7 @@ export async function startFeedback(
   inspection.startSweeping(SWEEP_INTERVAL_MS, (error) =>
     log.warn({ err: error }, "could not sweep the feedback inspection folder"),
   );
-  const incoming = await IncomingReports.open(join(dataDir, "feedback", "incoming"));
+  const incoming = await IncomingReports.open(join(dataDir, "feedback", "incoming"), maxConcurrentReports);
   return new FeedbackReceiver({ ...rest, inspection, incoming });
 }
 

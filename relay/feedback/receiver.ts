@@ -16,7 +16,13 @@ import type { Logger } from "../log/logger.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { MessageRecord, NewEvent, Store, SuppressionList } from "../store/types.js";
 import { verifyToken } from "../tracking/token.js";
-import { bufferReport, type IncomingReports, PARSE_HEAD_BYTES, type ReceivedReport } from "./incoming.js";
+import {
+  bufferReport,
+  IncomingBusyError,
+  type IncomingReports,
+  PARSE_HEAD_BYTES,
+  type ReceivedReport,
+} from "./incoming.js";
 import type { InspectionFolder } from "./inspection.js";
 import { parseMime } from "./mime.js";
 import { buildNotice, spoolNotice } from "./notice.js";
@@ -152,6 +158,8 @@ export class FeedbackReceiver implements FeedbackIntake {
     const received = await this.options.incoming
       .receive(stream, this.options.settings.maxBytes)
       .catch((error: unknown) => {
+        if (error instanceof IncomingBusyError)
+          throw new RelayError("feedback_busy", "Too many reports in progress, try again later");
         this.log.warn({ err: error }, "could not receive a feedback message");
         const code = (error as NodeJS.ErrnoException).code;
         if (code === "ENOSPC" || code === "EDQUOT")

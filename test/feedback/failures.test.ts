@@ -65,7 +65,7 @@ describe("feedback when the Store fails", () => {
         maxBytes: 10 * 1024 * 1024,
         keepMs: 86_400_000,
       }),
-      incoming: await IncomingReports.open(join(dir, "incoming")),
+      incoming: await IncomingReports.open(join(dir, "incoming"), 4),
       hostname: "relay.test",
       newId: createIdGenerator(),
       onSpooled: (entry) => spooled.push(entry.id),

@@ -141,6 +141,35 @@ describe("reports from strangers through a relay", () => {
     expect(record?.events.filter((event) => event.type === "complaint")).toHaveLength(1);
   });
 
+  it("receives at most maxConcurrentReports at once, answering the next 451 4.3.2 after reading it", async () => {
+    const { port, inspect } = await startTestRelay({ maxConcurrentReports: 1 });
+    const open = async () => {
+      const smtp = await rawSmtp(port);
+      onTestFinished(() => smtp.close());
+      expect(await smtp.reply()).toMatch(/^220 /);
+      expect(await smtp.command("EHLO mx.isp.test")).toMatch(/^250/);
+      expect(await smtp.command("MAIL FROM:<>")).toMatch(/^250/);
+      expect(await smtp.command(`RCPT TO:<fbl@${BOUNCE_DOMAIN}>`)).toMatch(/^250/);
+      expect(await smtp.command("DATA")).toMatch(/^354/);
+      return smtp;
+    };
+    const report = arfReport("nobody@elsewhere.test").toString("latin1").replace(/\r?\n/g, "\r\n");
+    const slow = await open();
+    slow.send(report.slice(0, 500));
+    const second = await open();
+    second.send(`${report}\r\n.\r\n`);
+    expect(await second.reply(20_000)).toMatch(/^451 4\.3\.2 Too many reports in progress/);
+    // The one in progress is unaffected, and the next one is taken once it is done.
+    slow.send(`${report.slice(500)}\r\n.\r\n`);
+    expect(await slow.reply(20_000)).toMatch(/^250 .*feedback received/);
+    expect(await second.command("MAIL FROM:<>")).toMatch(/^250/);
+    expect(await second.command(`RCPT TO:<fbl@${BOUNCE_DOMAIN}>`)).toMatch(/^250/);
+    expect(await second.command("DATA")).toMatch(/^354/);
+    second.send(`${report}\r\n.\r\n`);
+    expect(await second.reply(20_000)).toMatch(/^250 .*feedback received/);
+    expect((await readdir(inspect)).filter((name) => name.endsWith(".eml"))).toHaveLength(2);
+  });
+
   it("refuses a config whose byte cap could not hold one report", () => {
     expect(() =>
       relayConfigSchema.parse({ feedback: { maxBytes: 10 * 1024 * 1024, maxKeptBytes: 1024 * 1024 } }),
@@ -221,7 +250,7 @@ describe("the inspection folder", () => {
 
 describe("incoming reports", () => {
   it("are written to disk as they arrive, capped, and read back in overlapping pieces", async () => {
-    const incoming = await IncomingReports.open(await tempDir());
+    const incoming = await IncomingReports.open(await tempDir(), 4);
     const token = "bounces+TOKEN-THAT-STRADDLES@b.test";
     // The token starts 10 bytes before the first 256 KiB piece ends.
     const body = Buffer.concat([
@@ -257,7 +286,7 @@ describe("incoming reports", () => {
   it("leave no file when the stream fails, and none from a previous run", async () => {
     const dir = await tempDir();
     await writeFile(join(dir, "left-over.part"), "from a crash");
-    const incoming = await IncomingReports.open(dir);
+    const incoming = await IncomingReports.open(dir, 4);
     expect(await readdir(dir)).toEqual([]);
     const failing = new Readable({
       read() {
