@@ -6,12 +6,15 @@
  * addresses other than loopback come in through the PROXY protocol from a
  * trusted "balancer" (the test itself), as behind a real load balancer.
  */
-import { describe, expect, it, onTestFinished } from "vitest";
+import { randomUUID } from "node:crypto";
+import { describe, expect, inject, it, onTestFinished } from "vitest";
 import { hashPassword, verifyPassword } from "../../relay/accounts/credentials.js";
 import { AccountDirectory, hashToVerify } from "../../relay/intake/accounts.js";
 import { authFailureKeys, authFailureVerdict } from "../../relay/intake/transaction.js";
 import { clientKey } from "../../relay/limits/client-key.js";
 import { openLocalStore } from "../../relay/store/local/index.js";
+import { openRedisStore } from "../../relay/store/redis/index.js";
+import type { Store } from "../../relay/store/types.js";
 import { putAccount, startTestIntake, type TestIntake } from "../support/intake.js";
 import { type RawSmtp, rawSmtp } from "../support/smtp-client.js";
 import { tempDir } from "../support/temp-dir.js";
@@ -130,6 +133,25 @@ describe("AUTH limits over the wire", () => {
     const rejections = await relay.metrics.rejections.get();
     const locked = rejections.values.find((v) => v.labels.reason === "auth_user_rate_limited");
     expect(locked?.value).toBe(1);
+  });
+
+  it("counts a username's failures fleet-wide: failures at one relay lock it at another", async () => {
+    const prefix = `t${randomUUID()}:`;
+    const stores = await Promise.all([1, 2].map(() => openRedisStore({ url: inject("redisUrl"), prefix })));
+    onTestFinished(async () => {
+      await Promise.all(stores.map((store) => store.close()));
+    });
+    const [first, second] = stores as [Store, Store];
+    await putAccount(first, acme);
+    const intake = { proxyProtocolFrom: ["127.0.0.1"], maxAuthFailuresPerUsername: 3 };
+    const one = await startTestIntake({ store: first, intake });
+    const two = await startTestIntake({ store: second, intake });
+    expect(await authFrom(one, "198.51.100.1", "u", "guess1")).toMatch(/^535 5\.7\.8 /);
+    expect(await authFrom(one, "198.51.100.2", "u", "guess2")).toMatch(/^535 5\.7\.8 /);
+    // The second relay has seen nothing from these clients, but the Store has.
+    expect(await authFrom(two, "198.51.100.3", "u", "guess3")).toMatch(/^454 4\.7\.0 /);
+    expect(await authFrom(two, "198.51.100.4", "u", "right-password")).toMatch(/^454 4\.7\.0 /);
+    expect(await authFrom(two, "198.51.100.4", "v", "other-password")).toMatch(/^235 /);
   });
 
   it("refuses a locked username in the same connection without closing it", async () => {
