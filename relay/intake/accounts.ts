@@ -23,13 +23,6 @@ export function hashToVerify(found: { passwordHash: string } | undefined, dummyH
   return found?.passwordHash ?? dummyHash;
 }
 
-let dummyHash: Promise<string> | undefined;
-/** One per process: a hash of a random password nobody knows. */
-function dummyPasswordHash(): Promise<string> {
-  dummyHash ??= hashPassword(randomBytes(24).toString("base64"));
-  return dummyHash;
-}
-
 interface Cached<T> {
   value: T;
   expires: number;
@@ -41,6 +34,8 @@ export class AccountDirectory {
   private readonly verified = new Map<string, Cached<Account>>();
   private readonly byName = new Map<string, Cached<Account | undefined>>();
   private unsubscribe: Unsubscribe | undefined;
+  /** A hash of a random password nobody knows, made once (hashToVerify). */
+  private dummyHash: Promise<string> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -73,7 +68,8 @@ export class AccountDirectory {
     const hit = this.verified.get(key);
     if (hit && hit.expires > this.now()) return hit.value;
     const found = await this.store.findAccountByUsername(username);
-    const matches = await this.verify(password, hashToVerify(found, await dummyPasswordHash()));
+    this.dummyHash ??= hashPassword(randomBytes(24).toString("base64"));
+    const matches = await this.verify(password, hashToVerify(found, await this.dummyHash));
     if (!found || !matches) return undefined;
     if (this.verified.size > 10_000) this.verified.clear();
     this.verified.set(key, { value: found.account, expires: this.now() + this.ttlMs });

@@ -3,7 +3,6 @@
  * which recipients are refused, and the DATA path into the spool. smtp-server
  * calls these through the thin wiring in server.ts.
  */
-import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerSession } from "smtp-server";
 import { fromMatches } from "../accounts/match.js";
@@ -11,8 +10,6 @@ import type { Account } from "../accounts/schema.js";
 import type { RelayConfig } from "../config/schema.js";
 import { RelayError } from "../errors.js";
 import type { FeedbackIntake } from "../feedback/index.js";
-import { BoundedMap } from "../limits/bounded-map.js";
-import { clientKey } from "../limits/client-key.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
@@ -20,6 +17,7 @@ import type { Spool, SpoolEntry, SpoolWriter } from "../spool/spool.js";
 import { type Store, StoreError, type SuppressionEntry } from "../store/types.js";
 import type { AccountDirectory } from "./accounts.js";
 import { envelopeAddressProblem } from "./addresses.js";
+import { AuthLimits } from "./auth-limits.js";
 import { DataGuard } from "./data-guard.js";
 import { firstHeader, fromAddresses, GROUP_NAME_PATTERN } from "./headers.js";
 
@@ -61,8 +59,6 @@ export function newSessionState(ip: string, listener: string, now: number): Sess
   return { ip, listener, startedAt: now, authFailures: 0, refused: [], dataBytes: 0 };
 }
 
-const AUTH_WINDOW_SECONDS = 900;
-
 function storeFailure(error: unknown): RelayError {
   if (error instanceof RelayError) return error;
   const detail = error instanceof StoreError ? error.code : "error";
@@ -71,67 +67,31 @@ function storeFailure(error: unknown): RelayError {
   });
 }
 
-/** Clients and usernames whose recent AUTH failures a relay remembers; past it the least recently seen go. */
-const AUTH_FAILURE_KEYS = 50_000;
-
-/** The Store counter keys of one AUTH attempt: per client (an IPv6 /64 is one) and per username. */
-export function authFailureKeys(ip: string, username: string): { client: string; username: string } {
-  // Hashed: a username is whatever the stranger typed, of any length.
-  const user = createHash("sha256").update(username).digest("base64url").slice(0, 22);
-  return { client: `authfail:${clientKey(ip)}`, username: `authfail-user:${user}` };
-}
-
-export type AuthVerdict =
-  | { kind: "retry"; delayMs: number }
-  | { kind: "close"; delayMs: number }
-  | { kind: "user_locked"; delayMs: number };
-
-/**
- * What a failed AUTH answers, from the counts after it (pure). Each recent
- * failure, from this client or for this username, adds to the wait (capped),
- * then the connection is closed (per connection, per client), or the
- * username is refused for the window (per username: a guesser spread over
- * many addresses).
- */
-export function authFailureVerdict(
-  counts: { connection: number; client: number; username: number },
-  limits: { perConnection: number; perClient: number; perUsername: number },
-  baseDelayMs: number,
-): AuthVerdict {
-  const recent = Math.max(counts.client, counts.username);
-  const delayMs = baseDelayMs * Math.min(Math.max(recent - 1, 0), 10);
-  if (counts.connection >= limits.perConnection || counts.client >= limits.perClient)
-    return { kind: "close", delayMs };
-  if (counts.username >= limits.perUsername) return { kind: "user_locked", delayMs };
-  return { kind: "retry", delayMs };
-}
-
 export class Transactions {
   private readonly now: () => number;
-  /** Recent AUTH failures per client and per username as last seen from the Store (fleet-wide counts). */
-  private readonly authFailures = new BoundedMap<string, { count: number; until: number }>(AUTH_FAILURE_KEYS);
+  private readonly authLimits: AuthLimits;
 
   constructor(private readonly deps: IntakeDeps) {
     this.now = deps.now ?? Date.now;
-  }
-
-  private recentFailures(key: string): number {
-    const recent = this.authFailures.get(key);
-    return recent && recent.until > this.now() ? recent.count : 0;
+    const { intake } = deps.config;
+    this.authLimits = new AuthLimits(
+      deps.store,
+      {
+        perConnection: intake.maxAuthFailuresPerConnection,
+        perClient: intake.maxAuthFailuresPerIp,
+        perUsername: intake.maxAuthFailuresPerUsername,
+      },
+      this.now,
+    );
   }
 
   async auth(auth: SMTPServerAuthentication, state: SessionState): Promise<{ user: string }> {
-    const { intake } = this.deps.config;
     const username = auth.username ?? "";
-    const keys = authFailureKeys(state.ip, username);
-    if (this.recentFailures(keys.client) >= intake.maxAuthFailuresPerIp) {
-      this.deps.metrics.rejections.inc({ reason: "auth_rate_limited" });
-      throw new RelayError(
-        "auth_rate_limited",
-        "Too many authentication failures from your address, try later",
-      );
+    const refusal = this.authLimits.refusal(state.ip, username);
+    if (refusal === "client") {
+      throw this.refuse("auth_rate_limited", "Too many authentication failures from your address, try later");
     }
-    if (this.recentFailures(keys.username) >= intake.maxAuthFailuresPerUsername) {
+    if (refusal === "username") {
       throw this.refuse(
         "auth_user_rate_limited",
         "Too many authentication failures for this user, try later",
@@ -147,25 +107,13 @@ export class Transactions {
       return { user: account.name };
     }
     state.authFailures++;
-    const now = this.now();
-    const until = now + AUTH_WINDOW_SECONDS * 1000;
-    const [client, user] = await Promise.all(
-      [keys.client, keys.username].map((key) =>
-        this.deps.store.hit(key, AUTH_WINDOW_SECONDS, now).catch(() => this.recentFailures(key) + 1),
-      ),
-    );
-    this.authFailures.set(keys.client, { count: client ?? 0, until });
-    this.authFailures.set(keys.username, { count: user ?? 0, until });
-    this.deps.metrics.rejections.inc({ reason: "auth_failed" });
-    const verdict = authFailureVerdict(
-      { connection: state.authFailures, client: client ?? 0, username: user ?? 0 },
-      {
-        perConnection: intake.maxAuthFailuresPerConnection,
-        perClient: intake.maxAuthFailuresPerIp,
-        perUsername: intake.maxAuthFailuresPerUsername,
-      },
+    const verdict = await this.authLimits.failed(
+      state.ip,
+      username,
+      state.authFailures,
       this.deps.authFailureDelayMs ?? 1000,
     );
+    this.deps.metrics.rejections.inc({ reason: "auth_failed" });
     if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
     if (verdict.kind === "close")
       throw new RelayError("auth_rate_limited", "Too many authentication failures, closing connection");

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { describe, expect, inject, it, onTestFinished } from "vitest";
 import { hashPassword, verifyPassword } from "../../relay/accounts/credentials.js";
 import { AccountDirectory, hashToVerify } from "../../relay/intake/accounts.js";
-import { authFailureKeys, authFailureVerdict } from "../../relay/intake/transaction.js";
+import { authFailureKeys, authFailureVerdict } from "../../relay/intake/auth-limits.js";
 import { clientKey } from "../../relay/limits/client-key.js";
 import { openLocalStore } from "../../relay/store/local/index.js";
 import { openRedisStore } from "../../relay/store/redis/index.js";
