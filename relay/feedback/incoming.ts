@@ -54,10 +54,6 @@ export class IncomingReports {
     return new IncomingReports(dir, maxConcurrent);
   }
 
-  /** Reports being received now. */
-  get receiving(): number {
-    return this.active;
-  }
 
   /**
    * Writes the stream to a file of its own, stopping at `maxBytes` but reading
