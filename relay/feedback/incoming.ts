@@ -54,7 +54,6 @@ export class IncomingReports {
     return new IncomingReports(dir, maxConcurrent);
   }
 
-
   /**
    * Writes the stream to a file of its own, stopping at `maxBytes` but reading
    * to the end (smtp-server needs that to answer). Rejects on a stream or
