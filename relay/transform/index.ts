@@ -87,7 +87,7 @@ async function* produceCopy(source: Readable, ctx: TransformContext): AsyncGener
   if (ctx.mode === "passthrough") {
     edited = passthroughCopy(input, limits);
   } else {
-    const base = ctx.trackingBaseUrl.replace(/\/+$/, "");
+    const base = withoutTrailingSlashes(ctx.trackingBaseUrl);
     const claims = { messageId: ctx.messageId, recipient: ctx.recipient };
     const unsubscribeToken = signToken(ctx.tokenKeys, { kind: "unsub", ...claims });
     const tracking = ctx.account.tracking;
@@ -159,4 +159,11 @@ export function editRootHeader(raw: Buffer, unsubscribeUrl?: string): Buffer {
     block.fields.push(newField("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
   }
   return buildHeaderBlock(block);
+}
+
+/** "https://t.example.com//" without its trailing slashes (by hand: /\/+$/ is quadratic on "////x"). */
+function withoutTrailingSlashes(url: string): string {
+  let end = url.length;
+  while (end > 0 && url[end - 1] === "/") end--;
+  return url.slice(0, end);
 }
