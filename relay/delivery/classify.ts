@@ -55,7 +55,7 @@ const REFUSAL_WORDS = /blocked|banned|not allowed|refused/i;
  * regex the ".*" makes it quadratic on a reply that repeats the first words; here each line is
  * searched once for the first words and once, after them, for the refusal.
  */
-const NAMES_OUR_SOURCE_REFUSED: TextRule = {
+export const NAMES_OUR_SOURCE_REFUSED: TextRule = {
   test(text: string): boolean {
     for (const line of text.split(LINE_TERMINATORS)) {
       const named = NAMES_OUR_SOURCE.exec(line);

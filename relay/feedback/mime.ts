@@ -191,7 +191,7 @@ function splitMultipart(body: Buffer, boundary: string): Buffer[] {
  * A line without its LF, CR and trailing blanks (what `/[ \t]*\r?\n$/` removed, by hand: that
  * regex is quadratic on a long run of blanks). A line without an LF is returned as it is.
  */
-function withoutLineEnd(line: string): string {
+export function withoutLineEnd(line: string): string {
   if (!line.endsWith("\n")) return line;
   let end = line.length - 1;
   if (line[end - 1] === "\r") end--;
