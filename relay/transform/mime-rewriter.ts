@@ -258,8 +258,16 @@ function wrapInAlternative(
     ensureLastFieldEnds(block.fields);
     const content = block.fields.filter((field) => field.name.startsWith("content-"));
     const rest = block.fields.filter((field) => !field.name.startsWith("content-"));
-    if (!rest.some((field) => field.name === "mime-version")) rest.push(newField("MIME-Version", "1.0"));
-    outer = Buffer.concat([...rest.map((field) => field.raw), Buffer.from(`${contentType}\r\n`)]);
+    // The fields the relay writes go at the top, above the sender's (HOSTILE-INPUTS row 26).
+    const added = rest.some((field) => field.name === "mime-version")
+      ? []
+      : [newField("MIME-Version", "1.0")];
+    outer = Buffer.concat([
+      ...added.map((field) => field.raw),
+      Buffer.from(contentType),
+      ...rest.map((field) => field.raw),
+      Buffer.from("\r\n"),
+    ]);
     inner = Buffer.concat([...content.map((field) => field.raw), Buffer.from("\r\n")]);
   } else {
     outer = Buffer.from(`${contentType}\r\n`);
