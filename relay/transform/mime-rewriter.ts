@@ -222,12 +222,12 @@ export class MimeRewriter {
   }
 }
 
-/** Replaces (or adds) Content-Transfer-Encoding in a part's header block. */
+/** Replaces (or adds) Content-Transfer-Encoding in a part's header block, at its top as every field we write. */
 export function setTransferEncoding(header: Buffer, encoding: string): Buffer {
   const block = parseHeaderBlock(header);
   block.fields = block.fields.filter((field) => field.name !== "content-transfer-encoding");
   ensureLastFieldEnds(block.fields);
-  block.fields.push(newField("Content-Transfer-Encoding", encoding));
+  block.fields.unshift(newField("Content-Transfer-Encoding", encoding));
   if (block.terminator.length === 0) block.terminator = Buffer.from("\r\n");
   return buildHeaderBlock(block);
 }
