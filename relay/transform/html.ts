@@ -70,11 +70,12 @@ export interface LinkTagSpan {
  * The <a ...> and <area ...> start tags, in order; attribute values may hold ">" inside quotes.
  * The same tags as /<(a|area)(?=[\s>/])((?:[^>"']|"[^"]*"|'[^']*')*)>/gi finds, in linear time:
  * that regex rescans to the end of the text from every "<a" no ">" closes (150,000 "<a " took
- * minutes). The scan is deterministic, so a position it passed outside quotes without reaching a
- * ">" is marked: a later scan that reaches a marked position fails the same way, at once.
+ * minutes). The scan is deterministic, so the positions a failed scan passed outside quotes are
+ * marked: a later scan that reaches one fails the same way, at once. The marks (a byte per
+ * character) are made only once a scan fails, which ordinary HTML never does.
  */
 export function* linkTags(html: string): Generator<LinkTagSpan> {
-  let marks: Uint8Array | undefined;
+  let failedPaths: Uint8Array | undefined;
   let from = 0;
   for (;;) {
     const start = html.indexOf("<", from);
@@ -84,9 +85,10 @@ export function* linkTags(html: string): Generator<LinkTagSpan> {
       from = start + 1;
       continue;
     }
-    marks ??= new Uint8Array(html.length + 1);
-    const close = closingBracket(html, attributesStart, marks);
+    const close = closingBracket(html, attributesStart, failedPaths);
     if (close === -1) {
+      failedPaths ??= new Uint8Array(html.length);
+      closingBracket(html, attributesStart, failedPaths, true);
       from = start + 1;
       continue;
     }
@@ -109,15 +111,16 @@ function endsTagName(char: string | undefined): boolean {
 }
 
 /**
- * The ">" that ends a tag whose attributes start at `at` (quoted values skipped whole), or -1.
- * Positions walked outside quotes are marked: only a failed scan can leave marks a later scan
- * meets, because every later scan starts after a successful tag's ">".
+ * The ">" that ends a tag whose attributes start at `at` (quoted values skipped whole), or -1,
+ * also when the scan reaches a position a failed scan passed. With `mark`, it marks its own
+ * path (a failed scan, walked again). Only a failed scan's marks can be met later: every later
+ * scan starts after the ">" of the tag a successful scan found.
  */
-function closingBracket(html: string, at: number, marks: Uint8Array): number {
+function closingBracket(html: string, at: number, failedPaths: Uint8Array | undefined, mark = false): number {
   let position = at;
   while (position < html.length) {
-    if (marks[position] === 1) return -1;
-    marks[position] = 1;
+    if (failedPaths?.[position] === 1) return -1;
+    if (mark && failedPaths) failedPaths[position] = 1;
     const char = html[position];
     if (char === ">") return position;
     if (char === '"' || char === "'") {

@@ -89,6 +89,18 @@ describe("900 KB of what made the old patterns quadratic", () => {
     expect(trimUrlEnd(url)).toBe(url.slice(0, url.length - 100_000 + 10));
   }, 60_000);
 
+  it("900 KB of link tags that never close, with and without stray quotes", async () => {
+    for (const unclosed of [
+      "<a ".repeat(SIZE / 3),
+      `<a '${"<a ".repeat(SIZE / 3)}`,
+      '<area\t"x" '.repeat(SIZE / 12),
+    ]) {
+      let found = -1;
+      expect(await elapsed(() => (found = [...linkTags(unclosed)].length))).toBeLessThan(DEADLINE_MS);
+      expect(found).toBe(0);
+    }
+  });
+
   it("the same HTML alone, with a text alternative generated from it", async () => {
     const url = `https://shop.example/${")".repeat(100_000)}`;
     const html = `<p>${"<a ".repeat(150_000)}<a href="${url}">x</a> ${url}</p>`;
