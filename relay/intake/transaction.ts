@@ -15,6 +15,7 @@ import type { Metrics } from "../metrics/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
 import type { Spool, SpoolEntry, SpoolWriter } from "../spool/spool.js";
 import { type Store, StoreError, type SuppressionEntry } from "../store/types.js";
+import { malformedLineOffset } from "../transform/header-block.js";
 import type { AccountDirectory } from "./accounts.js";
 import { envelopeAddressProblem } from "./addresses.js";
 import { AuthLimits } from "./auth-limits.js";
@@ -275,6 +276,8 @@ export class Transactions {
         throw storeFailure(error);
       });
       this.deps.metrics.messagesAccepted.inc({ account: account.name });
+      // Delivered untouched (relay/transform): counted once here, where every message passes.
+      if (malformedLineOffset(header) !== -1) this.deps.metrics.malformedHeaderBlocks.inc();
       this.deps.onAccepted(entry);
       return `2.0.0 Ok: queued as ${id}`;
     } catch (error) {

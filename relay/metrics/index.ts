@@ -83,6 +83,11 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: "Blocked (sender, domain) pairs in force",
       registers,
     }),
+    malformedHeaderBlocks: new Counter({
+      name: "relayfleet_malformed_header_blocks_total",
+      help: "Messages accepted whose header block has a line that is neither a field nor a continuation: delivered as they came, DKIM and Received aside",
+      registers,
+    }),
     spoolFsyncBatch: new Histogram({
       name: "relayfleet_spool_fsync_batch_size",
       help: "Messages made durable by one group commit",
