@@ -21,6 +21,12 @@ export const RELAY_ERRORS = {
   auth_rate_limited: { responseCode: 421, enhancedCode: "4.7.0", temporary: true, category: "auth" },
   /** AUTH before TLS on a listener that is not loopback (relay/intake/auth-policy.ts). */
   tls_required: { responseCode: 530, enhancedCode: "5.7.0", temporary: false, category: "auth" },
+  /** Too many AUTH failures for one username, from anywhere (the connection stays open). */
+  auth_user_rate_limited: { responseCode: 454, enhancedCode: "4.7.0", temporary: true, category: "auth" },
+  /** Too many reports to the bounce domain from one client in a minute (relay/feedback). */
+  report_rate_limited: { responseCode: 450, enhancedCode: "4.7.0", temporary: true, category: "limits" },
+  /** More reports arriving at once than feedback.maxConcurrentReports (relay/feedback/incoming.ts). */
+  feedback_busy: { responseCode: 451, enhancedCode: "4.3.2", temporary: true, category: "resources" },
   /** Recipient on one of the account's suppression lists (suppression: reject). */
   suppressed: { responseCode: 550, enhancedCode: "5.1.1", temporary: false, category: "policy" },
   /** Account over its hourly, daily or monthly limit (suppression: reject). */
