@@ -77,6 +77,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       help: "Blocked (sender, domain) pairs in force",
       registers,
     }),
+    quarantined: new Counter({
+      name: "relayfleet_quarantined_total",
+      help: "Messages taken out of the queue into the quarantine, by reason: copy_deadline, copy_crash, crash_loop",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     spoolFsyncBatch: new Histogram({
       name: "relayfleet_spool_fsync_batch_size",
       help: "Messages made durable by one group commit",
