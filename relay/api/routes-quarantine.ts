@@ -16,7 +16,9 @@ export interface QuarantineAccess {
   release(id: string): Promise<boolean>;
 }
 
-const messageIdParam = z.string().regex(MESSAGE_ID_PATTERN, "a message ID (23 lower-case letters and digits)");
+const messageIdParam = z
+  .string()
+  .regex(MESSAGE_ID_PATTERN, "a message ID (23 lower-case letters and digits)");
 
 function access(quarantine: QuarantineAccess | undefined): QuarantineAccess {
   if (!quarantine) throw new ApiError("unavailable", "this relay has no quarantine (no scheduler)");
@@ -29,7 +31,8 @@ export const quarantineRoutes: ApiRoute[] = [
     pattern: "/v1/admin/quarantine",
     access: "admin",
     tag: "admin",
-    summary: "Messages this relay holds in quarantine (copy past its deadline, crashing, crash loop), newest first",
+    summary:
+      "Messages this relay holds in quarantine (copy past its deadline, crashing, crash loop), newest first",
     response: {
       status: 200,
       description: "quarantined messages",

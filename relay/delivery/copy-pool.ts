@@ -226,7 +226,8 @@ export class CopyPool {
         return;
       }
       this.queue.shift();
-      const slot = decision.kind === "worker" ? (this.slots[decision.index] as Slot) : this.start(decision.spare);
+      const slot =
+        decision.kind === "worker" ? (this.slots[decision.index] as Slot) : this.start(decision.spare);
       this.run(slot, next, now);
     }
     this.retireSpares();
@@ -282,11 +283,19 @@ export class CopyPool {
     if (at !== -1) this.slots.splice(at, 1);
   }
 
-  /** Spares beyond the pool's size leave once they are idle and nothing waits. */
+  /**
+   * Idle workers beyond what the pool needs leave: it keeps `size` workers that are not stuck
+   * (a spare stays while the worker it stands in for is stuck, so the next copy need not wait
+   * for a new worker to start).
+   */
   private retireSpares(): void {
     if (this.queue.length > 0) return;
+    const now = this.now();
+    const stuck = this.slots.filter(
+      (slot) => slot.running && now - slot.running.since >= this.limits.spareAfterMs,
+    ).length;
     for (const slot of [...this.slots]) {
-      if (this.slots.length <= this.limits.size) return;
+      if (this.slots.length - stuck <= this.limits.size) return;
       if (slot.running) continue;
       this.remove(slot);
       void slot.worker.terminate();

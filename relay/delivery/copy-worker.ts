@@ -15,7 +15,12 @@ import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parentPort } from "node:worker_threads";
-import { AlternativeCache, KeyCache, type TransformContext, transformForRecipient } from "../transform/index.js";
+import {
+  AlternativeCache,
+  KeyCache,
+  type TransformContext,
+  transformForRecipient,
+} from "../transform/index.js";
 import {
   type CopyReply,
   type CopyRequestMessage,

@@ -104,7 +104,10 @@ export function quarantineFailure(recipient: string, detail: string, now: number
 }
 
 /** The recipients of a message still waiting for delivery (not refused, not final). */
-export function openRecipients(envelope: SpooledEnvelope, progress: Readonly<Record<string, RecipientProgress>>): string[] {
+export function openRecipients(
+  envelope: SpooledEnvelope,
+  progress: Readonly<Record<string, RecipientProgress>>,
+): string[] {
   const refused = new Set(envelope.refused.map((r) => r.address));
   const open = new Set<string>();
   for (const recipient of envelope.to) {

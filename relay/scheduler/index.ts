@@ -113,7 +113,9 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
       ? new CopyPool({
           size: Math.max(1, options.copyWorkers ?? 1),
           ...(copies.spareWorkers !== undefined ? { spares: copies.spareWorkers } : {}),
-          ...(copies.spareAfterSeconds !== undefined ? { spareAfterMs: copies.spareAfterSeconds * 1000 } : {}),
+          ...(copies.spareAfterSeconds !== undefined
+            ? { spareAfterMs: copies.spareAfterSeconds * 1000 }
+            : {}),
           deadline: { ...DEFAULT_COPY_DEADLINE, ...copies },
           copiesDir,
           logger,

@@ -23,8 +23,8 @@ import type { Quarantine } from "../spool/quarantine.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
 import { planAdmission, trackOverrides } from "./admission.js";
-import { openRecipients, quarantineFailure } from "./failures.js";
 import { DueTimer } from "./due-queue.js";
+import { openRecipients, quarantineFailure } from "./failures.js";
 import { FairQueue } from "./fair-queue.js";
 import { type Job, MessageWork } from "./message-work.js";
 import { Outcomes } from "./outcomes.js";
@@ -389,7 +389,12 @@ export class Scheduler {
     work.quarantine = { ...order, at, recipients };
     this.deps.metrics.quarantined.inc({ reason: order.reason });
     this.deps.logger.warn(
-      { id: work.id, account: work.entry.envelope.account, reason: order.reason, recipients: recipients.length },
+      {
+        id: work.id,
+        account: work.entry.envelope.account,
+        reason: order.reason,
+        recipients: recipients.length,
+      },
       "message quarantined",
     );
     const answer = `5.3.0 ${order.detail}`;

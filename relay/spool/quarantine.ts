@@ -112,7 +112,12 @@ export function releasedProgress(envelope: SpooledEnvelope, quarantined: readonl
   const progress: MessageProgress = { v: 1, refusedHandled: true, recipients: {} };
   for (const recipient of envelope.to) {
     if (retry.has(recipient)) continue;
-    progress.recipients[recipient] = { state: "bounced", deferrals: 0, notified: true, answer: "final before the quarantine" };
+    progress.recipients[recipient] = {
+      state: "bounced",
+      deferrals: 0,
+      notified: true,
+      answer: "final before the quarantine",
+    };
   }
   return progress;
 }
