@@ -6,7 +6,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CopyDeliverer, type DeliveryMode, type TransformFn } from "../delivery/copy.js";
-import { type CopyDeadline, DEFAULT_COPY_DEADLINE } from "../delivery/copy-dispatch.js";
+import { DEFAULT_COPY_DEADLINE } from "../delivery/copy-dispatch.js";
 import { CopyPool } from "../delivery/copy-pool.js";
 import { RoutingDirectory } from "../delivery/directory.js";
 import { MxCache, type MxResolver, systemMxResolver } from "../delivery/mx.js";
@@ -55,7 +55,12 @@ export interface SchedulerOptions {
    */
   copyWorkers?: number;
   /** Copies' deadlines and spare workers (config `copies`). */
-  copies?: Partial<CopyDeadline> & { spareWorkers?: number; spareAfterSeconds?: number };
+  copies?: {
+    timeoutSeconds?: number;
+    secondsPerMiB?: number;
+    spareWorkers?: number;
+    spareAfterSeconds?: number;
+  };
   /** Names this relay in blocked reports (the pod name). */
   reportedBy?: string;
   /** The route table accounts with route "default" use (config `defaultRoute`). */
@@ -116,7 +121,10 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
           ...(copies.spareAfterSeconds !== undefined
             ? { spareAfterMs: copies.spareAfterSeconds * 1000 }
             : {}),
-          deadline: { ...DEFAULT_COPY_DEADLINE, ...copies },
+          deadline: {
+            seconds: copies.timeoutSeconds ?? DEFAULT_COPY_DEADLINE.seconds,
+            secondsPerMiB: copies.secondsPerMiB ?? DEFAULT_COPY_DEADLINE.secondsPerMiB,
+          },
           copiesDir,
           logger,
           onCopyStart: (id) => journal.started(id),

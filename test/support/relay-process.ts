@@ -14,6 +14,7 @@ export interface RelayProcess {
   child: ChildProcess;
   smtpPort: number;
   apiPort: number;
+  metricsPort: number;
   output: () => string;
   /** SIGKILL, no goodbye. */
   kill9(): Promise<void>;
@@ -42,6 +43,7 @@ function portOpen(port: number): Promise<boolean> {
 export async function startRelayProcess(dir: string, config: Record<string, unknown>): Promise<RelayProcess> {
   const smtpPort = await freePort();
   const apiPort = await freePort();
+  const metricsPort = await freePort();
   const full = {
     dataDir: join(dir, "data"),
     logLevel: "warn",
@@ -49,7 +51,7 @@ export async function startRelayProcess(dir: string, config: Record<string, unkn
       smtp: [`127.0.0.1:${smtpPort}`],
       api: `127.0.0.1:${apiPort}`,
       tracking: `127.0.0.1:${await freePort()}`,
-      metrics: `127.0.0.1:${await freePort()}`,
+      metrics: `127.0.0.1:${metricsPort}`,
     },
     ...config,
   };
@@ -78,6 +80,7 @@ export async function startRelayProcess(dir: string, config: Record<string, unkn
     child,
     smtpPort,
     apiPort,
+    metricsPort,
     output: () => output,
     async kill9() {
       if (child.exitCode !== null || child.signalCode !== null) return;
