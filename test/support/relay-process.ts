@@ -67,12 +67,13 @@ export async function startRelayProcess(dir: string, config: Record<string, unkn
   child.stderr?.on("data", (d: Buffer) => {
     output += d.toString();
   });
-  const deadline = Date.now() + 20_000;
+  // Generous: a loaded machine (other tests, a copy worker busy after a restart) starts slowly.
+  const deadline = Date.now() + 60_000;
   while (!(await portOpen(smtpPort))) {
     if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`relay did not open SMTP port within 20 s:\n${output}`);
+      throw new Error(`relay did not open SMTP port within 60 s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
