@@ -24,9 +24,12 @@
  * `onCopyStart`/`onCopyEnd` frame the time a worker works on a message (the
  * in-flight journal, relay/spool/in-flight.ts).
  */
+import { close, open } from "node:fs";
+import { unlink } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../log/logger.js";
 import {
@@ -88,9 +91,17 @@ export interface CopyPoolOptions {
   now?: () => number;
 }
 
+/** A big copy's output file and the descriptors the pool opened for it (copy-task.ts `fds`). */
+interface OwnedFiles {
+  path: string;
+  input: number;
+  output: number;
+}
+
 interface Request {
   id: number;
   task: CopyTask;
+  files: OwnedFiles | undefined;
   resolve: (copy: MadeCopy) => void;
   reject: (error: Error) => void;
 }
@@ -163,14 +174,35 @@ export class CopyPool {
   make(task: CopyTask): Promise<MadeCopy> {
     if (this.closed) return Promise.reject(new CopyPoolClosed("the copy pool is closed"));
     const id = this.nextId++;
-    const output =
-      task.size > this.maxInlineBytes && !task.output
-        ? join(this.copiesDir(), `${task.messageId}-${id}.copy`)
-        : task.output;
-    return new Promise<MadeCopy>((resolve, reject) => {
-      this.queue.push({ id, task: output ? { ...task, output } : task, resolve, reject });
-      this.dispatch();
-    });
+    if (task.size <= this.maxInlineBytes)
+      return new Promise<MadeCopy>((resolve, reject) => {
+        this.queue.push({ id, task, files: undefined, resolve, reject });
+        this.dispatch();
+      });
+    return (async () => this.openFiles(task, join(this.copiesDir(), `${task.messageId}-${id}.copy`)))().then(
+      (files) =>
+        new Promise<MadeCopy>((resolve, reject) => {
+          const owned = { ...task, output: files.path, fds: { input: files.input, output: files.output } };
+          if (this.closed) {
+            void releaseFiles(files, false);
+            reject(new CopyPoolClosed("the copy pool is closed"));
+            return;
+          }
+          this.queue.push({ id, task: owned, files, resolve, reject });
+          this.dispatch();
+        }),
+    );
+  }
+
+  /** The spool file to read and the copy's file to write, opened here so that this thread closes them. */
+  private async openFiles(task: CopyTask, path: string): Promise<OwnedFiles> {
+    const input = await openFd(task.path, "r");
+    try {
+      return { path, input, output: await openFd(path, "wx", 0o600) };
+    } catch (error) {
+      await closeFd(input).catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Gives up every copy of `messageId`, queued or under way (its workers are terminated). */
@@ -179,6 +211,7 @@ export class CopyPool {
       const request = this.queue[i] as Request;
       if (request.task.messageId !== messageId) continue;
       this.queue.splice(i, 1);
+      if (request.files) void releaseFiles(request.files, false);
       request.reject(new CopyCancelled(why));
     }
     for (const slot of [...this.slots])
@@ -190,13 +223,17 @@ export class CopyPool {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.recheck);
-    for (const request of this.queue.splice(0)) request.reject(new CopyPoolClosed("the copy pool is closed"));
+    for (const request of this.queue.splice(0)) {
+      if (request.files) void releaseFiles(request.files, false);
+      request.reject(new CopyPoolClosed("the copy pool is closed"));
+    }
     const slots = this.slots.splice(0);
-    for (const slot of slots) this.finish(slot, { error: new CopyPoolClosed("the copy pool is closed") });
     await Promise.all(
       slots.map((slot) => {
         slot.ended = true;
-        return slot.worker.terminate();
+        const stopped = slot.worker.terminate();
+        this.finish(slot, { error: new CopyPoolClosed("the copy pool is closed") }, stopped);
+        return stopped;
       }),
     );
   }
@@ -260,21 +297,29 @@ export class CopyPool {
     running.timer.unref();
   }
 
-  /** Ends the slot's copy with `outcome` (once) and frees the slot. */
-  private finish(slot: Slot, outcome: { copy: MadeCopy } | { error: Error }): void {
+  /**
+   * Ends the slot's copy with `outcome` (once) and frees the slot. A big copy's descriptors are
+   * closed once the worker is done with them (`workerStopped`, when it was terminated), and
+   * its file removed unless it is the copy handed over.
+   */
+  private finish(
+    slot: Slot,
+    outcome: { copy: MadeCopy } | { error: Error },
+    workerStopped?: Promise<unknown>,
+  ): void {
     const running = slot.running;
     if (!running) return;
     slot.running = undefined;
     clearTimeout(running.timer);
+    if (running.request.files) void releaseFiles(running.request.files, "copy" in outcome, workerStopped);
     this.options.onCopyEnd?.(running.request.task.messageId);
     if ("copy" in outcome) running.request.resolve(outcome.copy);
     else running.request.reject(outcome.error);
   }
 
   private abort(slot: Slot, error: Error): void {
-    this.finish(slot, { error });
     this.remove(slot);
-    void slot.worker.terminate();
+    this.finish(slot, { error }, slot.worker.terminate());
   }
 
   private remove(slot: Slot): void {
@@ -349,6 +394,16 @@ export class CopyPool {
     });
     return slot;
   }
+}
+
+const openFd = promisify(open);
+const closeFd = promisify(close);
+
+async function releaseFiles(files: OwnedFiles, keep: boolean, after?: Promise<unknown>): Promise<void> {
+  await after?.catch(() => undefined);
+  await closeFd(files.input).catch(() => undefined);
+  await closeFd(files.output).catch(() => undefined);
+  if (!keep) await unlink(files.path).catch(() => undefined);
 }
 
 /**

@@ -30,6 +30,12 @@ export interface CopyTask {
    * messages, so neither thread ever holds a whole copy). The main thread owns the file.
    */
   output?: string;
+  /**
+   * With `output`: descriptors the main thread opened for the spool file and the output file.
+   * The worker reads and writes through them and never closes them, so a worker terminated
+   * mid-copy leaks nothing: the pool closes them once the worker has stopped.
+   */
+  fds?: { input: number; output: number };
 }
 
 export interface CopyFailure {

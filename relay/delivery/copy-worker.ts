@@ -10,10 +10,11 @@
  * (`output`), with backpressure all the way, so memory stays flat whatever
  * the size.
  */
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, read } from "node:fs";
 import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
 import { parentPort } from "node:worker_threads";
 import {
   AlternativeCache,
@@ -108,21 +109,38 @@ async function copyInMemory(task: CopyTask): Promise<Uint8Array> {
   return owned;
 }
 
-async function copyToFile(task: CopyTask, output: string): Promise<{ path: string; size: number }> {
-  const overrides =
-    task.overrides ??
-    trackOverridesOf(
-      headerBlockOf(await readRange(task.path, task.bodyOffset, Math.min(task.size, HEADER_READ_BYTES))),
-    );
+const readAt = promisify(read);
+
+/** The first bytes of the message through the pool's descriptor, for X-Relay-Track. */
+async function headOf(fd: number, task: CopyTask): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(Math.min(task.size, HEADER_READ_BYTES));
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesRead } = await readAt(fd, buffer, done, buffer.length - done, task.bodyOffset + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buffer.subarray(0, done);
+}
+
+/** Streams the copy through the descriptors the pool opened (task.fds); closing them is the pool's job. */
+async function copyToFile(
+  task: CopyTask,
+  output: string,
+  fds: { input: number; output: number },
+): Promise<{ path: string; size: number }> {
+  const overrides = task.overrides ?? trackOverridesOf(headerBlockOf(await headOf(fds.input, task)));
   const source =
     task.size > 0
       ? createReadStream(task.path, {
+          fd: fds.input,
+          autoClose: false,
           start: task.bodyOffset,
           end: task.bodyOffset + task.size - 1,
           highWaterMark: 64 * 1024,
         })
       : Readable.from([]);
-  const sink = createWriteStream(output, { flags: "wx", mode: 0o600 });
+  const sink = createWriteStream(output, { fd: fds.output, autoClose: false });
   await pipeline(transformForRecipient(source, context(task, overrides)), sink);
   return { path: output, size: sink.bytesWritten };
 }
@@ -130,12 +148,16 @@ async function copyToFile(task: CopyTask, output: string): Promise<{ path: strin
 const port = parentPort;
 if (!port) throw new Error("copy-worker.ts runs as a worker thread (relay/delivery/copy-pool.ts)");
 port.on("message", ({ id, task }: CopyRequestMessage) => {
-  const made = task.output
-    ? copyToFile(task, task.output).then((file): [CopyReply, ArrayBuffer[]] => [{ id, ok: true, file }, []])
-    : copyInMemory(task).then((bytes): [CopyReply, ArrayBuffer[]] => [
-        { id, ok: true, bytes },
-        [bytes.buffer as ArrayBuffer],
-      ]);
+  const made =
+    task.output && task.fds
+      ? copyToFile(task, task.output, task.fds).then((file): [CopyReply, ArrayBuffer[]] => [
+          { id, ok: true, file },
+          [],
+        ])
+      : copyInMemory(task).then((bytes): [CopyReply, ArrayBuffer[]] => [
+          { id, ok: true, bytes },
+          [bytes.buffer as ArrayBuffer],
+        ]);
   made.then(
     ([reply, transfer]) => port.postMessage(reply, transfer),
     (error: unknown) => {

@@ -5,7 +5,7 @@
  * worker twice; a stuck worker gets a spare so other copies go on; a spool that cannot be read
  * is a local deferral.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { dkimVerify } from "mailauth";
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
@@ -181,6 +181,32 @@ describe("copy workers", () => {
     expect(unfolded(fileBytes)).toContain(`${TRACKING_BASE}/c/`);
     await expectSigned(fileBytes);
     expect(await readdir(copiesDir)).toEqual([toFile.path.slice(copiesDir.length + 1)]);
+  });
+
+  it("cut a big copy off at its deadline without leaving its file or a descriptor open", async () => {
+    const link = '<a href="https://shop.example/p?item=1">item</a>\r\n';
+    const raw = Buffer.from(
+      html()
+        .toString("latin1")
+        .replace("</body>", `${link.repeat(60_000)}</body>`),
+      "latin1",
+    );
+    const { entry } = await spooled(raw);
+    const copiesDir = await tempDir();
+    const workers = pool({ size: 1, copiesDir, deadline: { seconds: 0.05, secondsPerMiB: 0 } });
+    const failure = await workers.make(taskFor(entry)).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(CopyDeadlineExceeded);
+    const openHere = async () => {
+      const targets = await Promise.all(
+        (await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")),
+      );
+      return targets.filter((target) => target === entry.path || target.startsWith(copiesDir));
+    };
+    // The descriptors are closed once the worker has stopped, the partial copy removed.
+    for (let i = 0; i < 100 && ((await openHere()).length > 0 || (await readdir(copiesDir)).length > 0); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await openHere()).toEqual([]);
+    expect(await readdir(copiesDir)).toEqual([]);
   });
 
   it("terminate a worker whose copy passes its deadline, and make the next copy on a fresh one", async () => {
