@@ -303,8 +303,9 @@ export class Scheduler {
         (outcome) => {
           this.release(job, slot);
           if (work.quarantine) {
-            // Quarantined while this copy was under way: its recipient already failed with the rest.
-            this.outcomes.recordAttempt(job, outcome.attempt);
+            // Quarantined while this copy was under way: its recipient already failed with the
+            // rest. Only an attempt that reached the next hop is worth a line in the log.
+            if (outcome.attempt.remoteHost) this.outcomes.recordAttempt(job, outcome.attempt);
             work.open--;
             this.afterChange(work);
           } else if (outcome.quarantine) {
