@@ -41,8 +41,18 @@ import {
 } from "./copy-dispatch.js";
 import type { CopyFailure, CopyReply, CopyTask, CopyWorkerReady } from "./copy-task.js";
 
-/** The worker making this copy went away before answering; nothing is known about the copy. */
-export class CopyWorkerLost extends Error {}
+/**
+ * The worker making this copy went away before answering; nothing is known about the copy.
+ * `beforeReady`: it died while still loading, so the copy had nothing to do with it.
+ */
+export class CopyWorkerLost extends Error {
+  constructor(
+    message: string,
+    readonly beforeReady = false,
+  ) {
+    super(message);
+  }
+}
 
 /** The pool was closed (the relay is stopping): the copy was not made, through no fault of the message. */
 export class CopyPoolClosed extends Error {}
@@ -250,7 +260,11 @@ export class CopyPool {
       const next = this.queue[0] as Request;
       const now = this.now();
       const decision = chooseWorker(
-        this.slots.map((slot) => ({ busySince: slot.running?.since, lastMessage: slot.lastMessage })),
+        // A worker still loading is busy but not stuck: a spare for it would only load beside it.
+        this.slots.map((slot) => ({
+          busySince: slot.running && (slot.ready ? slot.running.since : now),
+          lastMessage: slot.lastMessage,
+        })),
         next.task.messageId,
         this.limits,
         now,
@@ -337,7 +351,7 @@ export class CopyPool {
     if (this.queue.length > 0) return;
     const now = this.now();
     const stuck = this.slots.filter(
-      (slot) => slot.running && now - slot.running.since >= this.limits.spareAfterMs,
+      (slot) => slot.running && slot.ready && now - slot.running.since >= this.limits.spareAfterMs,
     ).length;
     for (const slot of [...this.slots]) {
       if (this.slots.length - stuck <= this.limits.size) return;
@@ -388,7 +402,14 @@ export class CopyPool {
         { code, id: slot.running?.request.task.messageId },
         "copy worker exited; starting another",
       );
-      this.finish(slot, { error: new CopyWorkerLost(`copy worker exited (code ${code})`) });
+      this.finish(slot, {
+        error: new CopyWorkerLost(
+          slot.ready
+            ? `copy worker exited (code ${code})`
+            : `copy worker exited while starting (code ${code})`,
+          !slot.ready,
+        ),
+      });
       this.remove(slot);
       this.dispatch();
     });

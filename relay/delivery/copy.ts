@@ -263,6 +263,9 @@ export class CopyDeliverer {
       } catch (error) {
         if (error instanceof CopyDeadlineExceeded)
           return { quarantine: { reason: "copy_deadline", detail: `quarantined: ${error.message}` } };
+        // A worker that cannot even start is the relay's trouble (its build, the machine), not the message's.
+        if (error instanceof CopyWorkerLost && error.beforeReady)
+          return { deferral: `4.3.0 local error: ${error.message}` };
         if (error instanceof CopyWorkerLost) {
           losses++;
           if (losses < COPY_WORKER_LOSSES_BEFORE_QUARANTINE) continue;

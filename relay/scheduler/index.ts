@@ -106,7 +106,9 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
   });
   // A message that was being copied when the process died twice in a row is not resumed
   // (relay/spool/in-flight.ts); copies of big messages left by a crash are of no use.
-  const { journal, verdict } = InFlightJournal.open(join(options.spool.dir, "in-flight.log"));
+  const { journal, verdict } = InFlightJournal.open(join(options.spool.dir, "in-flight.log"), (error) =>
+    logger.error({ err: error }, "could not write the in-flight journal"),
+  );
   const copiesDir = join(options.spool.dir, "copies");
   await rm(copiesDir, { recursive: true, force: true });
   await mkdir(copiesDir, { recursive: true });

@@ -100,12 +100,16 @@ export class InFlightJournal {
   private constructor(
     private readonly path: string,
     private crashes: Map<string, number>,
+    private readonly onError: (error: unknown) => void,
   ) {
     this.fd = this.rewrite();
   }
 
   /** Reads what the last run left, decides, and starts a fresh journal. */
-  static open(path: string): { journal: InFlightJournal; verdict: CrashVerdict } {
+  static open(
+    path: string,
+    onError: (error: unknown) => void = () => undefined,
+  ): { journal: InFlightJournal; verdict: CrashVerdict } {
     let text = "";
     try {
       text = readFileSync(path, "utf8");
@@ -113,7 +117,7 @@ export class InFlightJournal {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
     const verdict = countCrashes(parseJournal(text));
-    return { journal: new InFlightJournal(path, verdict.crashes), verdict };
+    return { journal: new InFlightJournal(path, verdict.crashes, onError), verdict };
   }
 
   /** Crashes `id` was in flight for before this start (0 when none). */
@@ -142,16 +146,25 @@ export class InFlightJournal {
     if (this.closed) return;
     this.append("clean\n");
     this.closed = true;
-    closeSync(this.fd);
+    try {
+      closeSync(this.fd);
+    } catch (error) {
+      this.onError(error);
+    }
   }
 
   private append(line: string): void {
     if (this.closed) return;
-    if (++this.lines > MAX_LINES) {
-      closeSync(this.fd);
-      this.fd = this.rewrite();
+    try {
+      if (++this.lines > MAX_LINES) {
+        closeSync(this.fd);
+        this.fd = this.rewrite();
+      }
+      writeSync(this.fd, line);
+    } catch (error) {
+      // A journal that cannot be written (disk full) costs only the crash-loop protection, never a copy.
+      this.onError(error);
     }
-    writeSync(this.fd, line);
   }
 
   /** The header with today's counts, and a start record for each message in flight now. */

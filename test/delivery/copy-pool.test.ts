@@ -35,6 +35,7 @@ import { peerRoute, startRig } from "./harness.js";
 
 const CRASHING_WORKER = new URL("./fixtures/crashing-copy-worker.mjs", import.meta.url);
 const HANGING_WORKER = new URL("./fixtures/hanging-copy-worker.mjs", import.meta.url);
+const BROKEN_WORKER = new URL("./fixtures/broken-copy-worker.mjs", import.meta.url);
 const SIGN_TIME = Date.UTC(2026, 0, 2, 3, 4, 5);
 const rsa = rsaKey("acme.com");
 const account = testAccount({ dkim: [rsa.key] });
@@ -314,6 +315,23 @@ describe("delivery with copy workers", () => {
       expect(outcome.quarantine?.reason).toBe("copy_crash");
       expect(outcome.quarantine?.detail).toMatch(/stopped the copy worker 2 times/);
       expect(workers.lost).toBe(2);
+      expect(isp.received).toHaveLength(0);
+    } finally {
+      close();
+      await isp.stop();
+    }
+  });
+
+  it("a worker that cannot start is the relay's trouble: the copy is deferred, the message not quarantined", async () => {
+    const isp = await startSmtpPeer();
+    const { spool, entry } = await spooled(html());
+    const workers = pool({ size: 1, script: BROKEN_WORKER });
+    const { copies, close } = await deliverer(workers, spool);
+    try {
+      const outcome = await copies.deliver(await request(entry, isp.port, "rcpt@example.net"));
+      expect(outcome.quarantine).toBeUndefined();
+      expect(outcome.verdict.outcome).toBe("deferred");
+      expect(outcome.attempt.answer).toMatch(/^4\.3\.0 local error: copy worker exited while starting/);
       expect(isp.received).toHaveLength(0);
     } finally {
       close();
