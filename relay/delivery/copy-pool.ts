@@ -362,6 +362,11 @@ export class CopyPool {
   }
 
   private start(spare: boolean): Slot {
+    if (spare)
+      this.options.logger?.info(
+        { workers: this.slots.length, queued: this.queue.length },
+        "copy workers stuck on slow copies; starting a spare",
+      );
     const worker = spawnWorker(this.script);
     const slot: Slot = {
       worker,
