@@ -129,14 +129,15 @@ async function ensureDemoAccount(store: Store, config: RelayConfig, now: number)
 /**
  * Worker threads for per-recipient copies (relay/delivery/copy-pool.ts): one fewer than the
  * cores, at least one, at most four (the main thread keeps the SMTP sessions, spool and Store).
- * RELAYFLEET_COPY_WORKERS overrides it; 0 makes every copy on the main thread.
+ * RELAYFLEET_COPY_WORKERS overrides it (1 to 16): every copy is made in a worker, so that no
+ * message can stall the main thread.
  */
 export function copyWorkerCount(
   env: NodeJS.ProcessEnv = process.env,
   cores = availableParallelism(),
 ): number {
   const set = Number.parseInt(env.RELAYFLEET_COPY_WORKERS ?? "", 10);
-  if (Number.isInteger(set) && set >= 0) return Math.min(set, 16);
+  if (Number.isInteger(set) && set >= 0) return Math.max(1, Math.min(set, 16));
   return Math.max(1, Math.min(4, cores - 1));
 }
 
@@ -195,6 +196,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     recovered,
     reportedBy: process.env.POD_NAME ?? osHostname(),
     copyWorkers: copyWorkerCount(),
+    copies: config.copies,
     ...(verp ? { returnPath: returnPathFor(verp) } : {}),
   });
   const feedback = verp
@@ -276,6 +278,10 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
       registry: metrics.registry,
       logger: logger.child({ component: "api" }),
       allowPrivateWebhookTargets: config.webhooks.allowPrivateTargets,
+      quarantine: {
+        list: () => scheduler.listQuarantine(),
+        release: (id) => scheduler.releaseQuarantined(id),
+      },
     }),
   );
   const tracking = createTrackingServer({

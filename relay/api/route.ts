@@ -10,12 +10,15 @@ import type { TargetCheck } from "../webhooks/targets.js";
 import { type Principal, requireAccount, requireAdmin } from "./auth.js";
 import { ApiError, parseQuery, parseWith, type Reply, readJson } from "./http.js";
 import type { Method, RouteSpec } from "./router.js";
+import type { QuarantineAccess } from "./routes-quarantine.js";
 
 export interface ApiContext {
   store: Store;
   now: () => number;
   /** Which addresses a webhook may name (relay/webhooks/targets.ts). */
   webhookTargets: TargetCheck;
+  /** This relay's quarantine (relay/spool/quarantine.ts); absent without a scheduler. */
+  quarantine?: QuarantineAccess;
 }
 
 export interface RouteInput<Q, B> {

@@ -21,6 +21,7 @@ import type { ApiRoute } from "./route.js";
 import { matchRoute } from "./router.js";
 import { accountRoutes } from "./routes-accounts.js";
 import { logRoutes } from "./routes-log.js";
+import { type QuarantineAccess, quarantineRoutes } from "./routes-quarantine.js";
 import { suppressionRoutes } from "./routes-suppressions.js";
 import { webhookRoutes } from "./routes-webhooks.js";
 
@@ -29,6 +30,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   ...suppressionRoutes,
   ...logRoutes,
   ...webhookRoutes,
+  ...quarantineRoutes,
 ];
 
 export interface ApiDeps {
@@ -41,6 +43,8 @@ export interface ApiDeps {
   now?: () => number;
   /** Private or loopback ranges a webhook may name (config webhooks.allowPrivateTargets); none by default. */
   allowPrivateWebhookTargets?: readonly string[];
+  /** This relay's quarantine (GET /v1/admin/quarantine). */
+  quarantine?: QuarantineAccess;
 }
 
 const REQUESTS_METRIC = "relayfleet_api_requests_total";
@@ -63,6 +67,7 @@ export function createApiHandler(deps: ApiDeps) {
     store: deps.store,
     now: deps.now ?? Date.now,
     webhookTargets: targetCheck(deps.allowPrivateWebhookTargets ?? []),
+    ...(deps.quarantine ? { quarantine: deps.quarantine } : {}),
   };
   const requests = requestCounter(deps.registry);
   let openApiText: string | undefined;

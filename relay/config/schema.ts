@@ -159,6 +159,21 @@ const relayConfigFields = z.strictObject({
       handoffPort: z.number().int().min(1).max(65_535).default(8081),
     })
     .default({ queueSeconds: 0, handoffPort: 8081 }),
+  /**
+   * Per-recipient copies (relay/delivery/copy-pool.ts): each is made in a worker thread and
+   * may take `timeoutSeconds` plus `secondsPerMiB` per MiB of the message (wall-clock time
+   * while its worker works on it alone); past that the message is quarantined
+   * (dataDir/spool/quarantine) and its sender told. While every worker is stuck on a copy for
+   * `spareAfterSeconds`, up to `spareWorkers` more are started so other mail keeps moving.
+   */
+  copies: z
+    .strictObject({
+      timeoutSeconds: z.number().min(0.1).max(3600).default(30),
+      secondsPerMiB: z.number().min(0).max(60).default(0.5),
+      spareWorkers: z.number().int().min(0).max(16).default(2),
+      spareAfterSeconds: z.number().min(0.05).max(600).default(1),
+    })
+    .default({ timeoutSeconds: 30, secondsPerMiB: 0.5, spareWorkers: 2, spareAfterSeconds: 1 }),
   /** The tracking listener (pixel, clicks, unsubscribes). */
   tracking: z
     .strictObject({

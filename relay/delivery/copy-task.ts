@@ -1,8 +1,9 @@
 /**
  * What the main thread and a copy worker (copy-worker.ts) say to each other:
- * one task per recipient's copy, answered with the copy's bytes or the error
- * that stopped it. Everything here is structured-clone safe, and the helpers
- * are pure, so both sides (and the tests) share them.
+ * one task per recipient's copy, answered with the copy's bytes (small
+ * messages), the file the copy was streamed to (big ones), or the error that
+ * stopped it. Everything here is structured-clone safe, and the helpers are
+ * pure, so both sides (and the tests) share them.
  */
 import type { Account } from "../accounts/schema.js";
 import type { TokenKeyring } from "../tracking/token.js";
@@ -24,6 +25,17 @@ export interface CopyTask {
   overrides?: { opens?: boolean; clicks?: boolean };
   /** DKIM t= in ms (tests); now by default. */
   signTime?: number;
+  /**
+   * Stream the copy to this file instead of answering with its bytes (set by the pool for big
+   * messages, so neither thread ever holds a whole copy). The main thread owns the file.
+   */
+  output?: string;
+  /**
+   * With `output`: descriptors the main thread opened for the spool file and the output file.
+   * The worker reads and writes through them and never closes them, so a worker terminated
+   * mid-copy leaks nothing: the pool closes them once the worker has stopped.
+   */
+  fds?: { input: number; output: number };
 }
 
 export interface CopyFailure {
@@ -35,7 +47,13 @@ export interface CopyFailure {
 
 export type CopyReply =
   | { id: number; ok: true; bytes: Uint8Array }
+  | { id: number; ok: true; file: { path: string; size: number } }
   | { id: number; ok: false; error: CopyFailure };
+
+/** Posted once by a worker when its modules are loaded: copies' deadlines run from then. */
+export interface CopyWorkerReady {
+  ready: true;
+}
 
 export interface CopyRequestMessage {
   id: number;

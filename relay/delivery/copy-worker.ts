@@ -1,20 +1,32 @@
 /**
  * A copy worker (worker thread): makes per-recipient copies (transform +
- * DKIM, relay/transform) from spooled messages, off the main thread, and
- * hands back each copy's bytes. See copy-pool.ts for why and how.
+ * DKIM, relay/transform) from spooled messages, off the main thread. See
+ * copy-pool.ts for why and how; the pool gives a worker one copy at a time,
+ * so the deadline it keeps measures this copy alone.
  *
- * Each message is read once for all its copies made here: the pool sends
- * every copy of a message to the same worker, and the last few messages'
- * bytes are kept (small ones only: the pool sends nothing bigger).
+ * Small messages are read whole and kept (the last few), so a message's
+ * copies read it once; their copies come back as bytes. Big messages are
+ * streamed from the spool through the transform into the file the task names
+ * (`output`), with backpressure all the way, so memory stays flat whatever
+ * the size.
  */
+import { createReadStream, createWriteStream, read } from "node:fs";
 import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { promisify } from "node:util";
 import { parentPort } from "node:worker_threads";
-import { AlternativeCache, KeyCache, transformForRecipient } from "../transform/index.js";
+import {
+  AlternativeCache,
+  KeyCache,
+  type TransformContext,
+  transformForRecipient,
+} from "../transform/index.js";
 import {
   type CopyReply,
   type CopyRequestMessage,
   type CopyTask,
+  type CopyWorkerReady,
   copyFailure,
   headerBlockOf,
   revivedKeyring,
@@ -23,22 +35,24 @@ import {
 
 /** Messages whose bytes are kept, newest last; a message's copies are usually made together. */
 const KEPT_MESSAGES = 32;
+/** Read before a streamed copy, for X-Relay-Track (headerBlockOf looks at no more). */
+const HEADER_READ_BYTES = 1024 * 1024;
 
 const keyCache = new KeyCache();
 const alternatives = new AlternativeCache();
 const kept = new Map<string, Promise<Buffer>>();
 
-async function readMessage(task: CopyTask): Promise<Buffer> {
-  const handle = await open(task.path, "r");
+async function readRange(path: string, start: number, length: number): Promise<Buffer> {
+  const handle = await open(path, "r");
   try {
-    const bytes = Buffer.allocUnsafe(task.size);
+    const bytes = Buffer.allocUnsafe(length);
     let done = 0;
-    while (done < task.size) {
-      const { bytesRead } = await handle.read(bytes, done, task.size - done, task.bodyOffset + done);
+    while (done < length) {
+      const { bytesRead } = await handle.read(bytes, done, length - done, start + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    // A file shorter than its entry says: copy what is there, as the streaming path would.
+    // A file shorter than its entry says: copy what is there, as a stream would.
     return bytes.subarray(0, done);
   } finally {
     await handle.close();
@@ -51,7 +65,7 @@ function message(task: CopyTask): Promise<Buffer> {
   if (bytes) {
     kept.delete(key);
   } else {
-    bytes = readMessage(task);
+    bytes = readRange(task.path, task.bodyOffset, task.size);
     // A failed read is not kept: the next copy tries again.
     bytes.catch(() => kept.delete(key));
   }
@@ -60,11 +74,8 @@ function message(task: CopyTask): Promise<Buffer> {
   return bytes;
 }
 
-/** The copy in an ArrayBuffer of its own (not Node's shared pool), so it can be moved rather than copied. */
-async function makeCopy(task: CopyTask): Promise<Uint8Array> {
-  const raw = await message(task);
-  const overrides = task.overrides ?? trackOverridesOf(headerBlockOf(raw));
-  const copy = transformForRecipient(Readable.from([raw]), {
+function context(task: CopyTask, overrides: CopyTask["overrides"]): TransformContext {
+  return {
     mode: task.mode,
     messageId: task.messageId,
     recipient: task.recipient,
@@ -76,10 +87,16 @@ async function makeCopy(task: CopyTask): Promise<Uint8Array> {
     keyCache,
     alternatives,
     ...(task.signTime !== undefined ? { signTime: new Date(task.signTime) } : {}),
-  });
+  };
+}
+
+/** The copy in an ArrayBuffer of its own (not Node's shared pool), so it can be moved rather than copied. */
+async function copyInMemory(task: CopyTask): Promise<Uint8Array> {
+  const raw = await message(task);
+  const overrides = task.overrides ?? trackOverridesOf(headerBlockOf(raw));
   const chunks: Buffer[] = [];
   let length = 0;
-  for await (const chunk of copy) {
+  for await (const chunk of transformForRecipient(Readable.from([raw]), context(task, overrides))) {
     chunks.push(chunk as Buffer);
     length += (chunk as Buffer).length;
   }
@@ -92,17 +109,62 @@ async function makeCopy(task: CopyTask): Promise<Uint8Array> {
   return owned;
 }
 
+const readAt = promisify(read);
+
+/** The first bytes of the message through the pool's descriptor, for X-Relay-Track. */
+async function headOf(fd: number, task: CopyTask): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(Math.min(task.size, HEADER_READ_BYTES));
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesRead } = await readAt(fd, buffer, done, buffer.length - done, task.bodyOffset + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buffer.subarray(0, done);
+}
+
+/** Streams the copy through the descriptors the pool opened (task.fds); closing them is the pool's job. */
+async function copyToFile(
+  task: CopyTask,
+  output: string,
+  fds: { input: number; output: number },
+): Promise<{ path: string; size: number }> {
+  const overrides = task.overrides ?? trackOverridesOf(headerBlockOf(await headOf(fds.input, task)));
+  const source =
+    task.size > 0
+      ? createReadStream(task.path, {
+          fd: fds.input,
+          autoClose: false,
+          start: task.bodyOffset,
+          end: task.bodyOffset + task.size - 1,
+          highWaterMark: 64 * 1024,
+        })
+      : Readable.from([]);
+  const sink = createWriteStream(output, { fd: fds.output, autoClose: false });
+  await pipeline(transformForRecipient(source, context(task, overrides)), sink);
+  return { path: output, size: sink.bytesWritten };
+}
+
 const port = parentPort;
 if (!port) throw new Error("copy-worker.ts runs as a worker thread (relay/delivery/copy-pool.ts)");
 port.on("message", ({ id, task }: CopyRequestMessage) => {
-  makeCopy(task).then(
-    (bytes) => {
-      const reply: CopyReply = { id, ok: true, bytes };
-      port.postMessage(reply, [bytes.buffer as ArrayBuffer]);
-    },
+  const made =
+    task.output && task.fds
+      ? copyToFile(task, task.output, task.fds).then((file): [CopyReply, ArrayBuffer[]] => [
+          { id, ok: true, file },
+          [],
+        ])
+      : copyInMemory(task).then((bytes): [CopyReply, ArrayBuffer[]] => [
+          { id, ok: true, bytes },
+          [bytes.buffer as ArrayBuffer],
+        ]);
+  made.then(
+    ([reply, transfer]) => port.postMessage(reply, transfer),
     (error: unknown) => {
       const reply: CopyReply = { id, ok: false, error: copyFailure(error) };
       port.postMessage(reply);
     },
   );
 });
+const ready: CopyWorkerReady = { ready: true };
+port.postMessage(ready);

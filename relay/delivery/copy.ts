@@ -5,18 +5,27 @@
  * it with an explicit envelope and classifies the answer. Route choice,
  * retries and bookkeeping belong to the scheduler.
  */
+import { createReadStream } from "node:fs";
+import { unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { Account } from "../accounts/schema.js";
+import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
-import { readHeaderBlock } from "../notify/index.js";
 import type { Sender } from "../routes/schema.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { DeliveryAttempt } from "../store/types.js";
 import type { TokenKeyring } from "../tracking/token.js";
 import { AlternativeCache, KeyCache, type TransformContext } from "../transform/index.js";
 import { classifyAnswer, type RemoteAnswer, type Verdict } from "./classify.js";
-import { type CopyPool, CopyWorkerLost } from "./copy-pool.js";
-import { trackOverridesOf } from "./copy-task.js";
+import { COPY_WORKER_LOSSES_BEFORE_QUARANTINE, type QuarantineReason } from "./copy-dispatch.js";
+import {
+  CopyCancelled,
+  CopyDeadlineExceeded,
+  type CopyPool,
+  CopyPoolClosed,
+  CopyWorkerLost,
+  type MadeCopy,
+} from "./copy-pool.js";
 import type { MxCache } from "./mx.js";
 import { isSafeEnvelopeAddress, receivedHeader } from "./received.js";
 import type { TransportPool } from "./transport.js";
@@ -45,6 +54,11 @@ export interface CopyOutcome {
   attempt: DeliveryAttempt;
   /** The copy itself could not be made (the transform failed on this message). */
   unparseable: boolean;
+  /**
+   * The message itself is the trouble (its copy overran the deadline, or killed its worker
+   * twice): the scheduler takes the whole message out of the queue (relay/spool/quarantine.ts).
+   */
+  quarantine?: { reason: QuarantineReason; detail: string };
 }
 
 export interface CopyDelivererOptions {
@@ -62,11 +76,12 @@ export interface CopyDelivererOptions {
   /** Issue 11: the envelope sender of each copy (a VERP return path, relay/feedback); absent: the message's own. */
   returnPath?: (messageId: string, envelopeFrom: string, recipient: string) => string;
   /**
-   * Worker threads that make the copies of small messages (copy-pool.ts). With a pool, the
-   * deliverer reads X-Relay-Track itself when the request does not carry it (the worker, from
-   * the bytes it reads anyway), so the scheduler need not read it at admission.
+   * Worker threads that make every transformed copy (copy-pool.ts); the worker reads
+   * X-Relay-Track when the request does not carry it. Without a pool (a transform other than
+   * relay/transform's, in tests) copies are streamed through `transform` on this thread.
    */
   pool?: CopyPool;
+  logger?: Logger;
 }
 
 /** Marks errors of the copy's own making, so a failed transform is not taken for a remote answer. */
@@ -142,25 +157,44 @@ export class CopyDeliverer {
     // From a worker: made once, before a connection is taken, and sent as is on every try.
     const made = await this.copyFromPool(request);
     if (made instanceof CopyError) return failedCopy(made, hosts.hosts[0]);
-    const overrides = made || !this.options.pool ? request.overrides : await this.overridesOf(request);
+    if (made && "quarantine" in made) {
+      const outcome = finish({ text: `5.6.0 ${made.quarantine.detail}`, stage: "local" }, undefined);
+      return { ...outcome, quarantine: made.quarantine };
+    }
+    if (made && "deferral" in made) return finish({ text: made.deferral, stage: "local" }, undefined);
+    try {
+      return await this.send(request, hosts.hosts, made, failedCopy, finish);
+    } finally {
+      if (made?.kind === "file")
+        await unlink(made.path).catch((error: unknown) =>
+          this.options.logger?.warn({ err: error, id: entry.id }, "could not remove a finished copy's file"),
+        );
+    }
+  }
 
+  private async send(
+    request: CopyRequest,
+    hosts: string[],
+    made: MadeCopy | undefined,
+    failedCopy: (copyError: CopyError, host: string | undefined) => CopyOutcome,
+    finish: (answer: RemoteAnswer, remoteHost: string | undefined) => CopyOutcome,
+  ): Promise<CopyOutcome> {
+    const { entry, recipient } = request;
     const from = this.options.returnPath?.(entry.id, entry.envelope.from, recipient) ?? entry.envelope.from;
     let last: { answer: RemoteAnswer; host: string } | undefined;
-    for (const host of hosts.hosts) {
+    for (const host of hosts) {
       let copyError: CopyError | undefined;
       const { answer } = await this.options.transports.send({
-        sender,
+        sender: request.sender,
         host,
-        port: sender.port,
+        port: request.sender.port,
         from,
         to: recipient,
         id: entry.id,
         message: () =>
           made
-            ? Readable.from([receivedHeader(entry.envelope, recipient, this.options.hostname), made], {
-                objectMode: false,
-              })
-            : this.makeCopy({ ...request, ...(overrides ? { overrides } : {}) }, (error) => {
+            ? this.madeStream(made, receivedHeader(entry.envelope, recipient, this.options.hostname))
+            : this.makeCopy(request, (error) => {
                 copyError = error;
               }),
       });
@@ -174,6 +208,16 @@ export class CopyDeliverer {
     return finish(final.answer, final.host);
   }
 
+  /** Received: + a worker's copy, from memory or streamed from its file. */
+  private madeStream(made: MadeCopy, trace: Buffer): Readable {
+    if (made.kind === "bytes") return Readable.from([trace, made.bytes], { objectMode: false });
+    async function* fromFile(path: string): AsyncGenerator<Buffer> {
+      yield trace;
+      for await (const chunk of createReadStream(path, { highWaterMark: 64 * 1024 })) yield chunk as Buffer;
+    }
+    return Readable.from(fromFile(made.path), { objectMode: false });
+  }
+
   private transforms(request: CopyRequest): boolean {
     const { transform, tracking } = this.options;
     // Our own notices carry nothing to track and must reach the sender as built.
@@ -181,46 +225,67 @@ export class CopyDeliverer {
   }
 
   /**
-   * The copy made by a worker thread: its bytes, the error that stopped it, or undefined when
-   * it is to be streamed here instead (no pool, a big message, or the worker died meanwhile).
+   * The copy made by a worker thread; the error that stopped it; the message's quarantine (past
+   * the deadline, or its worker lost twice); a local deferral (the relay is stopping); or
+   * undefined when it is to be streamed on this thread (no pool, or nothing to transform).
    */
-  private async copyFromPool(request: CopyRequest): Promise<Buffer | CopyError | undefined> {
+  private async copyFromPool(
+    request: CopyRequest,
+  ): Promise<
+    | MadeCopy
+    | CopyError
+    | { quarantine: NonNullable<CopyOutcome["quarantine"]> }
+    | { deferral: string }
+    | undefined
+  > {
     const { pool, tracking, metrics } = this.options;
     const { entry, account } = request;
-    if (!pool || !tracking || !account || !this.transforms(request) || entry.size > pool.maxBytes)
-      return undefined;
-    const started = this.now();
-    try {
-      const bytes = await pool.make({
-        path: entry.path,
-        bodyOffset: entry.bodyOffset,
-        size: entry.size,
-        messageId: entry.id,
-        recipient: request.recipient,
-        envelopeFrom: entry.envelope.from,
-        mode: request.mode,
-        account,
-        trackingBaseUrl: tracking.baseUrl,
-        tokenKeys: tracking.keys,
-        ...(request.overrides ? { overrides: request.overrides } : {}),
-      });
-      metrics?.processing.observe((this.now() - started) / 1000);
-      return bytes;
-    } catch (error) {
-      if (error instanceof CopyWorkerLost) return undefined;
-      return new CopyError(error);
+    if (!pool || !tracking || !account || !this.transforms(request)) return undefined;
+    const task = {
+      path: entry.path,
+      bodyOffset: entry.bodyOffset,
+      size: entry.size,
+      messageId: entry.id,
+      recipient: request.recipient,
+      envelopeFrom: entry.envelope.from,
+      mode: request.mode,
+      account,
+      trackingBaseUrl: tracking.baseUrl,
+      tokenKeys: tracking.keys,
+      ...(request.overrides ? { overrides: request.overrides } : {}),
+    };
+    for (let losses = 0; ; ) {
+      const started = this.now();
+      try {
+        const made = await pool.make(task);
+        metrics?.processing.observe((this.now() - started) / 1000);
+        return made;
+      } catch (error) {
+        if (error instanceof CopyDeadlineExceeded)
+          return { quarantine: { reason: "copy_deadline", detail: `quarantined: ${error.message}` } };
+        // A worker that cannot even start is the relay's trouble (its build, the machine), not the message's.
+        if (error instanceof CopyWorkerLost && error.beforeReady)
+          return { deferral: `4.3.0 local error: ${error.message}` };
+        if (error instanceof CopyWorkerLost) {
+          losses++;
+          if (losses < COPY_WORKER_LOSSES_BEFORE_QUARANTINE) continue;
+          return {
+            quarantine: {
+              reason: "copy_crash",
+              detail: `quarantined: its copy stopped the copy worker ${losses} times (${error.message})`,
+            },
+          };
+        }
+        if (error instanceof CopyPoolClosed) return { deferral: "4.3.0 the relay is stopping" };
+        if (error instanceof CopyCancelled) return { deferral: `4.3.0 copy cancelled: ${error.message}` };
+        return new CopyError(error);
+      }
     }
   }
 
-  /** X-Relay-Track, read here when the scheduler left it to us (with a pool) and no worker did. */
-  private async overridesOf(request: CopyRequest): Promise<CopyRequest["overrides"]> {
-    if (request.overrides || !this.transforms(request)) return request.overrides;
-    try {
-      return trackOverridesOf(await readHeaderBlock(request.entry.path, request.entry.bodyOffset));
-    } catch {
-      // The copy's own read reports a spool that cannot be read.
-      return undefined;
-    }
+  /** Gives up the copies under way of a message taken out of the queue. */
+  cancel(messageId: string): void {
+    this.options.pool?.cancel(messageId);
   }
 
   private async nextHops(

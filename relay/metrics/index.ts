@@ -100,6 +100,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["file"] as const,
       registers,
     }),
+    quarantined: new Counter({
+      name: "relayfleet_quarantined_total",
+      help: "Messages taken out of the queue into the quarantine, by reason: copy_deadline, copy_crash, crash_loop",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     malformedHeaderBlocks: new Counter({
       name: "relayfleet_malformed_header_blocks_total",
       help: "Messages accepted whose header block has a line that is neither a field nor a continuation: delivered as they came, DKIM and Received aside",

@@ -26,7 +26,9 @@ export type AfterAcceptanceCode =
   /** The account was over its sending limit (refused by the intake in notify mode). */
   | "over_limit"
   /** The message could not be processed for delivery. */
-  | "unparseable";
+  | "unparseable"
+  /** Copying it was the trouble (too slow, or it kept crashing): it is held in the quarantine. */
+  | "quarantined";
 
 export interface Failure {
   code: AfterAcceptanceCode;
@@ -65,14 +67,19 @@ export class Notifier {
     const notified = noticeRecipients(account, envelope.from);
     if (notified.length > 0) {
       const onlyRefused = failures.every((f) => f.code === "suppressed" || f.code === "over_limit");
+      const quarantined = failures.every((f) => f.code === "quarantined");
       const raw = buildDsn({
         reportingMta: this.options.hostname,
         queueId: envelope.id,
         arrivalDate: envelope.receivedAt,
         now: this.now(),
         to: notified,
-        subject: onlyRefused ? "Mail not sent to some recipients" : "Undelivered Mail Returned to Sender",
-        explanation: explain(envelope, onlyRefused),
+        subject: quarantined
+          ? "Undelivered Mail: message held in quarantine"
+          : onlyRefused
+            ? "Mail not sent to some recipients"
+            : "Undelivered Mail Returned to Sender",
+        explanation: quarantined ? explainQuarantine(envelope) : explain(envelope, onlyRefused),
         recipients: failures.map((f) => f.dsn),
         originalHeaders: await readHeaderBlock(entry.path, entry.bodyOffset),
       });
@@ -132,6 +139,11 @@ function explain(envelope: SpooledEnvelope, onlyRefused: boolean): string {
   return onlyRefused
     ? `Your message ${envelope.id}, accepted at ${when}, was not sent to the recipients below: they are on a suppression list of your account, or the account was over its sending limit.`
     : `Your message ${envelope.id}, accepted at ${when}, could not be delivered to the recipients below. This is a permanent error; no further attempts will be made.`;
+}
+
+function explainQuarantine(envelope: SpooledEnvelope): string {
+  const when = new Date(envelope.receivedAt).toISOString();
+  return `Your message ${envelope.id}, accepted at ${when}, could not be processed for delivery and is held in quarantine; it was not sent to the recipients below, and they were not told. No further attempts will be made unless an administrator releases it.`;
 }
 
 /** The original's header block, at most 64 KB, from its spool file (one small read in the common case). */

@@ -87,3 +87,34 @@ export function failureFromProgress(recipient: string, state: RecipientProgress)
     },
   };
 }
+
+/** A recipient of a quarantined message (relay/spool/quarantine.ts): failed, the sender told. */
+export function quarantineFailure(recipient: string, detail: string, now: number): Failure {
+  return {
+    code: "quarantined",
+    message: detail,
+    dsn: {
+      address: recipient,
+      action: "failed",
+      status: "5.3.0",
+      diagnostic: { type: "x-relayfleet", text: detail },
+      lastAttemptAt: now,
+    },
+  };
+}
+
+/** The recipients of a message still waiting for delivery (not refused, not final). */
+export function openRecipients(
+  envelope: SpooledEnvelope,
+  progress: Readonly<Record<string, RecipientProgress>>,
+): string[] {
+  const refused = new Set(envelope.refused.map((r) => r.address));
+  const open = new Set<string>();
+  for (const recipient of envelope.to) {
+    if (refused.has(recipient)) continue;
+    const state = progress[recipient]?.state;
+    if (state === "delivered" || state === "bounced") continue;
+    open.add(recipient);
+  }
+  return [...open];
+}

@@ -3,7 +3,10 @@
  * directory, outbound pools, MX look-ups, copy delivery, notices and the
  * fair scheduler, and resumes every message found in the spool.
  */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { CopyDeliverer, type DeliveryMode, type TransformFn } from "../delivery/copy.js";
+import { DEFAULT_COPY_DEADLINE } from "../delivery/copy-dispatch.js";
 import { CopyPool } from "../delivery/copy-pool.js";
 import { RoutingDirectory } from "../delivery/directory.js";
 import { MxCache, type MxResolver, systemMxResolver } from "../delivery/mx.js";
@@ -12,6 +15,8 @@ import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import { Notifier } from "../notify/index.js";
 import { createIdGenerator } from "../spool/id.js";
+import { CRASHES_BEFORE_QUARANTINE, InFlightJournal } from "../spool/in-flight.js";
+import { Quarantine, type QuarantineRecord } from "../spool/quarantine.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
 import type { TokenKeyring } from "../tracking/token.js";
@@ -44,11 +49,18 @@ export interface SchedulerOptions {
   retry?: Partial<RetryPolicy>;
   timeouts?: Partial<Timeouts>;
   /**
-   * Worker threads making the copies of small messages (relay/delivery/copy-pool.ts); 0 or
-   * absent: every copy is made on the main thread. Used only when `transform` is relay/transform's
-   * transformForRecipient, which is what the workers run.
+   * Worker threads making the copies (relay/delivery/copy-pool.ts); at least 1. Used when
+   * `transform` is relay/transform's transformForRecipient, which is what the workers run; any
+   * other transform (tests) runs on this thread.
    */
   copyWorkers?: number;
+  /** Copies' deadlines and spare workers (config `copies`). */
+  copies?: {
+    timeoutSeconds?: number;
+    secondsPerMiB?: number;
+    spareWorkers?: number;
+    spareAfterSeconds?: number;
+  };
   /** Names this relay in blocked reports (the pod name). */
   reportedBy?: string;
   /** The route table accounts with route "default" use (config `defaultRoute`). */
@@ -71,6 +83,10 @@ export interface RunningScheduler {
   readonly mode: DeliveryMode;
   counts(): SchedulerCounts;
   idle(timeoutMs?: number): Promise<void>;
+  /** Quarantined messages, newest first (relay/spool/quarantine.ts). */
+  listQuarantine(): Promise<QuarantineRecord[]>;
+  /** Puts a quarantined message back in the queue; false when there is no such message. */
+  releaseQuarantined(id: string): Promise<boolean>;
   stop(): Promise<void>;
 }
 
@@ -88,10 +104,34 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     ...(options.timeouts ? { timeouts: options.timeouts } : {}),
     now,
   });
+  // A message that was being copied when the process died twice in a row is not resumed
+  // (relay/spool/in-flight.ts); copies of big messages left by a crash are of no use.
+  const { journal, verdict } = InFlightJournal.open(join(options.spool.dir, "in-flight.log"), (error) =>
+    logger.error({ err: error }, "could not write the in-flight journal"),
+  );
+  const copiesDir = join(options.spool.dir, "copies");
+  await rm(copiesDir, { recursive: true, force: true });
+  await mkdir(copiesDir, { recursive: true });
+  const quarantine = new Quarantine(options.spool.dir, options.spool.queueDir);
   // Workers run relay/transform's own transform: a different one (tests) stays on this thread.
+  const copies = options.copies ?? {};
   const pool =
-    options.transform === transformForRecipient && (options.copyWorkers ?? 0) > 0
-      ? new CopyPool({ size: options.copyWorkers ?? 1, logger })
+    options.transform === transformForRecipient
+      ? new CopyPool({
+          size: Math.max(1, options.copyWorkers ?? 1),
+          ...(copies.spareWorkers !== undefined ? { spares: copies.spareWorkers } : {}),
+          ...(copies.spareAfterSeconds !== undefined
+            ? { spareAfterMs: copies.spareAfterSeconds * 1000 }
+            : {}),
+          deadline: {
+            seconds: copies.timeoutSeconds ?? DEFAULT_COPY_DEADLINE.seconds,
+            secondsPerMiB: copies.secondsPerMiB ?? DEFAULT_COPY_DEADLINE.secondsPerMiB,
+          },
+          copiesDir,
+          logger,
+          onCopyStart: (id) => journal.started(id),
+          onCopyEnd: (id) => journal.ended(id),
+        })
       : undefined;
   const deliverer = new CopyDeliverer({
     spool: options.spool,
@@ -104,6 +144,7 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     now,
     ...(options.returnPath ? { returnPath: options.returnPath } : {}),
     ...(pool ? { pool } : {}),
+    logger,
   });
   let scheduler: Scheduler | undefined;
   const notifier = new Notifier({
@@ -129,11 +170,25 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     now,
     ...(options.random ? { random: options.random } : {}),
     withProgress,
+    quarantine,
     // With a pool the deliverer reads X-Relay-Track (a worker, from the bytes it reads anyway).
     readTrackOverrides: options.transform !== undefined && !pool,
   });
   scheduler = running;
-  for (const entry of options.recovered ?? []) running.enqueue(entry);
+  const crashLooped = new Set(verdict.quarantine);
+  for (const entry of options.recovered ?? []) {
+    if (!crashLooped.has(entry.id)) {
+      running.enqueue(entry);
+      continue;
+    }
+    logger.warn({ id: entry.id }, "message in flight during crashes in a row: quarantined, not resumed");
+    running.enqueue(entry, {
+      quarantine: {
+        reason: "crash_loop",
+        detail: `quarantined: in flight during ${CRASHES_BEFORE_QUARANTINE} crashes in a row`,
+      },
+    });
+  }
   return {
     enqueue: (entry, enqueueOptions) => {
       if (enqueueOptions?.withProgress) withProgress.add(entry.id);
@@ -147,11 +202,20 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     },
     counts: () => running.counts(),
     idle: (timeoutMs) => running.idle(timeoutMs),
+    listQuarantine: () => quarantine.list(),
+    async releaseQuarantined(id) {
+      const entry = await quarantine.release(id);
+      if (!entry) return false;
+      withProgress.add(entry.id);
+      running.enqueue(entry);
+      return true;
+    },
     async stop() {
       await running.stop();
       directory.stop();
       transports.close();
       await pool?.close();
+      journal.close();
     },
   };
 }

@@ -5,6 +5,7 @@
  * during a write is written right after it).
  */
 
+import type { QuarantineReason } from "../delivery/copy-dispatch.js";
 import type { Failure } from "../notify/index.js";
 import type { SpoolEntry } from "../spool/spool.js";
 import { type MessageProgress, type RecipientProgress, writeProgress } from "./progress.js";
@@ -34,6 +35,12 @@ export class MessageWork {
   finished = false;
   /** X-Relay-Track of the message, read once at admission (only when a transform runs). */
   overrides: { opens?: boolean; clicks?: boolean } | undefined;
+  /**
+   * Set when the message is taken out of the queue (relay/spool/quarantine.ts): its open
+   * recipients failed, the jobs still queued for it are dropped as they come up, and at the
+   * end it moves to the quarantine instead of leaving the spool.
+   */
+  quarantine: { reason: QuarantineReason; detail: string; at: number; recipients: string[] } | undefined;
   /** A progress file exists on disk (found at start-up, or written since). */
   hasProgressFile = false;
   private writing: Promise<void> | undefined;

@@ -12,17 +12,19 @@
  * that keeps the state and does the I/O.
  */
 import type { Account } from "../accounts/schema.js";
-import type { CopyDeliverer, DeliveryMode } from "../delivery/copy.js";
+import type { CopyDeliverer, CopyOutcome, DeliveryMode } from "../delivery/copy.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
 import { chooseSender, recipientDomain } from "../delivery/route.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Notifier } from "../notify/index.js";
 import type { RouteTable, Sender } from "../routes/schema.js";
+import type { Quarantine } from "../spool/quarantine.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
 import { planAdmission, trackOverrides } from "./admission.js";
 import { DueTimer } from "./due-queue.js";
+import { openRecipients, quarantineFailure } from "./failures.js";
 import { FairQueue } from "./fair-queue.js";
 import { type Job, MessageWork } from "./message-work.js";
 import { Outcomes } from "./outcomes.js";
@@ -47,7 +49,11 @@ export interface SchedulerDeps {
   readTrackOverrides?: boolean;
   /** Messages found with a progress file at start-up (relay/scheduler/progress.ts scanProgress). */
   withProgress?: Set<string>;
+  /** Where quarantined messages go; absent: they stay in the queue (and are resumed at the next start). */
+  quarantine?: Quarantine;
 }
+
+export type QuarantineOrder = NonNullable<CopyOutcome["quarantine"]>;
 
 export interface SchedulerCounts {
   messages: number;
@@ -100,11 +106,14 @@ export class Scheduler {
     this.gaugeTimer.unref();
   }
 
-  /** Takes a message that is durable in the spool (from the intake, recovery, or a notice). */
-  enqueue(entry: SpoolEntry): void {
+  /**
+   * Takes a message that is durable in the spool (from the intake, recovery, or a notice);
+   * `quarantine`: take it out of the queue at once instead (a crash loop found at start).
+   */
+  enqueue(entry: SpoolEntry, options: { quarantine?: QuarantineOrder } = {}): void {
     if (this.stopped) return;
     this.starting++;
-    this.admit(entry)
+    this.admit(entry, options.quarantine)
       .catch((error: unknown) => {
         // It stays in the spool: the next start picks it up again.
         this.deps.logger.error({ err: error, id: entry.id }, "could not schedule a message");
@@ -160,7 +169,7 @@ export class Scheduler {
 
   // ------------------------------------------------------------ admission
 
-  private async admit(entry: SpoolEntry): Promise<void> {
+  private async admit(entry: SpoolEntry, quarantine?: QuarantineOrder): Promise<void> {
     const { envelope } = entry;
     if (this.messages.has(entry.id)) return;
     await this.deps.directory.ensure(envelope.account).catch((error: unknown) => {
@@ -183,6 +192,10 @@ export class Scheduler {
 
     const plan = planAdmission(envelope, progress);
     work.failures.push(...plan.failures);
+    if (quarantine) {
+      this.quarantine(work, quarantine);
+      return;
+    }
     const now = this.now();
     for (const { recipient, at } of plan.pending) {
       work.open++;
@@ -225,6 +238,8 @@ export class Scheduler {
   }
 
   private canStart(account: string, job: Job): boolean {
+    // A job of a quarantined message leaves the queue as it comes up (start drops it).
+    if (job.message.quarantine) return true;
     if (!this.ledger.laneFree(account)) return false;
     const { name, table } = this.tableFor(account);
     if (!table) {
@@ -258,6 +273,7 @@ export class Scheduler {
   }
 
   private start(account: string, job: Job): void {
+    if (job.message.quarantine) return;
     const plan = job.plan;
     job.plan = undefined;
     const { name, table } = this.tableFor(account);
@@ -286,12 +302,23 @@ export class Scheduler {
       .then(
         (outcome) => {
           this.release(job, slot);
-          this.outcomes.handle(job, table, sender, outcome);
+          if (work.quarantine) {
+            // Quarantined while this copy was under way: its recipient already failed with the
+            // rest. Only an attempt that reached the next hop is worth a line in the log.
+            if (outcome.attempt.remoteHost) this.outcomes.recordAttempt(job, outcome.attempt);
+            work.open--;
+            this.afterChange(work);
+          } else if (outcome.quarantine) {
+            this.quarantine(work, outcome.quarantine);
+          } else this.outcomes.handle(job, table, sender, outcome);
         },
         (error: unknown) => {
           this.deps.logger.error({ err: error, id: work.id }, "delivery failed unexpectedly");
           this.release(job, slot);
-          this.outcomes.defer(job, `4.3.0 local error: ${String(error)}`);
+          if (work.quarantine) {
+            work.open--;
+            this.afterChange(work);
+          } else this.outcomes.defer(job, `4.3.0 local error: ${String(error)}`);
         },
       )
       .finally(() => {
@@ -350,14 +377,72 @@ export class Scheduler {
     this.afterChange(work);
   }
 
+  /**
+   * Takes the message out of the queue (its copy overran the deadline, killed its worker, or
+   * it was in flight during crashes): every open recipient fails with a notice to the sender
+   * (not to the recipients), the copies under way are given up, and once those are back the
+   * message moves to the quarantine (finish).
+   */
+  private quarantine(work: MessageWork, order: QuarantineOrder): void {
+    if (work.quarantine) return;
+    const at = this.now();
+    const recipients = openRecipients(work.entry.envelope, work.progress.recipients);
+    work.quarantine = { ...order, at, recipients };
+    this.deps.metrics.quarantined.inc({ reason: order.reason });
+    this.deps.logger.warn(
+      {
+        id: work.id,
+        account: work.entry.envelope.account,
+        reason: order.reason,
+        recipients: recipients.length,
+      },
+      "message quarantined",
+    );
+    const answer = `5.3.0 ${order.detail}`;
+    for (const recipient of recipients) {
+      const state = work.recipient(recipient);
+      state.state = "bounced";
+      state.nextAttemptAt = undefined;
+      state.status = "5.3.0";
+      state.answer = order.detail;
+      work.failures.push({ recipient, failure: quarantineFailure(recipient, order.detail, at) });
+      this.deps.store
+        .recordAttempt(work.id, recipient, { at, sender: "-", outcome: "bounced", answer })
+        .catch((error: unknown) =>
+          this.deps.logger.error({ err: error, id: work.id }, "could not log a delivery attempt"),
+        );
+    }
+    // Jobs still queued or waiting for a retry are dropped when they come up; those in flight
+    // count down as they return.
+    work.open = work.inFlight;
+    work.waiting = 0;
+    this.deps.deliverer.cancel(work.id);
+    this.afterChange(work);
+  }
+
   private async finish(work: MessageWork): Promise<void> {
     await work.settle();
+    const { quarantine } = this.deps;
     try {
-      await this.deps.spool.remove(work.id, { progress: work.hasProgressFile });
+      if (work.quarantine && quarantine) {
+        const { envelope } = work.entry;
+        await quarantine.add({
+          id: work.id,
+          account: envelope.account,
+          reason: work.quarantine.reason,
+          detail: work.quarantine.detail,
+          at: work.quarantine.at,
+          from: envelope.from,
+          recipients: work.quarantine.recipients,
+          size: work.entry.size,
+        });
+      } else if (!work.quarantine) await this.deps.spool.remove(work.id, { progress: work.hasProgressFile });
     } catch (error) {
       this.deps.logger.error(
         { err: error, id: work.id },
-        "could not remove a finished message from the spool",
+        work.quarantine
+          ? "could not move a message to the quarantine"
+          : "could not remove a finished message from the spool",
       );
     }
     this.messages.delete(work.id);
@@ -377,6 +462,7 @@ export class Scheduler {
 
   private releaseDue(jobs: Job[]): void {
     for (const job of jobs) {
+      if (job.message.quarantine) continue;
       job.message.waiting--;
       this.fair.push(job.message.entry.envelope.account, job);
     }

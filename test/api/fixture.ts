@@ -1,11 +1,14 @@
 /** An API server on loopback over a real store, plus a small client that keeps every answer for the OpenAPI check. */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { onTestFinished } from "vitest";
 import { createApiHandler } from "../../relay/api/server.js";
 import { createMetrics } from "../../relay/metrics/index.js";
 import { HandoffRefused } from "../../relay/spool/handoff.js";
+import { Quarantine } from "../../relay/spool/quarantine.js";
 import type { Store } from "../../relay/store/types.js";
+import { tempDir } from "../support/temp-dir.js";
 import { openTestStore, type StoreKind } from "../tracking/fixture.js";
 
 export const ADMIN_TOKEN = "admin-token-for-tests-0123456789";
@@ -36,6 +39,9 @@ export async function startApi(kind: StoreKind = "local", exchanges: Exchange[] 
   const store = await openTestStore(kind);
   const metrics = createMetrics({ defaultMetrics: false });
   const drained = { value: false };
+  // An empty quarantine on a spool of its own (quarantining is tested on whole relays, test/relay/poison.test.ts).
+  const spoolDir = await tempDir();
+  const quarantine = new Quarantine(spoolDir, join(spoolDir, "queue"));
   const server = createServer(
     createApiHandler({
       store,
@@ -54,6 +60,10 @@ export async function startApi(kind: StoreKind = "local", exchanges: Exchange[] 
         takeHandoff: async () => {
           throw new HandoffRefused(503, "this API fixture has no spool");
         },
+      },
+      quarantine: {
+        list: () => quarantine.list(),
+        release: async (id) => (await quarantine.release(id)) !== undefined,
       },
     }),
   );

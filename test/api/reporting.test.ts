@@ -448,6 +448,9 @@ describe("format negotiation and the OpenAPI document", () => {
       await api.call("GET", `/v1/accounts/acme/reports/${report}`);
     await api.call("PUT", "/v1/accounts/acme", { body: { limits: { perHour: -1 } } });
     await api.call("GET", "/v1/accounts/acme", { token: null });
+    expect((await api.call("GET", "/v1/admin/quarantine")).json()).toEqual({ items: [] });
+    expect((await api.call("POST", "/v1/admin/quarantine/00000000000000000000000/release")).status).toBe(404);
+    expect((await api.call("GET", "/v1/admin/quarantine", { token: key.key })).status).toBe(403);
     await api.call("DELETE", `/v1/accounts/acme/keys/${key.id}`);
     await api.call("PUT", "/v1/accounts/other", { body: {} });
     await api.call("DELETE", "/v1/accounts/other");

@@ -1,13 +1,25 @@
 /**
  * Copy workers (relay/delivery/copy-pool.ts): a copy made by a worker thread is the copy the
- * main thread would make; a worker that dies loses no message (its copies are
- * made on the main thread and delivered); a spool that cannot be read is a local deferral.
+ * main thread would make, in memory or (big messages) streamed to a file; a copy past its
+ * deadline loses its worker and the message is to be quarantined, as is one that kills its
+ * worker twice; a stuck worker gets a spare so other copies go on; a spool that cannot be read
+ * is a local deferral.
  */
+import { spawn } from "node:child_process";
+import { readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { dkimVerify } from "mailauth";
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
 import { CopyDeliverer, type CopyRequest } from "../../relay/delivery/copy.js";
-import { CopyPool, CopyTaskError, CopyWorkerLost, slotIndex } from "../../relay/delivery/copy-pool.js";
+import {
+  CopyCancelled,
+  CopyDeadlineExceeded,
+  CopyPool,
+  CopyPoolClosed,
+  CopyTaskError,
+  CopyWorkerLost,
+  type MadeCopy,
+} from "../../relay/delivery/copy-pool.js";
 import type { CopyTask } from "../../relay/delivery/copy-task.js";
 import { MxCache } from "../../relay/delivery/mx.js";
 import { TransportPool } from "../../relay/delivery/transport.js";
@@ -23,6 +35,8 @@ import { contextFor, KEYRING, rsaKey, runCopy, TRACKING_BASE, testAccount } from
 import { peerRoute, startRig } from "./harness.js";
 
 const CRASHING_WORKER = new URL("./fixtures/crashing-copy-worker.mjs", import.meta.url);
+const HANGING_WORKER = new URL("./fixtures/hanging-copy-worker.mjs", import.meta.url);
+const BROKEN_WORKER = new URL("./fixtures/broken-copy-worker.mjs", import.meta.url);
 const SIGN_TIME = Date.UTC(2026, 0, 2, 3, 4, 5);
 const rsa = rsaKey("acme.com");
 const account = testAccount({ dkim: [rsa.key] });
@@ -46,6 +60,11 @@ function comparable(copy: Buffer): string {
 async function expectSigned(copy: Buffer): Promise<void> {
   const result = await dkimVerify(copy, { resolver });
   expect(result.results.map((r) => r.status.result)).toEqual(["pass"]);
+}
+
+/** A copy's bytes, however the pool handed it over. */
+async function bytesOf(made: MadeCopy): Promise<Buffer> {
+  return made.kind === "bytes" ? made.bytes : readFile(made.path);
 }
 
 /** Quoted-printable's soft line breaks out, so URLs can be looked for. */
@@ -112,7 +131,7 @@ describe("copy workers", () => {
     const { entry } = await spooled(raw);
     const workers = pool({ size: 2 });
     for (const mode of ["full", "passthrough"] as const) {
-      const fromWorker = await workers.make(taskFor(entry, { mode }));
+      const fromWorker = await bytesOf(await workers.make(taskFor(entry, { mode })));
       const { output } = await runCopy(
         raw,
         contextFor(account, { mode, messageId: entry.id, signTime: new Date(SIGN_TIME) }),
@@ -126,7 +145,7 @@ describe("copy workers", () => {
   it("read X-Relay-Track from the message when the task does not carry it", async () => {
     const raw = html("X-Relay-Track: opens=off\r\n");
     const { entry } = await spooled(raw);
-    const fromWorker = await pool({ size: 1 }).make(taskFor(entry));
+    const fromWorker = await bytesOf(await pool({ size: 1 }).make(taskFor(entry)));
     const { output } = await runCopy(
       raw,
       contextFor(account, {
@@ -140,11 +159,99 @@ describe("copy workers", () => {
     expect(unfolded(fromWorker)).toContain(`${TRACKING_BASE}/c/`);
   });
 
-  it("send every copy of a message to the same worker", () => {
-    const slots = new Set(Array.from({ length: 20 }, () => slotIndex("0abc123def", 3)));
-    expect(slots.size).toBe(1);
-    const spread = new Set(Array.from({ length: 50 }, (_, i) => slotIndex(`message-${i}`, 3)));
-    expect(spread).toEqual(new Set([0, 1, 2]));
+  it("stream the copy of a big message to a file, the same copy as in memory, and leave nothing else behind", async () => {
+    const links = Array.from({ length: 300 }, (_, i) => `<a href="https://results.example/r/${i}">r${i}</a>`);
+    const raw = Buffer.from(
+      html()
+        .toString("latin1")
+        .replace("</body>", `${links.join("\r\n")}\r\n</body>`),
+      "latin1",
+    );
+    const { entry } = await spooled(raw);
+    const copiesDir = await tempDir();
+    const streaming = pool({ size: 1, maxInlineBytes: 1024, copiesDir });
+    const inMemory = pool({ size: 1 });
+    const toFile = await streaming.make(taskFor(entry));
+    expect(toFile.kind).toBe("file");
+    if (toFile.kind !== "file") return;
+    expect(toFile.path.startsWith(copiesDir)).toBe(true);
+    const fileBytes = await readFile(toFile.path);
+    expect(toFile.size).toBe(fileBytes.length);
+    const memory = await inMemory.make(taskFor(entry));
+    expect(memory.kind).toBe("bytes");
+    expect(comparable(fileBytes)).toEqual(comparable(await bytesOf(memory)));
+    expect(unfolded(fileBytes)).toContain(`${TRACKING_BASE}/c/`);
+    await expectSigned(fileBytes);
+    expect(await readdir(copiesDir)).toEqual([toFile.path.slice(copiesDir.length + 1)]);
+  });
+
+  it("cut a big copy off at its deadline without leaving its file or a descriptor open", async () => {
+    const link = '<a href="https://shop.example/p?item=1">item</a>\r\n';
+    const raw = Buffer.from(
+      html()
+        .toString("latin1")
+        .replace("</body>", `${link.repeat(60_000)}</body>`),
+      "latin1",
+    );
+    const { entry } = await spooled(raw);
+    const copiesDir = await tempDir();
+    const workers = pool({ size: 1, copiesDir, deadline: { seconds: 0.05, secondsPerMiB: 0 } });
+    const failure = await workers.make(taskFor(entry)).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(CopyDeadlineExceeded);
+    const openHere = async () => {
+      const targets = await Promise.all(
+        (await readdir("/proc/self/fd")).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => "")),
+      );
+      return targets.filter((target) => target === entry.path || target.startsWith(copiesDir));
+    };
+    // The descriptors are closed once the worker has stopped, the partial copy removed.
+    for (let i = 0; i < 100 && ((await openHere()).length > 0 || (await readdir(copiesDir)).length > 0); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await openHere()).toEqual([]);
+    expect(await readdir(copiesDir)).toEqual([]);
+  });
+
+  it("terminate a worker whose copy passes its deadline, and make the next copy on a fresh one", async () => {
+    const { entry } = await spooled(html());
+    const workers = pool({ size: 1, script: HANGING_WORKER, deadline: { seconds: 0.5, secondsPerMiB: 0 } });
+    const hung = await workers
+      .make(taskFor(entry, { recipient: "hang@example.net" }))
+      .catch((e: unknown) => e);
+    expect(hung).toBeInstanceOf(CopyDeadlineExceeded);
+    expect((hung as CopyDeadlineExceeded).deadlineMs).toBe(500);
+    expect(workers.timedOut).toBe(1);
+    expect(workers.lost).toBe(0);
+    const next = await workers.make(taskFor(entry, { recipient: "b@example.net" }));
+    expect((await bytesOf(next)).toString()).toBe("copy for b@example.net\r\n");
+  });
+
+  it("start a spare worker while one is stuck, so the copies queued behind it are made; cancel frees it", async () => {
+    const { entry: poison } = await spooled(html());
+    const { entry: ordinary } = await spooled(html());
+    const workers = pool({
+      size: 1,
+      spares: 1,
+      spareAfterMs: 200,
+      script: HANGING_WORKER,
+      deadline: { seconds: 600, secondsPerMiB: 0 },
+    });
+    const hung = workers.make(taskFor(poison, { recipient: "hang@example.net" })).catch((e: unknown) => e);
+    const others = await Promise.all(
+      ["a", "b", "c"].map((name) => workers.make(taskFor(ordinary, { recipient: `${name}@example.net` }))),
+    );
+    expect(await Promise.all(others.map(async (made) => (await bytesOf(made)).toString()))).toEqual([
+      "copy for a@example.net\r\n",
+      "copy for b@example.net\r\n",
+      "copy for c@example.net\r\n",
+    ]);
+    expect(workers.workers).toBe(2);
+    workers.cancel(poison.id);
+    expect(await hung).toBeInstanceOf(CopyCancelled);
+    // The spare is retired once nothing waits; the pool keeps its size.
+    await workers.make(taskFor(ordinary, { recipient: "d@example.net" }));
+    expect(workers.workers).toBe(1);
+    await workers.close();
+    expect(await workers.make(taskFor(ordinary)).catch((e: unknown) => e)).toBeInstanceOf(CopyPoolClosed);
   });
 
   it("report a spool file that cannot be read with its errno, as the streaming path does", async () => {
@@ -156,24 +263,40 @@ describe("copy workers", () => {
     expect(failure).toMatchObject({ code: "ENOENT", syscall: "open" });
   });
 
-  it("reject the copies of a worker that died with CopyWorkerLost, and start a fresh one", async () => {
+  it("reject the copy of a worker that died with CopyWorkerLost, and start a fresh one", async () => {
     const { entry } = await spooled(html());
     const workers = pool({ size: 1, script: CRASHING_WORKER });
-    expect((await workers.make(taskFor(entry, { recipient: "a@example.net" }))).toString()).toBe(
-      "copy for a@example.net\r\n",
-    );
-    const lost = await Promise.allSettled([
-      workers.make(taskFor(entry, { recipient: "b@example.net" })),
-      workers.make(taskFor(entry, { recipient: "crash@example.net" })),
-    ]);
-    // b was queued behind the crash on the same worker, or answered before it: never left hanging.
-    for (const result of lost)
-      if (result.status === "rejected") expect(result.reason).toBeInstanceOf(CopyWorkerLost);
-    expect(lost[1]?.status).toBe("rejected");
+    const text = async (recipient: string) =>
+      (await bytesOf(await workers.make(taskFor(entry, { recipient })))).toString();
+    expect(await text("a@example.net")).toBe("copy for a@example.net\r\n");
+    const [b, crash] = await Promise.allSettled([text("b@example.net"), text("crash@example.net")]);
+    // One copy at a time: b was made before the crash, which takes nothing else with it.
+    expect(b).toEqual({ status: "fulfilled", value: "copy for b@example.net\r\n" });
+    expect(crash.status === "rejected" && crash.reason).toBeInstanceOf(CopyWorkerLost);
     expect(workers.lost).toBe(1);
-    expect((await workers.make(taskFor(entry, { recipient: "c@example.net" }))).toString()).toBe(
-      "copy for c@example.net\r\n",
-    );
+    expect(await text("c@example.net")).toBe("copy for c@example.net\r\n");
+  });
+});
+
+describe("a 100 MB message through a copy worker", () => {
+  it("is streamed to a file with the process's memory flat (DKIM on)", { timeout: 180_000 }, async () => {
+    const probe = new URL("./pool-memory-probe.ts", import.meta.url).pathname;
+    const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", probe, "100"], {
+      cwd: process.cwd(),
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => (out += chunk));
+    child.stderr.on("data", (chunk) => (out += chunk));
+    expect(await new Promise((resolve) => child.on("close", resolve)), out).toBe(0);
+    const { kind, bytes, rssGrowthMB } = JSON.parse(out) as {
+      kind: string;
+      bytes: number;
+      rssGrowthMB: number;
+    };
+    expect(kind).toBe("file");
+    expect(bytes).toBeGreaterThan(100 * 1024 * 1024);
+    // DESIGN.md target: a 100 MB message grows the process by under 64 MB (worker included).
+    expect(rssGrowthMB).toBeLessThan(64);
   });
 });
 
@@ -205,25 +328,64 @@ describe("delivery with copy workers", () => {
     };
   }
 
-  it("a worker that dies loses nothing: the copy is made on the main thread and delivered", async () => {
+  it("a copy that kills its worker twice is to be quarantined: nothing is sent, the copy never made on this thread", async () => {
     const isp = await startSmtpPeer();
-    const raw = html("X-Relay-Track: clicks=off\r\n");
-    const { spool, entry } = await spooled(raw, ["crash@example.net"]);
+    const { spool, entry } = await spooled(html(), ["crash@example.net"]);
     const workers = pool({ size: 1, script: CRASHING_WORKER });
     const { copies, close } = await deliverer(workers, spool);
     try {
       const outcome = await copies.deliver(await request(entry, isp.port, "crash@example.net"));
-      expect(outcome.verdict.outcome).toBe("delivered");
-      expect(workers.lost).toBe(1);
-      const [received] = await isp.waitForMessages(1);
-      const text = received ? unfolded(received.raw) : "";
-      // The main thread's copy: Received, DKIM, tracking, and X-Relay-Track honoured and removed.
-      expect(text).toMatch(/^Received: [\s\S]*\r\nDKIM-Signature: /);
-      expect(text).toContain(`${TRACKING_BASE}/o/`);
-      expect(text).not.toContain(`${TRACKING_BASE}/c/`);
-      expect(text).not.toMatch(/X-Relay-Track/i);
+      expect(outcome.quarantine?.reason).toBe("copy_crash");
+      expect(outcome.quarantine?.detail).toMatch(/stopped the copy worker 2 times/);
+      expect(workers.lost).toBe(2);
+      expect(isp.received).toHaveLength(0);
     } finally {
       close();
+      await isp.stop();
+    }
+  });
+
+  it("a worker that cannot start is the relay's trouble: the copy is deferred, the message not quarantined", async () => {
+    const isp = await startSmtpPeer();
+    const { spool, entry } = await spooled(html());
+    const workers = pool({ size: 1, script: BROKEN_WORKER });
+    const { copies, close } = await deliverer(workers, spool);
+    try {
+      const outcome = await copies.deliver(await request(entry, isp.port, "rcpt@example.net"));
+      expect(outcome.quarantine).toBeUndefined();
+      expect(outcome.verdict.outcome).toBe("deferred");
+      expect(outcome.attempt.answer).toMatch(/^4\.3\.0 local error: copy worker exited while starting/);
+      expect(isp.received).toHaveLength(0);
+    } finally {
+      close();
+      await isp.stop();
+    }
+  });
+
+  it("a copy past its deadline is to be quarantined; a big message's copy goes out from its file, which is removed", async () => {
+    const isp = await startSmtpPeer();
+    const { spool, entry } = await spooled(html(), ["hang@example.net"]);
+    const hanging = pool({ size: 1, script: HANGING_WORKER, deadline: { seconds: 0.3, secondsPerMiB: 0 } });
+    const slow = await deliverer(hanging, spool);
+    const copiesDir = await tempDir();
+    const streaming = pool({ size: 1, maxInlineBytes: 100, copiesDir });
+    const big = await deliverer(streaming, spool);
+    try {
+      const outcome = await slow.copies.deliver(await request(entry, isp.port, "hang@example.net"));
+      expect(outcome.quarantine?.reason).toBe("copy_deadline");
+      expect(outcome.attempt.answer).toMatch(
+        /^5\.6\.0 quarantined: the copy took longer than its deadline \(0\.3 s\)/,
+      );
+      expect(isp.received).toHaveLength(0);
+
+      const delivered = await big.copies.deliver(await request(entry, isp.port, "rcpt@example.net"));
+      expect(delivered.verdict.outcome).toBe("delivered");
+      const [received] = await isp.waitForMessages(1);
+      expect(received?.raw.toString()).toMatch(/^Received: [^\r]*\r\n\s[\s\S]*\r\nDKIM-Signature: /);
+      expect(await readdir(copiesDir)).toEqual([]);
+    } finally {
+      slow.close();
+      big.close();
       await isp.stop();
     }
   });
@@ -284,11 +446,11 @@ describe("the scheduler with copy workers", () => {
 });
 
 describe("copy worker count", () => {
-  it("is one fewer than the cores (1 to 4), or RELAYFLEET_COPY_WORKERS, where 0 turns the pool off", () => {
+  it("is one fewer than the cores (1 to 4), or RELAYFLEET_COPY_WORKERS, never fewer than 1", () => {
     expect(copyWorkerCount({}, 2)).toBe(1);
     expect(copyWorkerCount({}, 1)).toBe(1);
     expect(copyWorkerCount({}, 16)).toBe(4);
-    expect(copyWorkerCount({ RELAYFLEET_COPY_WORKERS: "0" }, 8)).toBe(0);
+    expect(copyWorkerCount({ RELAYFLEET_COPY_WORKERS: "0" }, 8)).toBe(1);
     expect(copyWorkerCount({ RELAYFLEET_COPY_WORKERS: "3" }, 2)).toBe(3);
     expect(copyWorkerCount({ RELAYFLEET_COPY_WORKERS: "lots" }, 2)).toBe(1);
   });

@@ -14,6 +14,7 @@ export interface RelayProcess {
   child: ChildProcess;
   smtpPort: number;
   apiPort: number;
+  metricsPort: number;
   output: () => string;
   /** SIGKILL, no goodbye. */
   kill9(): Promise<void>;
@@ -49,6 +50,7 @@ export async function startRelayProcess(
 ): Promise<RelayProcess> {
   const smtpPort = await freePort();
   const apiPort = await freePort();
+  const metricsPort = await freePort();
   const full = {
     dataDir: join(dir, "data"),
     logLevel: "warn",
@@ -56,7 +58,7 @@ export async function startRelayProcess(
       smtp: [`127.0.0.1:${smtpPort}`],
       api: `127.0.0.1:${apiPort}`,
       tracking: `127.0.0.1:${await freePort()}`,
-      metrics: `127.0.0.1:${await freePort()}`,
+      metrics: `127.0.0.1:${metricsPort}`,
     },
     ...config,
   };
@@ -87,6 +89,7 @@ export async function startRelayProcess(
     child,
     smtpPort,
     apiPort,
+    metricsPort,
     output: () => output,
     async kill9() {
       if (child.exitCode !== null || child.signalCode !== null) return;
