@@ -26,6 +26,7 @@ const FAST: Partial<WebhookSettings> = {
   allowPrivateTargets: ["127.0.0.0/8"],
   timeoutMs: 300,
   retry: { maxAttempts: 4, baseDelayMs: 40, maxDelayMs: 200 },
+  pollMs: 50,
 };
 
 interface Setup {
@@ -59,7 +60,7 @@ async function setup(kind: StoreKind = "local", settings: Partial<WebhookSetting
   const keys = makeKeyring({ id: "k1", secret: randomBytes(32) });
   const server = await startTrackingServer({ store, keys, metrics }, "127.0.0.1", 0);
   onTestFinished(async () => {
-    dispatcher.close();
+    await dispatcher.close();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
     await backing.close();
@@ -196,12 +197,12 @@ describe("webhook retries, timeouts and limits", () => {
     expect((await t.results()).delivered).toBeUndefined();
   });
 
-  it("drops the oldest deliveries when the queue is full, and counts them", async () => {
+  it("drops the account's oldest deliveries past its outbox cap, and counts them", async () => {
     const t = await setup("local", {
       ...FAST,
       concurrency: 1,
       perHookConcurrency: 1,
-      queueCapacity: 2,
+      maxOutstandingPerAccount: 2,
       timeoutMs: 2000,
     });
     const hanging = await startReceiver(() => "hang");
@@ -209,8 +210,9 @@ describe("webhook retries, timeouts and limits", () => {
     await fetch(t.pixel(), { headers: BROWSER });
     await hanging.waitFor(1);
     for (let i = 0; i < 5; i++) await fetch(t.pixel(), { headers: BROWSER });
-    // One in flight, two queued, three pushed out.
-    await expect.poll(async () => (await t.results()).dropped, { timeout: 2000 }).toBe(3);
+    // Six in the outbox with room for two: the four oldest (the one in flight too) pushed out.
+    await expect.poll(async () => (await t.results()).dropped, { timeout: 2000 }).toBe(4);
+    expect(await t.store.countWebhookDeliveries("acme")).toBe(2);
     const gauge = await t.metrics.registry.getSingleMetric("relayfleet_webhook_queue")?.get();
     expect(gauge?.values[0]?.value).toBe(2);
   });
