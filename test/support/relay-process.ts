@@ -14,6 +14,7 @@ export interface RelayProcess {
   child: ChildProcess;
   smtpPort: number;
   apiPort: number;
+  metricsPort: number;
   output: () => string;
   /** SIGKILL, no goodbye. */
   kill9(): Promise<void>;
@@ -38,10 +39,23 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
+export interface RelayProcessOptions {
+  /** Runs the relay under another program (e.g. ["strace", "-f", "-o", FILE]): the relay's argv follows it. */
+  wrapper?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for the SMTP port. Default 20 s. */
+  startTimeoutMs?: number;
+}
+
 /** Starts a relay from a config object; listeners get free ports unless the config names them. */
-export async function startRelayProcess(dir: string, config: Record<string, unknown>): Promise<RelayProcess> {
+export async function startRelayProcess(
+  dir: string,
+  config: Record<string, unknown>,
+  options: RelayProcessOptions = {},
+): Promise<RelayProcess> {
   const smtpPort = await freePort();
   const apiPort = await freePort();
+  const metricsPort = await freePort();
   const full = {
     dataDir: join(dir, "data"),
     logLevel: "warn",
@@ -49,14 +63,16 @@ export async function startRelayProcess(dir: string, config: Record<string, unkn
       smtp: [`127.0.0.1:${smtpPort}`],
       api: `127.0.0.1:${apiPort}`,
       tracking: `127.0.0.1:${await freePort()}`,
-      metrics: `127.0.0.1:${await freePort()}`,
+      metrics: `127.0.0.1:${metricsPort}`,
     },
     ...config,
   };
   const file = await writeRelayConfig(dir, full);
-  const child = spawn(process.execPath, ["--import", "tsx", "bin/relayfleet.ts", "relay", "--config", file], {
+  const relayArgv = [process.execPath, "--import", "tsx", "bin/relayfleet.ts", "relay", "--config", file];
+  const [command, ...args] = [...(options.wrapper ?? []), ...relayArgv] as [string, ...string[]];
+  const child = spawn(command, args, {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, REDIS_URL: "" },
+    env: { ...process.env, REDIS_URL: "", ...options.env },
   });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => {
@@ -65,12 +81,13 @@ export async function startRelayProcess(dir: string, config: Record<string, unkn
   child.stderr?.on("data", (d: Buffer) => {
     output += d.toString();
   });
-  const deadline = Date.now() + 20_000;
+  const startTimeoutMs = options.startTimeoutMs ?? 20_000;
+  const deadline = Date.now() + startTimeoutMs;
   while (!(await portOpen(smtpPort))) {
     if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`relay did not open SMTP port within 20 s:\n${output}`);
+      throw new Error(`relay did not open SMTP port within ${startTimeoutMs} ms:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -78,6 +95,7 @@ export async function startRelayProcess(dir: string, config: Record<string, unkn
     child,
     smtpPort,
     apiPort,
+    metricsPort,
     output: () => output,
     async kill9() {
       if (child.exitCode !== null || child.signalCode !== null) return;
