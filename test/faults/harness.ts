@@ -27,6 +27,8 @@ export interface LoadResult {
   refusedBy: Map<string, number>;
   /** Failures with no SMTP reply (connection refused or dropped). */
   unanswered: number;
+  /** Every answer in the order they came: the final reply line (or the error's text), and when. */
+  answers: { tag: string; at: number; reply: string }[];
 }
 
 /**
@@ -50,7 +52,7 @@ export async function sendLoad(
     greetingTimeout: 30_000,
     socketTimeout: 60_000,
   });
-  const result: LoadResult = { acked: new Map(), refusedBy: new Map(), unanswered: 0 };
+  const result: LoadResult = { acked: new Map(), refusedBy: new Map(), unanswered: 0, answers: [] };
   const body = "x".repeat(options.bodyBytes ?? 1500);
   const one = async (i: number) => {
     const tag = `${options.prefix}-${i}`;
@@ -60,8 +62,11 @@ export async function sendLoad(
         raw: `From: app@shop.test\r\nTo: r${i}@isp.test\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@shop.test>\r\n\r\n${body}\r\n`,
       });
       result.acked.set(tag, info.response.split(" ").pop() as string);
+      result.answers.push({ tag, at: Date.now(), reply: info.response });
     } catch (error) {
-      const code = (error as { responseCode?: number }).responseCode;
+      const failure = error as { responseCode?: number; response?: string; message?: string };
+      const code = failure.responseCode;
+      result.answers.push({ tag, at: Date.now(), reply: failure.response ?? `no reply: ${failure.message}` });
       if (code === undefined) result.unanswered++;
       else result.refusedBy.set(String(code), (result.refusedBy.get(String(code)) ?? 0) + 1);
     }
