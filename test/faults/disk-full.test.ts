@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { startRelayProcess } from "../support/relay-process.js";
 import { startSmtpPeer } from "../support/smtp-peer.js";
-import { outcome, relayConfig, sendLoad } from "./harness.js";
+import { outcome, relayConfig, SLOW_START, sendLoad } from "./harness.js";
 
 function run(command: string, args: string[]): { ok: boolean; output: string } {
   const result = spawnSync(command, args, { encoding: "utf8" });
@@ -45,6 +45,7 @@ describe("disk full", () => {
     relay = await startRelayProcess(
       root,
       relayConfig(sink.port, { dataDir: disk, intake: { minFreeBytes: 0 } }),
+      SLOW_START,
     );
     // About 24 MB offered to a 6 MB disk, faster than the sink takes it.
     const load = await sendLoad(relay.smtpPort, 800, { prefix: "df", connections: 12, bodyBytes: 30_000 });

@@ -8,6 +8,9 @@ import { join } from "node:path";
 import { createTransport } from "nodemailer";
 import type { ReceivedMessage } from "../support/smtp-peer.js";
 
+/** A relay starting on a machine shared with other test runs can take a while (tsx compiles on the fly). */
+export const SLOW_START = { startTimeoutMs: 60_000 } as const;
+
 export const ACCOUNT = { name: "shop", allowedIps: ["127.0.0.0/8"], allowedFrom: ["*@shop.test"] };
 
 /** A relay config whose default route is an SMTP peer on loopback. */

@@ -11,7 +11,7 @@ import { describe, expect, it, onTestFinished } from "vitest";
 import { startRelayProcess } from "../support/relay-process.js";
 import { startSmtpPeer } from "../support/smtp-peer.js";
 import { tempDir } from "../support/temp-dir.js";
-import { outcome, relayConfig, sendLoad } from "./harness.js";
+import { outcome, relayConfig, SLOW_START, sendLoad } from "./harness.js";
 
 const MESSAGES = 400;
 
@@ -21,7 +21,7 @@ describe("kill -9 with deliveries in flight", () => {
     const sink = await startSmtpPeer({ answerDelayMs: 300 });
     onTestFinished(() => sink.stop());
     const config = relayConfig(sink.port);
-    const relay = await startRelayProcess(dir, config);
+    const relay = await startRelayProcess(dir, config, SLOW_START);
     onTestFinished(() => relay.kill9());
 
     const load = await sendLoad(relay.smtpPort, MESSAGES, { prefix: "kf", connections: 10 });
@@ -35,7 +35,7 @@ describe("kill -9 with deliveries in flight", () => {
     const deliveredAtKill = sink.received.length;
     expect(deliveredAtKill).toBeLessThan(MESSAGES);
 
-    const restarted = await startRelayProcess(dir, config);
+    const restarted = await startRelayProcess(dir, config, SLOW_START);
     onTestFinished(async () => {
       await restarted.stop();
     });

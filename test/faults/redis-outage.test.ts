@@ -11,7 +11,7 @@ import { startRedisServer } from "../support/redis-server.js";
 import { startRelayProcess } from "../support/relay-process.js";
 import { startSmtpPeer } from "../support/smtp-peer.js";
 import { tempDir } from "../support/temp-dir.js";
-import { outcome, relayConfig, sendLoad } from "./harness.js";
+import { outcome, relayConfig, SLOW_START, sendLoad } from "./harness.js";
 
 const OUTAGE_MS = 10_000;
 
@@ -27,6 +27,7 @@ describe("Redis killed for 10 s", () => {
     const relay = await startRelayProcess(
       dir,
       relayConfig(sink.port, { store: { redis: redis.url }, apiToken: "fault-test-token-0123456789" }),
+      SLOW_START,
     );
     onTestFinished(() => relay.kill9());
 
