@@ -60,9 +60,11 @@ describe("disk full", () => {
     // Space returns.
     const grown = run("mount", ["-o", "remount,size=256M", disk]);
     if (!grown.ok) throw new Error(`cannot grow the tmpfs at ${disk}: ${grown.output}`);
+    const grownAt = Date.now();
     await expect
       .poll(() => outcome(load.acked, sink.received, "df").lost.length, { timeout: 120_000, interval: 500 })
       .toBe(0);
+    const recoveredMs = Date.now() - grownAt;
     // And intake takes mail again.
     const after = await sendLoad(relay.smtpPort, 20, { prefix: "da", connections: 4 });
     expect(after.acked.size, JSON.stringify(after.answers.slice(0, 3))).toBe(20);
@@ -72,9 +74,21 @@ describe("disk full", () => {
     const result = outcome(load.acked, sink.received, "df");
     const bounced = [...load.acked.keys()].filter((tag) => bouncing(Number(tag.slice(3)))).length;
     expect(result.duplicates).toBeLessThanOrEqual(load.acked.size / 10);
+    // What the relay logged about writes that met the full disk, delivery side included.
+    const fullWrites = relay
+      .output()
+      .split("\n")
+      .filter((line) => /ENOSPC|SQLITE_FULL|no space|disk is full/i.test(line));
+    console.log(
+      `disk full: ${fullWrites.length} log lines about full-disk writes, e.g. ${fullWrites
+        .map((line) => /"msg":"([^"]*)"/.exec(line)?.[1])
+        .filter((msg, i, all) => msg && all.indexOf(msg) === i)
+        .slice(0, 6)
+        .join(" | ")}`,
+    );
     console.log(
       `disk full: sent 800, acknowledged ${load.acked.size}, refused ${JSON.stringify(Object.fromEntries(load.refusedBy))}, ` +
-        `delivered ${result.delivered}, bounced with a notice ${bounced}, duplicates ${result.duplicates}, lost ${result.lost.length}; ` +
+        `delivered ${result.delivered}, bounced with a notice ${bounced}, duplicates ${result.duplicates}, lost ${result.lost.length}; all accounted for ${Math.round(recoveredMs / 1000)} s after space returned; ` +
         `after space returned: acknowledged ${after.acked.size} of 20`,
     );
   }, 240_000);
