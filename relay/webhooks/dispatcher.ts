@@ -100,6 +100,8 @@ export type DeliveryResult =
 const DELIVERIES_METRIC = "relayfleet_webhook_deliveries_total";
 const RECLAIMED_METRIC = "relayfleet_webhook_reclaimed_total";
 const QUEUE_METRIC = "relayfleet_webhook_queue";
+/** Deliveries kept in memory while the store refuses them, at most. */
+const HELD_BACK_LIMIT = 10_000;
 
 export class WebhookDispatcher {
   private readonly settings: WebhookSettings;
@@ -125,6 +127,10 @@ export class WebhookDispatcher {
   private droppedSinceWarning = 0;
   private lastDropWarning = Number.NEGATIVE_INFINITY;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Events' deliveries the store refused at the time (see holdBack). Lost if the process stops. */
+  private readonly heldBack: { account: string; deliveries: NewWebhookDelivery[] }[] = [];
+  private heldBackCount = 0;
+  private retryingHeldBack = false;
 
   constructor(deps: WebhookDeps) {
     this.settings = { ...DEFAULT_WEBHOOK_SETTINGS, ...deps.settings };
@@ -143,7 +149,10 @@ export class WebhookDispatcher {
     this.counter = deps.registry ? deliveriesCounter(deps.registry) : undefined;
     this.reclaimedCounter = deps.registry ? reclaimedCounter(deps.registry) : undefined;
     if (deps.registry) queueGauge(deps.registry, () => this.store.countWebhookDeliveries());
-    this.poll = setInterval(() => this.claim(), this.settings.pollMs);
+    this.poll = setInterval(() => {
+      if (this.heldBack.length > 0) void this.retryHeldBack().then(() => this.claim());
+      this.claim();
+    }, this.settings.pollMs);
     this.poll.unref();
     // Deliveries left by an earlier run (or other relays) are sent without waiting for an event.
     setImmediate(() => this.claim());
@@ -169,20 +178,62 @@ export class WebhookDispatcher {
         body,
         createdAt,
       }));
-      const { dropped } = await this.store.enqueueWebhookDeliveries(
-        event.account,
-        deliveries,
-        this.settings.maxOutstandingPerAccount,
-      );
-      if (dropped > 0) this.dropped(event.account, dropped);
+      try {
+        await this.enqueue(event.account, deliveries);
+      } catch (error) {
+        // The store refused the write (down, disk full): kept here and tried again each poll.
+        this.holdBack(event.account, deliveries);
+        throw error;
+      }
       this.claim();
     } catch (error) {
       this.logger.warn(
         { err: error, account: event.account, type: event.type },
-        "could not queue the event for webhooks",
+        "could not queue the event for webhooks; kept in memory to try again",
       );
     }
   };
+
+  private async enqueue(account: string, deliveries: NewWebhookDelivery[]): Promise<void> {
+    const { dropped } = await this.store.enqueueWebhookDeliveries(
+      account,
+      deliveries,
+      this.settings.maxOutstandingPerAccount,
+    );
+    if (dropped > 0) this.dropped(account, dropped);
+  }
+
+  /** Deliveries the store could not take yet, oldest first; bounded, the oldest dropped past it. */
+  private holdBack(account: string, deliveries: NewWebhookDelivery[]): void {
+    this.heldBack.push({ account, deliveries });
+    this.heldBackCount += deliveries.length;
+    while (this.heldBackCount > HELD_BACK_LIMIT) {
+      const oldest = this.heldBack.shift();
+      if (!oldest) break;
+      this.heldBackCount -= oldest.deliveries.length;
+      this.dropped(oldest.account, oldest.deliveries.length);
+    }
+  }
+
+  /** Hands what was held back to the store, in order, until it refuses again. */
+  private async retryHeldBack(): Promise<void> {
+    if (this.retryingHeldBack) return;
+    this.retryingHeldBack = true;
+    try {
+      while (!this.closed && this.heldBack.length > 0) {
+        const next = this.heldBack[0] as { account: string; deliveries: NewWebhookDelivery[] };
+        try {
+          await this.enqueue(next.account, next.deliveries);
+        } catch {
+          return;
+        }
+        this.heldBack.shift();
+        this.heldBackCount -= next.deliveries.length;
+      }
+    } finally {
+      this.retryingHeldBack = false;
+    }
+  }
 
   /** Resolves when no claim, POST or outbox update of this process is under way (tests, a graceful stop). */
   idle(): Promise<void> {

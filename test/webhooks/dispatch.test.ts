@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { accountSchema } from "../../relay/accounts/schema.js";
 import { createMetrics } from "../../relay/metrics/index.js";
-import type { EventType, NewMessage, Store } from "../../relay/store/types.js";
+import { type EventType, type NewMessage, type Store, StoreError } from "../../relay/store/types.js";
 import { startTrackingServer } from "../../relay/tracking/server.js";
 import { makeKeyring, signToken } from "../../relay/tracking/token.js";
 import {
@@ -215,6 +215,59 @@ describe("webhook retries, timeouts and limits", () => {
     expect(await t.store.countWebhookDeliveries("acme")).toBe(2);
     const gauge = await t.metrics.registry.getSingleMetric("relayfleet_webhook_queue")?.get();
     expect(gauge?.values[0]?.value).toBe(2);
+  });
+
+  it("keeps an event the outbox refused in memory, and queues and sends it once the store takes writes again", async () => {
+    const backing = await openTestStore("local");
+    onTestFinished(() => backing.close());
+    // The store fails between the event's write and the outbox's (the one interleaving a real outage cannot be
+    // timed to hit): its first two enqueues are refused as unavailable.
+    let refusals = 2;
+    const flaky: Store = new Proxy(backing, {
+      get(target, property) {
+        if (property === "enqueueWebhookDeliveries")
+          return (...args: Parameters<Store["enqueueWebhookDeliveries"]>) => {
+            if (refusals-- > 0) return Promise.reject(new StoreError("unavailable", "test: store down"));
+            return target.enqueueWebhookDeliveries(...args);
+          };
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const dispatcher = new WebhookDispatcher({ store: flaky, settings: FAST });
+    onTestFinished(() => dispatcher.close());
+    const store = withEventTap(backing, dispatcher.onEvent);
+    const receiver = await startReceiver();
+    const now = Date.now();
+    await backing.putAccount(accountSchema.parse({ name: "acme", createdAt: now, updatedAt: now }));
+    await backing.putWebhook({
+      id: "wh_1",
+      account: "acme",
+      url: receiver.url,
+      events: ["open"],
+      secret: SECRET,
+      createdAt: now,
+      active: true,
+    });
+    await backing.recordMessage({
+      id: "Mflaky",
+      account: "acme",
+      from: "",
+      recipients: ["r@x.example"],
+      size: 1,
+      acceptedAt: now,
+    });
+    const result = await store.recordEvent({
+      type: "open",
+      messageId: "Mflaky",
+      recipient: "r@x.example",
+      at: now,
+    });
+    expect(result.recorded).toBe(true);
+    expect(await backing.countWebhookDeliveries()).toBe(0);
+    const [post] = await receiver.waitFor(1, 5000);
+    expect(JSON.parse(post?.body ?? "{}")).toMatchObject({ type: "open", messageId: "Mflaky" });
+    expect(refusals).toBeLessThan(0);
   });
 
   it("refuses a loopback target unless it is allowed, and never calls it", async () => {
