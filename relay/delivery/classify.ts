@@ -34,8 +34,39 @@ export interface Verdict {
   status: string;
 }
 
+/** A rule over a reply's text: a RegExp, or a hand-written scan where a regex would be superlinear. */
+export interface TextRule {
+  test(text: string): boolean;
+}
+
+/**
+ * A reply is classified on its first 4 KB: RFC 5321 lines are at most 512 octets and the words
+ * that say "blocked" come first, while a next hop may send a multi-line reply of any size.
+ */
+export const CLASSIFIED_REPLY_CHARS = 4096;
+
+/** What `.` does not match: the rules below hold within one line. */
+const LINE_TERMINATORS = /[\n\r\u2028\u2029]/;
+const NAMES_OUR_SOURCE = /(sending|client|source) (ip|host) /i;
+const REFUSAL_WORDS = /blocked|banned|not allowed|refused/i;
+
+/**
+ * "(sending|client|source) (ip|host) .*(blocked|banned|not allowed|refused)", per line. As one
+ * regex the ".*" makes it quadratic on a reply that repeats the first words; here each line is
+ * searched once for the first words and once, after them, for the refusal.
+ */
+export const NAMES_OUR_SOURCE_REFUSED: TextRule = {
+  test(text: string): boolean {
+    for (const line of text.split(LINE_TERMINATORS)) {
+      const named = NAMES_OUR_SOURCE.exec(line);
+      if (named && REFUSAL_WORDS.test(line.slice(named.index + named[0].length))) return true;
+    }
+    return false;
+  },
+};
+
 /** Texts ISPs use when they refuse the sending IP (case-insensitive). */
-export const BLOCK_RULES: readonly RegExp[] = [
+export const BLOCK_RULES: readonly TextRule[] = [
   /blocked using/i,
   /black ?list(ed)?/i,
   /block ?list(ed)?/i,
@@ -47,14 +78,14 @@ export const BLOCK_RULES: readonly RegExp[] = [
   /\b(rbl|dnsbl)\b/i,
   /listed (at|on|in|by) /i,
   /ip (address )?(has been |is )?(temporarily )?(blocked|banned|rejected|deferred due to)/i,
-  /(sending|client|source) (ip|host) .*(blocked|banned|not allowed|refused)/i,
+  NAMES_OUR_SOURCE_REFUSED,
   // Yahoo: "[TSS04] Messages from 192.0.2.7 temporarily deferred due to unexpected volume or user complaints".
   /\[TS[S0]?\d\d\]/,
   /messages from [0-9a-f.:]+ (temporarily )?deferred/i,
 ];
 
 /** 5xx texts that say the mailbox does not exist, for servers that send no enhanced code. */
-export const UNKNOWN_RECIPIENT_RULES: readonly RegExp[] = [
+export const UNKNOWN_RECIPIENT_RULES: readonly TextRule[] = [
   /user unknown/i,
   /unknown user/i,
   /no such (user|mailbox|recipient)/i,
@@ -79,7 +110,8 @@ export function enhancedStatus(text: string): string | undefined {
  */
 export function classifyAnswer(answer: RemoteAnswer, extraBlockPatterns: readonly string[] = []): Verdict {
   const code = answer.responseCode;
-  const enhanced = enhancedStatus(answer.text);
+  const text = answer.text.slice(0, CLASSIFIED_REPLY_CHARS);
+  const enhanced = enhancedStatus(text);
   if (code !== undefined && code >= 200 && code < 300) {
     return {
       outcome: "delivered",
@@ -91,13 +123,13 @@ export function classifyAnswer(answer: RemoteAnswer, extraBlockPatterns: readonl
   const permanent = code !== undefined && code >= 500;
   const failureStatus = enhanced ?? (permanent ? "5.0.0" : "4.0.0");
   const beforeMail = answer.stage === "connect";
-  if (code !== undefined && isBlockAnswer(answer.text, enhanced, extraBlockPatterns)) {
+  if (code !== undefined && isBlockAnswer(text, enhanced, extraBlockPatterns)) {
     return { outcome: "blocked", unknownRecipient: false, connectRefusal: beforeMail, status: failureStatus };
   }
   if (permanent) {
     return {
       outcome: "bounced",
-      unknownRecipient: answer.stage !== "connect" && isUnknownRecipient(answer.text, enhanced),
+      unknownRecipient: answer.stage !== "connect" && isUnknownRecipient(text, enhanced),
       connectRefusal: false,
       status: failureStatus,
     };

@@ -174,7 +174,7 @@ function splitMultipart(body: Buffer, boundary: string): Buffer[] {
   const lines = text.split(/(?<=\n)/);
   let current: string[] | undefined;
   for (const line of lines) {
-    const bare = line.replace(/[ \t]*\r?\n$/, "");
+    const bare = withoutLineEnd(line);
     if (bare === delimiter || bare === `${delimiter}--`) {
       if (current) parts.push(Buffer.from(current.join("").replace(/\r?\n$/, ""), "latin1"));
       current = bare === delimiter ? [] : undefined;
@@ -185,6 +185,18 @@ function splitMultipart(body: Buffer, boundary: string): Buffer[] {
   }
   if (current && current.length > 0) parts.push(Buffer.from(current.join(""), "latin1"));
   return parts;
+}
+
+/**
+ * A line without its LF, CR and trailing blanks (what `/[ \t]*\r?\n$/` removed, by hand: that
+ * regex is quadratic on a long run of blanks). A line without an LF is returned as it is.
+ */
+export function withoutLineEnd(line: string): string {
+  if (!line.endsWith("\n")) return line;
+  let end = line.length - 1;
+  if (line[end - 1] === "\r") end--;
+  while (end > 0 && (line[end - 1] === " " || line[end - 1] === "\t")) end--;
+  return line.slice(0, end);
 }
 
 /** Every entity of the tree, depth first. */

@@ -164,7 +164,10 @@ function readDsn(parts: readonly MimeEntity[]): Extract<ReadReport, { kind: "dsn
 function readProse(text: string, subject: string): ReadReport | undefined {
   const shape = PROSE_SHAPES.find((candidate) => candidate.test.test(text) || candidate.test.test(subject));
   // qmail (QSBMF) and others: "<address>:" then the remote's words on the next line.
-  const diagnostic = diagnosticLine(text) ?? /^<[^<>\s]+@[^<>\s]+>:[ \t]*\r?\n(.+)$/m.exec(text)?.[1]?.trim();
+  // The local part stops at the first "@" (it may not hold one unquoted): with "@" allowed on
+  // both sides the split point is ambiguous and the match quadratic.
+  const diagnostic =
+    diagnosticLine(text) ?? /^<[^<>\s@]+@[^<>\s]+>:[ \t]*\r?\n(.+)$/m.exec(text)?.[1]?.trim();
   const status =
     (diagnostic ? enhancedStatus(diagnostic) : undefined) ??
     enhancedStatus(text) ??
@@ -184,8 +187,10 @@ function readProse(text: string, subject: string): ReadReport | undefined {
 
 /** The first line that reads like a remote SMTP answer ("Remote host said: 550 ...", "550 5.1.1 ..."). */
 function diagnosticLine(text: string): string | undefined {
-  for (const line of text.split(/\r?\n/)) {
-    const match = /(?:said:\s*)?\b([45]\d\d)[ -]((?:[45]\.\d{1,3}\.\d{1,3})?.*)$/.exec(line);
+  // Split at every line terminator, so the answer runs to the end of its line without a "$"
+  // (".*$" after a code retried at every code is quadratic on a line with a lone CR at its end).
+  for (const line of text.split(/\r\n|[\n\r\u2028\u2029]/)) {
+    const match = /(?:said:\s*)?\b([45]\d\d)[ -]((?:[45]\.\d{1,3}\.\d{1,3})?.*)/.exec(line);
     if (match && /said:|^\s*[45]\d\d[ -]|\(#[45]\.\d/.test(line)) return `${match[1]} ${match[2]}`.trim();
     const qmail = /\(#([45]\.\d{1,3}\.\d{1,3})\)/.exec(line);
     if (qmail) return line.trim();
@@ -199,12 +204,28 @@ function ownText(entity: MimeEntity): string {
   if (entity.children.length > 0) return entity.children.map(ownText).join("\n");
   if (entity.type === "text/plain") return entity.body.toString("latin1");
   if (entity.type === "text/html") {
-    return entity.body
-      .toString("latin1")
-      .replace(/<[^>]*>/g, " ")
-      .replace(/&nbsp;/g, " ");
+    return withoutTags(entity.body.toString("latin1")).replace(/&nbsp;/g, " ");
   }
   return "";
+}
+
+/**
+ * Each "<...>" replaced by a space, as `/<[^>]*>/g` did, by hand: that regex retries every "<"
+ * to the end of a text that never closes one (900 KB of "<" took minutes). Once no ">" follows,
+ * nothing later can close either, so the rest is kept as it is.
+ */
+export function withoutTags(html: string): string {
+  const out: string[] = [];
+  let from = 0;
+  for (;;) {
+    const open = html.indexOf("<", from);
+    const close = open === -1 ? -1 : html.indexOf(">", open + 1);
+    if (close === -1) break;
+    out.push(html.slice(from, open), " ");
+    from = close + 1;
+  }
+  out.push(html.slice(from));
+  return out.join("");
 }
 
 function autoReplyReason(headers: readonly HeaderField[], subject: string): string | undefined {

@@ -72,9 +72,20 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["type"] as const,
       registers,
     }),
+    trackingEventsDropped: new Counter({
+      name: "relayfleet_tracking_events_dropped_total",
+      help: "Pixel and click hits answered but not recorded, by reason (ip_rate, token_rate: past tracking.maxEventsPer*PerMinute)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     blockedPairs: new Gauge({
       name: "relayfleet_blocked_pairs",
       help: "Blocked (sender, domain) pairs in force",
+      registers,
+    }),
+    malformedHeaderBlocks: new Counter({
+      name: "relayfleet_malformed_header_blocks_total",
+      help: "Messages accepted whose header block has a line that is neither a field nor a continuation: delivered as they came, DKIM and Received aside",
       registers,
     }),
     spoolFsyncBatch: new Histogram({

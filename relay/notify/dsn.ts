@@ -106,6 +106,9 @@ export function buildDsn(input: DsnInput): Buffer {
 /** The header block without its blank line, ending in CRLF. */
 function withCrlfEnding(block: Buffer): Buffer {
   let text = block.toString("latin1").replace(/\r?\n/g, "\r\n");
-  text = text.replace(/(\r\n)+$/, "");
+  // Trailing CRLFs dropped by hand: /(\r\n)+$/ retries every CRLF of a block full of them.
+  let end = text.length;
+  while (end >= 2 && text[end - 2] === "\r" && text[end - 1] === "\n") end -= 2;
+  text = text.slice(0, end);
   return Buffer.from(text.length > 0 ? `${text}\r\n` : "", "latin1");
 }

@@ -9,7 +9,8 @@ export const textUrlPattern = (): RegExp => new RegExp(`\\bhttps?:\\/\\/[^\\s<>"
 
 const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
 const CONTROL_EXCEPT_TAB = new RegExp(`[${"\\x00-\\x08"}\\x0a-\\x1f\\x7f]`);
-const EDGE_SPACE_OR_CONTROL = new RegExp(`^[\\s${CONTROL}]+|[\\s${CONTROL}]+$`, "g");
+const SPACE_OR_CONTROL = new RegExp(`[\\s${CONTROL}]`);
+const SPACE = /\s/;
 
 /** True when every char is printable ASCII, tab or a line break. */
 export function isPlainAscii(text: string): boolean {
@@ -22,5 +23,17 @@ export function hasControlCharacter(value: string): boolean {
 
 /** What browsers strip from both ends of a URL attribute. */
 export function trimUrlAttribute(value: string): string {
-  return value.replace(EDGE_SPACE_OR_CONTROL, "");
+  // By hand, one char at a time: "[\s...]+$" retries every blank of a long run inside the value.
+  let start = 0;
+  let end = value.length;
+  while (start < end && SPACE_OR_CONTROL.test(value[start]!)) start++;
+  while (end > start && SPACE_OR_CONTROL.test(value[end - 1]!)) end--;
+  return value.slice(start, end);
+}
+
+/** Where the whitespace (JavaScript's \s) at the end of `text` begins. */
+export function trailingSpaceStart(text: string): number {
+  let end = text.length;
+  while (end > 0 && SPACE.test(text[end - 1]!)) end--;
+  return end;
 }

@@ -35,7 +35,8 @@ export function fromDomain(headerBlock: Buffer): string | undefined {
   const domain = address
     .slice(at + 1)
     .trim()
-    .replace(/[>\s;,].*$/, "")
+    // The domain ends at the first delimiter (found once; "[>\s;,].*$" retried each one).
+    .split(/[>\s;,]/, 1)[0]!
     .replace(/\.$/, "")
     .toLowerCase();
   return /^[a-z0-9.-]+$/.test(domain) ? domain : undefined;

@@ -46,6 +46,29 @@ export function parseHeaderBlock(raw: Buffer): HeaderBlock {
   return { fields, terminator };
 }
 
+/**
+ * Where the first line of the block is that is neither a field ("name:") nor a continuation (a
+ * space or tab after a field), e.g. "--foo" or an mbox "From " line; -1 when there is none.
+ * Readers disagree where the body of such a message starts (Python's email takes it as the body,
+ * with a MissingHeaderBodySeparatorDefect; others read on), so the relay edits nothing in it
+ * (HOSTILE-INPUTS row 26). Only lines before the empty line that ends the block count.
+ */
+export function malformedLineOffset(raw: Buffer): number {
+  let offset = 0;
+  let afterField = false;
+  while (offset < raw.length) {
+    const lf = raw.indexOf(LF, offset);
+    const end = lf === -1 ? raw.length : lf + 1;
+    const line = raw.subarray(offset, end);
+    if (isEmptyLine(line)) return -1;
+    const continuation = line[0] === 0x20 || line[0] === 0x09;
+    if (continuation ? !afterField : fieldName(line) === "") return offset;
+    afterField = true;
+    offset = end;
+  }
+  return -1;
+}
+
 export function buildHeaderBlock(block: HeaderBlock): Buffer {
   return Buffer.concat([...block.fields.map((field) => field.raw), block.terminator]);
 }

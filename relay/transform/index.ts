@@ -11,13 +11,14 @@ import { Readable } from "node:stream";
 import type { Account } from "../accounts/schema.js";
 import { signToken, type TokenKeyring } from "../tracking/token.js";
 import { AlternativeCache } from "./alternative.js";
-import { buildHeaderBlock, newField, parseHeaderBlock } from "./header-block.js";
+import { buildHeaderBlock, malformedLineOffset, newField, parseHeaderBlock } from "./header-block.js";
 import { DEFAULT_LIMITS, type TransformLimits } from "./limits.js";
 import { LinkTracker } from "./links.js";
 import { ensureLastFieldEnds, MimeRewriter } from "./mime-rewriter.js";
 import type { TransformNotice } from "./notices.js";
 import { isRelayHeader } from "./relay-headers.js";
 import {
+  type HeaderRead,
   KeyCache,
   readHeaderBlock,
   rewriteWithSplitter,
@@ -81,13 +82,18 @@ async function* produceCopy(source: Readable, ctx: TransformContext): AsyncGener
     summary.notices.push(notice);
     ctx.onNotice?.(notice);
   };
-  const input = withCrlfLines(source);
+  const read = await readHeaderBlock(withCrlfLines(source), limits.maxTotalHeaderBytes);
   let edited: AsyncGenerator<Buffer>;
   let rewriter: MimeRewriter | undefined;
-  if (ctx.mode === "passthrough") {
-    edited = passthroughCopy(input, limits);
+  if (malformedLineOffset(read.header) !== -1) {
+    // No edit is safe where readers disagree which lines are header: only DKIM (below) and the
+    // Received the delivery prepends are added, both above every line of the message.
+    notify({ code: "malformed-header-block" });
+    edited = unchanged(read);
+  } else if (ctx.mode === "passthrough") {
+    edited = passthroughCopy(read, limits);
   } else {
-    const base = ctx.trackingBaseUrl.replace(/\/+$/, "");
+    const base = withoutTrailingSlashes(ctx.trackingBaseUrl);
     const claims = { messageId: ctx.messageId, recipient: ctx.recipient };
     const unsubscribeToken = signToken(ctx.tokenKeys, { kind: "unsub", ...claims });
     const tracking = ctx.account.tracking;
@@ -112,7 +118,7 @@ async function* produceCopy(source: Readable, ctx: TransformContext): AsyncGener
       notify,
       alternatives: ctx.alternatives ?? new AlternativeCache(1),
     });
-    edited = rewriteWithSplitter(input, rewriter, limits);
+    edited = rewriteWithSplitter(unchanged(read), rewriter, limits);
   }
   yield* signedWithDkim(withCrlfLines(edited, true), {
     keys: ctx.account.dkim,
@@ -127,18 +133,24 @@ async function* produceCopy(source: Readable, ctx: TransformContext): AsyncGener
 }
 
 async function* passthroughCopy(
-  input: AsyncGenerator<Buffer>,
+  { header, complete, rest }: HeaderRead,
   limits: TransformLimits,
 ): AsyncGenerator<Buffer> {
-  const { header, complete, rest } = await readHeaderBlock(input, limits.maxTotalHeaderBytes);
   yield complete || header.length <= limits.maxTotalHeaderBytes ? editRootHeader(header) : header;
+  yield* rest;
+}
+
+/** The message as it came: the header block read ahead, then the rest. */
+async function* unchanged({ header, rest }: HeaderRead): AsyncGenerator<Buffer> {
+  if (header.length > 0) yield header;
   yield* rest;
 }
 
 /**
  * The top header block of a copy: X-Relay-* removed; in full mode, the sender's List-Unsubscribe
  * fields replaced by the relay's (RFC 8058 one-click), since the relay's unsubscribe is the one
- * that feeds the suppression list. Every other field keeps its exact bytes.
+ * that feeds the suppression list. Every other field keeps its exact bytes. Added fields go at
+ * the top, never between the sender's (HOSTILE-INPUTS row 26).
  */
 export function editRootHeader(raw: Buffer, unsubscribeUrl?: string): Buffer {
   const block = parseHeaderBlock(raw);
@@ -154,9 +166,17 @@ export function editRootHeader(raw: Buffer, unsubscribeUrl?: string): Buffer {
     block.terminator = Buffer.from("\r\n");
   }
   if (unsubscribeUrl) {
-    ensureLastFieldEnds(block.fields);
-    block.fields.push(newField("List-Unsubscribe", `<${unsubscribeUrl}>`));
-    block.fields.push(newField("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"));
+    block.fields.unshift(
+      newField("List-Unsubscribe", `<${unsubscribeUrl}>`),
+      newField("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    );
   }
   return buildHeaderBlock(block);
+}
+
+/** "https://t.example.com//" without its trailing slashes (by hand: /\/+$/ is quadratic on "////x"). */
+function withoutTrailingSlashes(url: string): string {
+  let end = url.length;
+  while (end > 0 && url[end - 1] === "/") end--;
+  return url.slice(0, end);
 }

@@ -222,12 +222,12 @@ export class MimeRewriter {
   }
 }
 
-/** Replaces (or adds) Content-Transfer-Encoding in a part's header block. */
+/** Replaces (or adds) Content-Transfer-Encoding in a part's header block, at its top as every field we write. */
 export function setTransferEncoding(header: Buffer, encoding: string): Buffer {
   const block = parseHeaderBlock(header);
   block.fields = block.fields.filter((field) => field.name !== "content-transfer-encoding");
   ensureLastFieldEnds(block.fields);
-  block.fields.push(newField("Content-Transfer-Encoding", encoding));
+  block.fields.unshift(newField("Content-Transfer-Encoding", encoding));
   if (block.terminator.length === 0) block.terminator = Buffer.from("\r\n");
   return buildHeaderBlock(block);
 }
@@ -258,8 +258,16 @@ function wrapInAlternative(
     ensureLastFieldEnds(block.fields);
     const content = block.fields.filter((field) => field.name.startsWith("content-"));
     const rest = block.fields.filter((field) => !field.name.startsWith("content-"));
-    if (!rest.some((field) => field.name === "mime-version")) rest.push(newField("MIME-Version", "1.0"));
-    outer = Buffer.concat([...rest.map((field) => field.raw), Buffer.from(`${contentType}\r\n`)]);
+    // The fields the relay writes go at the top, above the sender's (HOSTILE-INPUTS row 26).
+    const added = rest.some((field) => field.name === "mime-version")
+      ? []
+      : [newField("MIME-Version", "1.0")];
+    outer = Buffer.concat([
+      ...added.map((field) => field.raw),
+      Buffer.from(contentType),
+      ...rest.map((field) => field.raw),
+      Buffer.from("\r\n"),
+    ]);
     inner = Buffer.concat([...content.map((field) => field.raw), Buffer.from("\r\n")]);
   } else {
     outer = Buffer.from(`${contentType}\r\n`);

@@ -21,7 +21,12 @@ export type TransformNoticeCode =
   /** More header bytes than limits.maxTotalHeaderBytes: the rest of the message is copied as is. */
   | "header-limit"
   /** The body text is too big to generate an alternative from (html-to-text input cap). */
-  | "alternative-source-too-large";
+  | "alternative-source-too-large"
+  /**
+   * The top header block has a line that is neither a field nor a continuation: readers disagree
+   * where the body starts, so the whole message is copied as is (DKIM added; HOSTILE-INPUTS 26).
+   */
+  | "malformed-header-block";
 
 export interface TransformNotice {
   code: TransformNoticeCode;

@@ -22,22 +22,26 @@ export function rewriteTextLinks(text: string, links: LinkTracker): string {
  * closes text around the URL: "(see https://x.example/a_(b))." keeps "https://x.example/a_(b)".
  */
 export function trimUrlEnd(found: string): string {
-  let url = found;
+  // Counted once and updated as the end is dropped: recounting at each step made a URL ending
+  // in 100,000 ")" quadratic.
+  const openParens = count(found, "(");
+  const openBrackets = count(found, "[");
+  let closeParens = count(found, ")");
+  let closeBrackets = count(found, "]");
+  let end = found.length;
   for (;;) {
-    const last = url[url.length - 1];
+    const last = found[end - 1];
     if (last && ".,;:!?'*".includes(last)) {
-      url = url.slice(0, -1);
-      continue;
+      end--;
+    } else if (last === ")" && openParens < closeParens) {
+      closeParens--;
+      end--;
+    } else if (last === "]" && openBrackets < closeBrackets) {
+      closeBrackets--;
+      end--;
+    } else {
+      return found.slice(0, end);
     }
-    if (last === ")" && count(url, "(") < count(url, ")")) {
-      url = url.slice(0, -1);
-      continue;
-    }
-    if (last === "]" && count(url, "[") < count(url, "]")) {
-      url = url.slice(0, -1);
-      continue;
-    }
-    return url;
   }
 }
 

@@ -91,10 +91,14 @@ describe("helm lint and template", () => {
       "ClusterRoleBinding/fleet-relayfleet-operator",
       "ConfigMap/fleet-relayfleet-dashboard",
       "Deployment/fleet-relayfleet-operator",
+      "NetworkPolicy/fleet-relayfleet-redis",
       "PodDisruptionBudget/fleet-relayfleet-operator",
       "PrometheusRule/fleet-relayfleet",
       "Role/fleet-relayfleet-leader-election",
+      "Role/fleet-relayfleet-operator-secrets",
       "RoleBinding/fleet-relayfleet-leader-election",
+      "RoleBinding/fleet-relayfleet-operator-secrets",
+      "Secret/fleet-relayfleet-redis",
       "Service/fleet-relayfleet-operator",
       "Service/fleet-relayfleet-redis",
       "ServiceAccount/fleet-relayfleet",
@@ -104,7 +108,11 @@ describe("helm lint and template", () => {
     const operator = findDoc(docs, "Deployment") as unknown as {
       spec: {
         replicas: number;
-        template: { spec: { containers: { image: string; args: string[]; env: { name: string }[] }[] } };
+        template: {
+          spec: {
+            containers: { image: string; args: string[]; env: { name: string; valueFrom?: unknown }[] }[];
+          };
+        };
       };
     };
     expect(operator.spec.replicas).toBe(2);
@@ -112,6 +120,10 @@ describe("helm lint and template", () => {
     expect(container?.image).toBe("relayfleet:0.1.0");
     expect(container?.args[0]).toBe("operator");
     expect(container?.env.map((e) => e.name)).toEqual(["POD_NAMESPACE", "REDIS_URL"]);
+    // The bundled Redis's URL carries its password: the operator reads it from the Secret.
+    expect(container?.env[1]?.valueFrom).toEqual({
+      secretKeyRef: { name: "fleet-relayfleet-redis", key: "url" },
+    });
     const dashboard = findDoc(docs, "ConfigMap") as unknown as {
       metadata: { labels: Record<string, string> };
       data: Record<string, string>;
@@ -261,6 +273,15 @@ describe("helm install into the test API server", () => {
     await kube.kubectl(["apply", "--server-side", "-f", join(FIXTURES, "monitoring-crds.yaml")]);
     const ns = "relayfleet-system";
     await kube.kubectl(["create", "namespace", ns]);
+    // Enforced and warned "restricted": helm's empty stderr below means no pod template broke it.
+    const labelled = await kube.kubectl([
+      "label",
+      "namespace",
+      ns,
+      "pod-security.kubernetes.io/enforce=restricted",
+      "pod-security.kubernetes.io/warn=restricted",
+    ]);
+    expect(labelled.stderr).toBe("");
     const install = await helm(
       [
         "install",
@@ -301,7 +322,26 @@ describe("helm install into the test API server", () => {
         "-o",
         "jsonpath={.spec.redis.url} {.spec.workload} {.spec.senderRoute}",
       ]),
-    ).toBe("redis://fleet-relayfleet-redis.relayfleet-system.svc:6379/0 StatefulSet default");
+    ).toBe(" StatefulSet default");
+    // The password Secret: made once, the same after an upgrade (lookup), and the pool's URL Secret.
+    const secret = async (field: string) =>
+      Buffer.from(
+        await get(["secret", "fleet-relayfleet-redis", "-o", `jsonpath={.data.${field}}`]),
+        "base64",
+      ).toString();
+    const password = await secret("password");
+    expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
+    expect(await secret("url")).toBe(
+      `redis://:${password}@fleet-relayfleet-redis.relayfleet-system.svc:6379/0`,
+    );
+    expect(
+      await get([
+        "relaypool",
+        "example",
+        "-o",
+        "jsonpath={.spec.redis.secretRef.name}/{.spec.redis.secretRef.key}",
+      ]),
+    ).toBe("fleet-relayfleet-redis/url");
 
     const upgrade = await helm(
       [
@@ -329,6 +369,7 @@ describe("helm install into the test API server", () => {
       await get(["prometheusrule", "fleet-relayfleet", "-o", "jsonpath={.spec.groups[0].rules[0].expr}"]),
     ).toContain("> 5000");
     expect(await get(["relaypool", "example", "-o", "jsonpath={.spec.replicas}"])).toBe("2");
+    expect(await secret("password")).toBe(password);
 
     const bad = await helm(
       ["upgrade", "fleet", CHART, "-n", ns, "--reuse-values", "--set", "operator.replicas=0"],

@@ -15,6 +15,9 @@ interface BuiltinSpec {
   status?: boolean;
   scale?: boolean;
   columns?: PrinterColumn[];
+  /** Verbs other than the full set: review kinds only take create. */
+  verbs?: string[];
+  subresources?: ResourceType["extraSubresources"];
 }
 
 const AGE: PrinterColumn = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" };
@@ -88,6 +91,16 @@ const SPECS: BuiltinSpec[] = [
     model: "V1ServiceAccount",
     shortNames: ["sa"],
     columns: [AGE],
+    // TokenRequest, what `kubectl create token` calls (server.ts answers it).
+    subresources: [
+      {
+        name: "token",
+        group: "authentication.k8s.io",
+        version: "v1",
+        kind: "TokenRequest",
+        verbs: ["create"],
+      },
+    ],
   },
   {
     group: "",
@@ -169,6 +182,14 @@ const SPECS: BuiltinSpec[] = [
     status: true,
   },
   { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", model: "V1Lease" },
+  {
+    group: "networking.k8s.io",
+    version: "v1",
+    kind: "NetworkPolicy",
+    plural: "networkpolicies",
+    model: "V1NetworkPolicy",
+    shortNames: ["netpol"],
+  },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", model: "V1Role" },
   {
     group: "rbac.authorization.k8s.io",
@@ -192,6 +213,26 @@ const SPECS: BuiltinSpec[] = [
     plural: "clusterrolebindings",
     model: "V1ClusterRoleBinding",
     namespaced: false,
+  },
+  {
+    // `kubectl auth whoami`; answered by server.ts, never stored.
+    group: "authentication.k8s.io",
+    version: "v1",
+    kind: "SelfSubjectReview",
+    plural: "selfsubjectreviews",
+    model: "V1SelfSubjectReview",
+    namespaced: false,
+    verbs: ["create"],
+  },
+  {
+    // `kubectl auth can-i`; answered by server.ts, never stored.
+    group: "authorization.k8s.io",
+    version: "v1",
+    kind: "SelfSubjectAccessReview",
+    plural: "selfsubjectaccessreviews",
+    model: "V1SelfSubjectAccessReview",
+    namespaced: false,
+    verbs: ["create"],
   },
   {
     group: "apiextensions.k8s.io",
@@ -218,7 +259,8 @@ export function builtinTypes(): ResourceType[] {
     namespaced: spec.namespaced ?? true,
     shortNames: spec.shortNames ?? [],
     categories: spec.categories ?? [],
-    verbs: ALL_VERBS,
+    verbs: spec.verbs ?? ALL_VERBS,
+    ...(spec.subresources ? { extraSubresources: spec.subresources } : {}),
     statusSubresource: spec.status ?? false,
     ...(spec.scale
       ? {

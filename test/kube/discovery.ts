@@ -55,6 +55,17 @@ export function resourceList(types: ResourceType[], groupVersion: string): JsonO
         verbs: subresourceVerbs("scale"),
       });
     }
+    for (const sub of type.extraSubresources ?? []) {
+      resources.push({
+        name: `${type.plural}/${sub.name}`,
+        singularName: "",
+        namespaced: type.namespaced,
+        group: sub.group,
+        version: sub.version,
+        kind: sub.kind,
+        verbs: sub.verbs,
+      });
+    }
   }
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion, resources };
 }
@@ -99,6 +110,13 @@ function aggregatedResource(type: ResourceType): JsonObject {
       subresource: "scale",
       responseKind: { group: "autoscaling", version: "v1", kind: "Scale" },
       verbs: subresourceVerbs("scale"),
+    });
+  }
+  for (const sub of type.extraSubresources ?? []) {
+    subresources.push({
+      subresource: sub.name,
+      responseKind: { group: sub.group, version: sub.version, kind: sub.kind },
+      verbs: sub.verbs,
     });
   }
   return {

@@ -19,6 +19,7 @@ export type StatusReason =
   | "Gone"
   | "Expired"
   | "Forbidden"
+  | "Unauthorized"
   | "InternalError";
 
 /** One field problem, as in metav1.StatusCause (field paths without a leading dot, like field.Path). */
@@ -143,6 +144,11 @@ export function forbidden(type: Pick<ResourceType, "group" | "plural">, name: st
     group: type.group,
     kind: type.plural,
   });
+}
+
+/** 401 with the body kube-apiserver sends for a missing, unknown or expired token. */
+export function unauthorized(): ApiError {
+  return new ApiError(401, "Unauthorized", "Unauthorized");
 }
 
 /** What the server answers for a path it does not serve at all (no resource type behind it). */

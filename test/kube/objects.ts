@@ -16,7 +16,7 @@ import {
   MODIFIED_SINCE,
   notFound,
 } from "./errors.js";
-import { child, deepEqual, type Json, type JsonObject, objectAt, stringAt } from "./json.js";
+import { child, deepEqual, type Json, type JsonObject, objectAt, stringAt, stringMap } from "./json.js";
 import { applyKindDefaults, tracksGeneration, validateKind } from "./kinds.js";
 import {
   type DeleteOptions,
@@ -28,6 +28,7 @@ import {
 } from "./lifecycle.js";
 import { generatedName, newUid, nowTimestamp } from "./metadata.js";
 import { patchObject } from "./patching.js";
+import { namespacePolicy, podSecurityDecision, podSpecOf } from "./pod-security.js";
 import { apiVersionOf, type ResourceType, resourceKey } from "./resource-types.js";
 import type { Storage } from "./storage.js";
 import type { TypeRegistry } from "./type-registry.js";
@@ -173,6 +174,7 @@ export class ObjectService {
     applyKindDefaults(type, created, undefined, this.kindContext());
     const errors = validateKind(type, created, undefined);
     if (errors.length > 0) throw invalid(type, name, errors);
+    this.admitPodSecurity(type, namespace, created, options, true);
     if (!presetManagedFields) {
       const entries = recordUpdate(
         [],
@@ -184,6 +186,29 @@ export class ObjectService {
     }
     if (options.dryRun) return created;
     return this.present(type, this.storage.put(resourceKey(type), this.toStorage(type, created)));
+  }
+
+  /**
+   * The PodSecurity admission plugin (pod-security.ts): a Pod created in a namespace whose
+   * enforce level it breaks is refused; workloads with such a pod template, and anything breaking
+   * the warn level, are admitted with a Warning. Pod updates are not checked (their spec is
+   * almost all immutable, and the plugin exempts the mutable parts).
+   */
+  private admitPodSecurity(
+    type: ResourceType,
+    namespace: string | undefined,
+    object: JsonObject,
+    options: WriteOptions,
+    creating: boolean,
+  ): void {
+    if (!type.namespaced || !namespace) return;
+    const spec = podSpecOf(type.group, type.kind, object);
+    if (!spec || (type.kind === "Pod" && type.group === "" && !creating)) return;
+    const namespaceObject = this.storage.get(resourceKey(NAMESPACES), undefined, namespace);
+    const policy = namespacePolicy(stringMap(objectAt(namespaceObject, "metadata")?.labels));
+    const decision = podSecurityDecision(policy, spec, type.kind === "Pod" && type.group === "");
+    if (decision.refusal) throw forbidden(type, stringAt(object, "metadata", "name") ?? "", decision.refusal);
+    options.warnings?.push(...decision.warnings);
   }
 
   private toStorage(type: ResourceType, object: JsonObject): JsonObject {
@@ -311,6 +336,8 @@ export class ObjectService {
       });
     }
     if (errors.length > 0) throw invalid(type, name, errors);
+    if (subresource === undefined)
+      this.admitPodSecurity(type, stringAt(existing, "metadata", "namespace"), updated, options, false);
     const updatedMeta = child(updated, "metadata");
     if (tracksGeneration(type) && specChanged(existing, updated))
       updatedMeta.generation = Number(oldMeta.generation ?? 0) + 1;

@@ -1,7 +1,8 @@
 /**
  * Decodes the Kubernetes protobuf encoding for the few kinds that typed
  * client-go clients send as protobuf: helm 4 stores releases in Secrets this
- * way, and `kubectl create configmap|secret|namespace|serviceaccount` uses it.
+ * way, and `kubectl create configmap|secret|namespace|serviceaccount|token` and
+ * `kubectl auth can-i` use it.
  * Field numbers are those of k8s.io/api's generated.proto. Anything outside
  * the table is refused with 415 rather than guessed, so a gap shows up loudly.
  */
@@ -108,6 +109,103 @@ const KINDS: Record<string, Message> = {
       4: { name: "automountServiceAccountToken", type: "bool" },
     },
   },
+  // authentication.k8s.io/v1: what `kubectl create token` sends.
+  TokenRequest: {
+    fields: {
+      1: { name: "metadata", type: OBJECT_META },
+      2: {
+        name: "spec",
+        type: {
+          fields: {
+            1: { name: "audiences", type: "string", repeated: true },
+            3: {
+              name: "boundObjectRef",
+              type: {
+                fields: {
+                  1: { name: "kind", type: "string" },
+                  2: { name: "apiVersion", type: "string" },
+                  3: { name: "name", type: "string" },
+                  4: { name: "uid", type: "string" },
+                },
+              },
+            },
+            4: { name: "expirationSeconds", type: "int" },
+          },
+        },
+      },
+      3: {
+        name: "status",
+        type: {
+          fields: { 1: { name: "token", type: "string" }, 2: { name: "expirationTimestamp", type: TIME } },
+        },
+      },
+    },
+  },
+  // authentication.k8s.io/v1: what `kubectl auth whoami` sends (an empty review).
+  SelfSubjectReview: {
+    fields: {
+      1: { name: "metadata", type: OBJECT_META },
+      2: {
+        name: "status",
+        type: {
+          fields: {
+            1: {
+              name: "userInfo",
+              type: {
+                fields: {
+                  1: { name: "username", type: "string" },
+                  2: { name: "uid", type: "string" },
+                  3: { name: "groups", type: "string", repeated: true },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+  // authorization.k8s.io/v1: what `kubectl auth can-i` sends.
+  SelfSubjectAccessReview: {
+    fields: {
+      1: { name: "metadata", type: OBJECT_META },
+      2: {
+        name: "spec",
+        type: {
+          fields: {
+            1: {
+              name: "resourceAttributes",
+              type: {
+                fields: {
+                  1: { name: "namespace", type: "string" },
+                  2: { name: "verb", type: "string" },
+                  3: { name: "group", type: "string" },
+                  4: { name: "version", type: "string" },
+                  5: { name: "resource", type: "string" },
+                  6: { name: "subresource", type: "string" },
+                  7: { name: "name", type: "string" },
+                },
+              },
+            },
+            2: {
+              name: "nonResourceAttributes",
+              type: { fields: { 1: { name: "path", type: "string" }, 2: { name: "verb", type: "string" } } },
+            },
+          },
+        },
+      },
+      3: {
+        name: "status",
+        type: {
+          fields: {
+            1: { name: "allowed", type: "bool" },
+            2: { name: "reason", type: "string" },
+            3: { name: "evaluationError", type: "string" },
+            4: { name: "denied", type: "bool" },
+          },
+        },
+      },
+    },
+  },
   DeleteOptions: {
     fields: {
       1: { name: "gracePeriodSeconds", type: "int" },
@@ -164,7 +262,7 @@ function unsupported(what: string): ApiError {
   return new ApiError(
     415,
     "UnsupportedMediaType",
-    `the test API server cannot decode this protobuf body (${what}); it decodes Secret, ConfigMap, Namespace, ServiceAccount and DeleteOptions; send application/json`,
+    `the test API server cannot decode this protobuf body (${what}); it decodes Secret, ConfigMap, Namespace, ServiceAccount, TokenRequest, SelfSubjectReview, SelfSubjectAccessReview and DeleteOptions; send application/json`,
   );
 }
 

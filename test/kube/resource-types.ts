@@ -49,6 +49,8 @@ export interface ResourceType {
   builtin: boolean;
   /** The client-node model of a built-in kind, e.g. "V1Deployment" (names its OpenAPI component). */
   modelName?: string;
+  /** Subresources besides status and scale, for discovery (serviceaccounts/token). */
+  extraSubresources?: { name: string; group: string; version: string; kind: string; verbs: string[] }[];
   /** Custom resources: extra fieldSelector paths from the CRD's selectableFields. */
   selectableFields?: string[];
 }

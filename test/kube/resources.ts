@@ -116,7 +116,7 @@ function parseBody(request: ResourceRequest): JsonObject {
   return parsed;
 }
 
-function patchTypeOf(contentType: string, type: ResourceType): PatchType {
+export function patchTypeOf(contentType: string, type: ResourceType): PatchType {
   const media = contentType.split(";")[0]?.trim() ?? "";
   if (media === "application/json-patch+json") return "json";
   if (media === "application/merge-patch+json") return "merge";

@@ -1,5 +1,6 @@
 /** API semantics checked over plain HTTP, where kubectl and helm would hide the details. */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { httpsFetch } from "./https-fetch.js";
 import { startTestApiServer, type TestApiServer } from "./server.js";
 
 let server: TestApiServer;
@@ -21,7 +22,7 @@ async function call(
   contentType = "application/json",
   accept = "application/json",
 ) {
-  const response = await fetch(`${server.url}${path}`, {
+  const response = await httpsFetch(server, path, {
     method,
     headers: { "Content-Type": contentType, Accept: accept },
     ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
@@ -248,8 +249,9 @@ describe("test API server semantics", () => {
     const list = await call("GET", "/api/v1/namespaces/default/secrets");
     const from = String(list.body.metadata?.resourceVersion);
     const controller = new AbortController();
-    const response = await fetch(
-      `${server.url}/api/v1/namespaces/default/secrets?watch=true&allowWatchBookmarks=true&resourceVersion=${from}`,
+    const response = await httpsFetch(
+      server,
+      `/api/v1/namespaces/default/secrets?watch=true&allowWatchBookmarks=true&resourceVersion=${from}`,
       { signal: controller.signal },
     );
     await call("POST", "/api/v1/namespaces/default/secrets", {
@@ -270,7 +272,7 @@ describe("test API server semantics", () => {
     await call("POST", "/api/v1/namespaces/default/secrets", { metadata: { name: "later" } });
     server.compact();
     const expired = await (
-      await fetch(`${server.url}/api/v1/namespaces/default/secrets?watch=true&resourceVersion=${from}`)
+      await httpsFetch(server, `/api/v1/namespaces/default/secrets?watch=true&resourceVersion=${from}`)
     ).text();
     expect(JSON.parse(expired.trim())).toMatchObject({
       type: "ERROR",

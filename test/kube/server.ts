@@ -1,12 +1,15 @@
 /**
- * The test Kubernetes API server: plain HTTP on loopback (the kubeconfig says
- * insecure-skip-tls-verify, which @kubernetes/client-node 1.x requires for
- * http:// servers; kubectl and helm accept it too), routing to discovery,
- * OpenAPI and resource handlers, and a kubeconfig file for clients.
+ * The test Kubernetes API server: HTTPS on loopback with a throwaway CA (the
+ * kubeconfig carries it; client-go sends no credentials to an http://
+ * server), bearer-token authentication and RBAC (access.ts), routing to
+ * discovery, OpenAPI and resource handlers, and a kubeconfig file for clients.
  */
 import { writeFile } from "node:fs/promises";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { AccessControl } from "./access.js";
+import { ADMIN_TOKEN } from "./authentication.js";
 import {
   type Controller,
   type ControllerFactory,
@@ -23,13 +26,15 @@ import {
   SERVER_VERSION,
   typesInGroupVersion,
 } from "./discovery.js";
-import { ApiError, pathNotFound } from "./errors.js";
-import type { JsonObject } from "./json.js";
+import { ApiError, badRequest, pathNotFound } from "./errors.js";
+import { isObject, type JsonObject } from "./json.js";
 import { ObjectService } from "./objects.js";
 import { openApiV2Document, openApiV3Document, openApiV3Index } from "./openapi.js";
 import { decodeKubernetesProtobuf } from "./protobuf.js";
+import { requestInfo } from "./request-info.js";
 import { handleResource, type ResourceContext } from "./resources.js";
 import { Storage } from "./storage.js";
+import { servingCertificate } from "./tls.js";
 import { TypeRegistry } from "./type-registry.js";
 import { watchRegistry } from "./watch.js";
 
@@ -50,7 +55,12 @@ export interface TestApiServerOptions {
 }
 
 export interface TestApiServer {
+  /** https://HOST:PORT; its certificate is signed by `ca`. */
   url: string;
+  /** PEM of the CA behind the serving certificate (the kubeconfig carries it too). */
+  ca: string;
+  /** The kubeconfig's bearer token: a cluster admin (system:masters). */
+  adminToken: string;
   kubeconfigPath: string | undefined;
   /** The kubeconfig text (also written to kubeconfigPath if one was given). */
   kubeconfig: string;
@@ -60,6 +70,13 @@ export interface TestApiServer {
   compact(): void;
   /** Ends every open watch stream, as an API server restart would. */
   closeWatches(): void;
+  /**
+   * A bound token for an existing ServiceAccount, as TokenRequest (`kubectl create token`) issues
+   * it: it authenticates as system:serviceaccount:NS:NAME and RBAC decides what it may do.
+   */
+  tokenFor(namespace: string, serviceAccount: string, expirationSeconds?: number): string;
+  /** A kubeconfig acting as that ServiceAccount (written to `path` if given); returns its text. */
+  kubeconfigFor(namespace: string, serviceAccount: string, path?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -107,6 +124,19 @@ async function bodyText(request: IncomingMessage): Promise<{ body: string; conte
   return { body: raw.toString("utf8"), contentType };
 }
 
+/** A JSON object body for the handlers that answer in place (TokenRequest, access reviews). */
+function parseJsonBody(body: string): JsonObject {
+  if (body.trim() === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch (error) {
+    throw badRequest(`couldn't get version/kind; json parse error: ${(error as Error).message}`);
+  }
+  if (!isObject(parsed)) throw badRequest("the request body must be a JSON object");
+  return parsed;
+}
+
 function quoteWarning(text: string): string {
   return `299 - "${text.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
 }
@@ -149,6 +179,7 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
   const types = new TypeRegistry();
   const objects = new ObjectService(storage, types);
   const api: InProcessApi = { objects, storage, types };
+  const access = new AccessControl(objects);
   const watches = watchRegistry();
   const context: ResourceContext = {
     objects,
@@ -172,6 +203,10 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     const accept = request.headers.accept ?? "application/json";
     const method = request.method ?? "GET";
     const path = parsed.pathname.replace(/\/+$/, "") || "/";
+    // Authentication, then RBAC on what the URL asks for, before anything looks the path up.
+    const user = access.authenticate(request.headers.authorization);
+    const info = requestInfo(method, parsed.pathname, parsed.searchParams);
+    access.authorize(user, info);
 
     if (path === "/version") return send(response, 200, SERVER_VERSION);
     if (path === "/healthz" || path === "/readyz" || path === "/livez") {
@@ -240,6 +275,24 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     if (!type || extra.length > 0 || (namespace !== undefined && !type.namespaced)) throw pathNotFound();
     if (type.namespaced && name !== undefined && namespace === undefined) throw pathNotFound();
     const { body, contentType } = method === "GET" ? { body: "", contentType: "" } : await bodyText(request);
+    if (type.plural === "serviceaccounts" && subresource === "token" && namespace && name) {
+      if (method !== "POST") throw pathNotFound();
+      return send(response, 201, access.tokenRequest(namespace, name, parseJsonBody(body)));
+    }
+    if (type.plural === "selfsubjectreviews") {
+      if (method !== "POST" || name !== undefined) throw pathNotFound();
+      return send(response, 201, access.selfSubjectReview(user));
+    }
+    if (type.plural === "selfsubjectaccessreviews") {
+      if (method !== "POST" || name !== undefined) throw pathNotFound();
+      return send(response, 201, access.selfSubjectAccessReview(user, parseJsonBody(body)));
+    }
+    if (method === "PATCH" && name !== undefined && subresource === undefined) {
+      // A patch that creates the object (server-side apply) needs create as well, as in patch.go.
+      if (!objects.find(type, namespace, name)) access.authorize(user, { ...info, verb: "create" });
+    }
+    if (method === "POST" || method === "PUT" || method === "PATCH")
+      access.preventEscalation(user, info, { type, namespace, name, method, body, contentType });
     const reply = handleResource(
       context,
       {
@@ -261,7 +314,8 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     if (reply) send(response, reply.status, reply.body, "application/json", reply.warnings);
   };
 
-  const server = createServer((request, response) => {
+  const certificate = await servingCertificate(host);
+  const server = createServer({ key: certificate.key, cert: certificate.cert }, (request, response) => {
     const started = Date.now();
     route(request, response)
       .catch((error: unknown) => {
@@ -289,17 +343,31 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
     server.listen(options.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  url = `http://${host}:${port}`;
-  const kubeconfig = kubeconfigText(url);
+  url = `https://${host}:${port}`;
+  const kubeconfig = kubeconfigText(url, certificate.ca);
   if (options.kubeconfigPath) await writeFile(options.kubeconfigPath, kubeconfig, { mode: 0o600 });
+  const tokenFor = (namespace: string, serviceAccount: string, expirationSeconds?: number) =>
+    access.tokenFor(namespace, serviceAccount, expirationSeconds);
 
   return {
     url,
     kubeconfigPath: options.kubeconfigPath,
     kubeconfig,
+    ca: certificate.ca,
+    adminToken: ADMIN_TOKEN,
     api,
     compact: () => storage.compact(),
     closeWatches: () => watches.closeAll(),
+    tokenFor,
+    async kubeconfigFor(namespace, serviceAccount, path) {
+      const text = kubeconfigText(url, certificate.ca, {
+        token: tokenFor(namespace, serviceAccount),
+        user: `${namespace}-${serviceAccount}`,
+        namespace,
+      });
+      if (path) await writeFile(path, text, { mode: 0o600 });
+      return text;
+    },
     async stop() {
       for (const controller of controllers) await controller.stop();
       watches.closeAll();
@@ -309,8 +377,19 @@ export async function startTestApiServer(options: TestApiServerOptions = {}): Pr
   };
 }
 
-/** A kubeconfig for the server: one cluster, user and context, all named relayfleet-test. */
-export function kubeconfigText(url: string): string {
+/**
+ * A kubeconfig for the server: one cluster, user and context, all named relayfleet-test. Without
+ * `as`, its token is the cluster admin's (system:masters); with it, whatever token is given.
+ */
+export function kubeconfigText(
+  url: string,
+  ca: string,
+  as: { token: string; user: string; namespace: string } = {
+    token: ADMIN_TOKEN,
+    user: "relayfleet-test",
+    namespace: "default",
+  },
+): string {
   return [
     "apiVersion: v1",
     "kind: Config",
@@ -318,17 +397,17 @@ export function kubeconfigText(url: string): string {
     "- name: relayfleet-test",
     "  cluster:",
     `    server: ${url}`,
-    "    insecure-skip-tls-verify: true",
+    `    certificate-authority-data: ${Buffer.from(ca).toString("base64")}`,
     "users:",
-    "- name: relayfleet-test",
+    `- name: ${as.user}`,
     "  user:",
-    "    token: relayfleet-test-token",
+    `    token: ${as.token}`,
     "contexts:",
     "- name: relayfleet-test",
     "  context:",
     "    cluster: relayfleet-test",
-    "    user: relayfleet-test",
-    "    namespace: default",
+    `    user: ${as.user}`,
+    `    namespace: ${as.namespace}`,
     "current-context: relayfleet-test",
     "",
   ].join("\n");

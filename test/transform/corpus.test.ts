@@ -12,7 +12,7 @@ import { dkimVerify } from "mailauth";
 import { type ParsedMail, simpleParser } from "mailparser";
 import { describe, expect, it } from "vitest";
 import { fromDomain } from "../../relay/transform/dkim.js";
-import { parseHeaderBlock } from "../../relay/transform/header-block.js";
+import { malformedLineOffset, parseHeaderBlock } from "../../relay/transform/header-block.js";
 import type { TransformNotice } from "../../relay/transform/index.js";
 import { toCrlf } from "../../relay/transform/line-endings.js";
 import {
@@ -55,8 +55,9 @@ const tally = { messages: 0, rewritten: 0, unchanged: 0, signed: 0, reasons: new
 
 describe("corpus", () => {
   it.each(files)("%s", { timeout: 20_000 }, async (name) => {
-    // The CRLF form an SMTP client sends: LF → CRLF, and a final CRLF before the "." if missing.
-    const crlf = toCrlf(readFileSync(join(CORPUS, name)));
+    // The CRLF form an SMTP client sends: LF → CRLF, and a final CRLF before the "." if missing;
+    // without an mbox "From " envelope line (RFC 4155), which is the mailbox's, not the message's.
+    const crlf = withoutMboxEnvelope(toCrlf(readFileSync(join(CORPUS, name))));
     const original = crlf.subarray(-2).equals(Buffer.from("\r\n"))
       ? crlf
       : Buffer.concat([crlf, Buffer.from("\r\n")]);
@@ -97,6 +98,19 @@ describe("corpus", () => {
       expect(ours.map((r) => r.status.result)).toEqual(["pass"]);
     }
     const headers = parseHeaderBlock(output.subarray(0, output.indexOf("\r\n\r\n") + 4)).fields;
+    if (summary.notices.some((notice) => notice.code === "malformed-header-block")) {
+      // A line that is neither field nor continuation (often an mbox "From " line): the copy is
+      // the original byte for byte under the DKIM signature (HOSTILE-INPUTS row 26).
+      expect(malformedLineOffset(original.subarray(0, headerEnd + 4))).not.toBe(-1);
+      expect(output.subarray(output.length - original.length).equals(original)).toBe(true);
+      expect(headers.slice(0, summary.dkim.length).map((field) => field.name)).toEqual(
+        summary.dkim.map(() => "dkim-signature"),
+      );
+      expect(output.length - original.length).toBe(
+        headers.slice(0, summary.dkim.length).reduce((sum, field) => sum + field.raw.length, 0),
+      );
+      return;
+    }
     expect(headers.filter((field) => field.name.startsWith("x-relay-"))).toEqual([]);
     expect(headers.filter((field) => field.name === "list-unsubscribe")).toHaveLength(1);
   });
@@ -120,6 +134,12 @@ function record(bodyChanged: boolean, notices: TransformNotice[], signed: boolea
     const key = `${bodyChanged ? "rewritten" : "unchanged"}:${code}`;
     tally.reasons.set(key, (tally.reasons.get(key) ?? 0) + 1);
   }
+}
+
+function withoutMboxEnvelope(message: Buffer): Buffer {
+  return message.subarray(0, 5).toString("latin1") === "From "
+    ? message.subarray(message.indexOf("\n") + 1)
+    : message;
 }
 
 /** The decoded text of the sender's own body parts of one type (generated alternatives left out). */

@@ -54,18 +54,45 @@ app.kubernetes.io/component: redis
 {{- printf "%s-redis.%s.svc" (include "relayfleet.fullname" .) .Release.Namespace }}
 {{- end }}
 
-{{/* The in-release Redis URL; external URLs never appear in rendered specs, only in a Secret. */}}
-{{- define "relayfleet.internalRedisUrl" -}}
-{{- printf "redis://%s:6379/0" (include "relayfleet.redisHost" .) }}
+{{/* The bundled Redis's Secret: its password and the URL with it (redis.yaml makes it). */}}
+{{- define "relayfleet.internalRedisSecretName" -}}
+{{- printf "%s-redis" (include "relayfleet.fullname" .) }}
 {{- end }}
 
-{{/* Where the Redis URL lives: a Secret name and key (the chart's own Secret for an inline url). */}}
+{{/* Where the Redis URL lives: a Secret name and key. URLs never appear in rendered specs. */}}
 {{- define "relayfleet.redisSecretName" -}}
-{{- if .Values.redis.existingSecret.name }}{{ .Values.redis.existingSecret.name }}{{ else }}{{ include "relayfleet.fullname" . }}-redis-url{{ end }}
+{{- if .Values.redis.install }}{{ include "relayfleet.internalRedisSecretName" . }}{{ else if .Values.redis.existingSecret.name }}{{ .Values.redis.existingSecret.name }}{{ else }}{{ include "relayfleet.fullname" . }}-redis-url{{ end }}
 {{- end }}
 
 {{- define "relayfleet.redisSecretKey" -}}
-{{- if .Values.redis.existingSecret.name }}{{ .Values.redis.existingSecret.key }}{{ else }}url{{ end }}
+{{- if and (not .Values.redis.install) .Values.redis.existingSecret.name }}{{ .Values.redis.existingSecret.key }}{{ else }}url{{ end }}
+{{- end }}
+
+{{/* The namespace the example pool and route go to. */}}
+{{- define "relayfleet.examplesNamespace" -}}
+{{- default .Release.Namespace .Values.examples.namespace }}
+{{- end }}
+
+{{/*
+  The namespaces whose Secrets the operator may get and create, as a JSON list:
+  rbac.poolNamespaces, or the release namespace when it is empty; the
+  examples' namespace is always added when the examples are on.
+*/}}
+{{- define "relayfleet.poolNamespaces" -}}
+{{- $list := .Values.rbac.poolNamespaces | default (list .Release.Namespace) }}
+{{- if .Values.examples.enabled }}
+{{- $list = append $list (include "relayfleet.examplesNamespace" .) }}
+{{- end }}
+{{- $list | uniq | toJson }}
+{{- end }}
+
+{{/* The restricted Pod Security level's container settings, shared by every container of the chart. */}}
+{{- define "relayfleet.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities: { drop: [ALL] }
+seccompProfile: { type: RuntimeDefault }
 {{- end }}
 
 {{/* Cross-field rules that values.schema.json cannot say clearly. */}}
