@@ -148,11 +148,15 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   await ensurePrivateDir(config.dataDir);
   const metrics = createMetrics();
   const backingStore = await openStore(config, logger);
-  // Webhooks (issue 6): every event recorded through `store`, by any part, is also queued for
-  // the account's webhooks (relay/webhooks/tap.ts); nothing else here knows about them.
+  // Webhooks: every event recorded through `store`, by any part, is also put in the Store's
+  // webhook outbox for the account's webhooks (relay/webhooks/tap.ts); nothing else here knows.
   const webhooks = new WebhookDispatcher({
     store: backingStore,
-    settings: { allowPrivateTargets: config.webhooks.allowPrivateTargets },
+    settings: {
+      allowPrivateTargets: config.webhooks.allowPrivateTargets,
+      maxOutstandingPerAccount: config.webhooks.maxOutstandingPerAccount,
+      leaseMs: config.webhooks.leaseSeconds * 1000,
+    },
     registry: metrics.registry,
     logger,
   });
@@ -343,7 +347,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         tracking.closeIdleConnections();
         await new Promise((resolve) => tracking.close(resolve));
         await new Promise((resolve) => metricsServer.close(resolve));
-        webhooks.close();
+        await webhooks.close();
         await store.close();
       })();
       return stopping;

@@ -208,8 +208,19 @@ const relayConfigFields = z.strictObject({
       allowPrivateTargets: z
         .array(z.string().refine(isIpOrCidr, "an IP address or CIDR range such as 10.0.0.0/8"))
         .default([]),
+      /**
+       * Deliveries an account may have waiting in the outbox (claimed ones included); past it
+       * the oldest are dropped and counted (relayfleet_webhook_deliveries_total{result="dropped"}).
+       */
+      maxOutstandingPerAccount: z.number().int().min(1).max(1_000_000).default(10_000),
+      /**
+       * How long a relay's claim on a delivery holds: a relay that dies mid-POST has its
+       * deliveries sent again by any relay this long after it claimed them. Well over the
+       * 10 s POST timeout.
+       */
+      leaseSeconds: z.number().int().min(15).max(3600).default(60),
     })
-    .default({ allowPrivateTargets: [] }),
+    .default({ allowPrivateTargets: [], maxOutstandingPerAccount: 10_000, leaseSeconds: 60 }),
   // --- feedback (issue 11, relay/feedback) ---
   /**
    * Bounces and complaints coming back: each delivered copy leaves with the return path

@@ -344,6 +344,54 @@ export interface WebhookRecord {
   active: boolean;
 }
 
+// ---------------------------------------------------------------- webhook outbox
+
+/**
+ * One POST to make: an event for one webhook, waiting in the outbox until a
+ * relay has it answered 2xx or gives up on it (relay/webhooks/README.md).
+ */
+export interface NewWebhookDelivery {
+  /** Unique in the outbox; enqueueing an id already there changes nothing. */
+  id: string;
+  webhookId: string;
+  eventType: EventType;
+  /** The JSON body, built once when the event was recorded: the same bytes on every attempt. */
+  body: string;
+  /** Also when it is first due. */
+  createdAt: number;
+}
+
+/** A delivery as claimed: the claimer holds it until `leaseMs` has passed or it finishes or retries it. */
+export interface WebhookDelivery extends NewWebhookDelivery {
+  account: string;
+  /** POSTs started for it, this claim's included (a claim whose relay died counts too). */
+  attempts: number;
+  /** This claim's token: finishing or retrying needs it, so a claim that lapsed cannot touch a newer one. */
+  claim: string;
+  /** An earlier claim lapsed without finishing or retrying: its POST may have arrived, so this one may be a duplicate. */
+  reclaimed: boolean;
+}
+
+export interface WebhookClaimRequest {
+  /** Who claims (one relay process); part of the claim token. */
+  owner: string;
+  now: number;
+  /** How long the claim holds; after it, another claimer may take the delivery again. */
+  leaseMs: number;
+  /** At most this many deliveries in all. */
+  limit: number;
+  /** At most this many per webhook, counting those in `busy`. */
+  perWebhook: number;
+  /** Deliveries the claimer already has in flight, per webhook. */
+  busy?: readonly { account: string; webhookId: string; count: number }[];
+  /**
+   * A due delivery passed over because its webhook is at `perWebhook` is not
+   * due again for this long, so one busy webhook's backlog cannot hide the
+   * others' from the next claim. Default 1000.
+   */
+  skipDelayMs?: number;
+}
+
 // ---------------------------------------------------------------- change notification
 
 export type StoreChange =
@@ -370,7 +418,7 @@ export interface Store {
   getAccount(name: string): Promise<Account | undefined>;
   /** Sorted by name. */
   listAccounts(): Promise<Account[]>;
-  /** Removes the account, its usernames, API keys and webhooks; true if it existed. Notifies. Other data expires on its own. */
+  /** Removes the account, its usernames, API keys, webhooks and outbox; true if it existed. Notifies. Other data expires on its own. */
   deleteAccount(name: string): Promise<boolean>;
   /** The account that owns this SMTP username, and the stored hash to verify against. */
   findAccountByUsername(username: string): Promise<{ account: Account; passwordHash: string } | undefined>;
@@ -479,6 +527,31 @@ export interface Store {
   listWebhooks(account: string): Promise<WebhookRecord[]>;
   /** True if it existed. Notifies. */
   deleteWebhook(account: string, id: string): Promise<boolean>;
+
+  // Webhook outbox (relay/webhooks/README.md): what makes webhooks at least once across restarts.
+  // Shared by the fleet (Redis): any relay may send any delivery, one at a time while its claim holds.
+  /**
+   * Adds deliveries of one account's event, due at their createdAt. Then, if
+   * the account has more than `maxPerAccount` outstanding (claimed ones
+   * included), the oldest (by enqueueing order) are removed; `dropped` says
+   * how many.
+   */
+  enqueueWebhookDeliveries(
+    account: string,
+    deliveries: readonly NewWebhookDelivery[],
+    maxPerAccount: number,
+  ): Promise<{ dropped: number }>;
+  /**
+   * Claims due deliveries (due at or before `now`, unclaimed or whose claim's
+   * lease has passed), oldest due first, and counts an attempt on each.
+   */
+  claimWebhookDeliveries(request: WebhookClaimRequest): Promise<WebhookDelivery[]>;
+  /** Removes a claimed delivery (answered 2xx, or given up); false when `claim` no longer holds it. */
+  finishWebhookDelivery(delivery: Pick<WebhookDelivery, "id" | "account" | "claim">): Promise<boolean>;
+  /** Releases a claimed delivery to be claimed again from `dueAt`; false when `claim` no longer holds it. */
+  retryWebhookDelivery(delivery: Pick<WebhookDelivery, "id" | "claim">, dueAt: number): Promise<boolean>;
+  /** Deliveries outstanding (claimed or not), for one account or all. */
+  countWebhookDeliveries(account?: string): Promise<number>;
 
   // Change notification
   /**

@@ -1,17 +1,26 @@
 /**
- * Sends events to the webhooks registered for them: the I/O shell around
- * queue.ts (what waits), policy.ts (what to do after a POST) and sender.ts
- * (one POST). `onEvent` only queues, so neither mail flow nor a tracking
- * answer ever waits for a receiver; what is queued lives in this process's
- * memory and is lost if it stops (webhooks are a notification, the API and
- * its message log are the record).
+ * Sends events to the webhooks registered for them, at least once across
+ * restarts: the I/O shell around the Store's outbox (what waits, shared by a
+ * fleet), policy.ts (what to do after a POST) and sender.ts (one POST).
+ *
+ * - `onEvent` writes one outbox delivery per interested webhook and returns
+ *   once the write is committed; the tap (tap.ts) awaits it before the
+ *   event's writer goes on, so an event whose writer moved on is in the
+ *   outbox. It never waits for a receiver.
+ * - Deliveries are claimed from the outbox with a lease (`leaseMs`): while a
+ *   relay lives, no other relay sends what it claimed; when it dies, its
+ *   claims lapse and any relay (itself, restarted) sends them again, marked
+ *   `reclaimed` (a possible duplicate: the receiver drops it by event id).
+ * - 2xx or giving up removes the delivery; a retry releases it with the
+ *   policy's backoff as its due time.
  */
+import { randomBytes } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { type Logger, silentLogger } from "../log/logger.js";
-import type { Store, StoredEvent } from "../store/types.js";
+import { outboxHookKey } from "../store/outbox-input.js";
+import type { NewWebhookDelivery, Store, StoredEvent, WebhookDelivery } from "../store/types.js";
 import { newEventId, webhookPayload } from "./payload.js";
 import { type AttemptResult, nextStep, type RetrySettings } from "./policy.js";
-import { type Delivery, DeliveryQueue } from "./queue.js";
 import { Registrations } from "./registrations.js";
 import { httpPoster, type PostWebhook } from "./sender.js";
 import { SIGNATURE_HEADER, signatureHeader } from "./signature.js";
@@ -24,10 +33,14 @@ export interface WebhookSettings {
   timeoutMs: number;
   /** POSTs in flight at once, per process. */
   concurrency: number;
-  /** POSTs in flight at once to one webhook. */
+  /** POSTs in flight at once to one webhook, per process. */
   perHookConcurrency: number;
-  /** Deliveries queued (ready or waiting to retry) before the oldest is dropped. */
-  queueCapacity: number;
+  /** Deliveries outstanding in the outbox per account (claimed ones included) before the oldest are dropped. */
+  maxOutstandingPerAccount: number;
+  /** How long a claim holds a delivery; must be well over `timeoutMs`. */
+  leaseMs: number;
+  /** How often the outbox is looked at for due deliveries (retries, lapsed claims, other relays' events). */
+  pollMs: number;
   retry: RetrySettings;
   /** How long a relay trusts its copy of an account's webhooks without a change notice. */
   registrationTtlMs: number;
@@ -38,68 +51,94 @@ export const DEFAULT_WEBHOOK_SETTINGS: Readonly<WebhookSettings> = Object.freeze
   timeoutMs: 10_000,
   concurrency: 16,
   perHookConcurrency: 4,
-  queueCapacity: 10_000,
+  maxOutstandingPerAccount: 10_000,
+  leaseMs: 60_000,
+  pollMs: 1_000,
   // 2 s, 4 s, ... capped at 10 min: about 4 minutes over 8 attempts, then given up.
   retry: { maxAttempts: 8, baseDelayMs: 2_000, maxDelayMs: 600_000 },
   registrationTtlMs: 30_000,
 });
 
+type OutboxStore = Pick<
+  Store,
+  | "listWebhooks"
+  | "onChange"
+  | "enqueueWebhookDeliveries"
+  | "claimWebhookDeliveries"
+  | "finishWebhookDelivery"
+  | "retryWebhookDelivery"
+  | "countWebhookDeliveries"
+>;
+
 export interface WebhookDeps {
-  store: Pick<Store, "listWebhooks" | "onChange">;
+  store: OutboxStore;
   settings?: Partial<WebhookSettings>;
   /** The relay's registry: deliveries are counted there. */
   registry?: Registry;
   logger?: Logger;
   /** The POST itself; by default node:http(s) limited to the allowed targets. */
   post?: PostWebhook;
+  /** This process's name in claims; unique per process by default. */
+  owner?: string;
   now?: () => number;
   random?: () => number;
 }
 
-/** What became of one POST or queued delivery: the `result` label of the deliveries metric. */
+/** What became of one POST or outbox delivery: the `result` label of the deliveries metric. */
 export type DeliveryResult =
   /** Answered 2xx. */
   | "delivered"
-  /** Failed this time (5xx, 429, timeout, connection); queued to try again. */
+  /** Failed this time (5xx, 429, timeout, connection); due again after a backoff. */
   | "retried"
-  /** Given up: a 3xx or 4xx, or the retries ran out. */
+  /** Given up: a 3xx or 4xx, the retries ran out, or the webhook is gone. */
   | "failed"
   /** The target is not allowed (SSRF rules) or not http(s). */
   | "refused"
-  /** Pushed out of a full queue. */
+  /** Pushed out of the outbox by the account's cap. */
   | "dropped";
 
 const DELIVERIES_METRIC = "relayfleet_webhook_deliveries_total";
+const RECLAIMED_METRIC = "relayfleet_webhook_reclaimed_total";
 const QUEUE_METRIC = "relayfleet_webhook_queue";
-
-interface QueuedDelivery extends Delivery {
-  type: StoredEvent["type"];
-  /** Set while parked for a retry. */
-  timer?: NodeJS.Timeout;
-}
+/** Deliveries kept in memory while the store refuses them, at most. */
+const HELD_BACK_LIMIT = 10_000;
 
 export class WebhookDispatcher {
   private readonly settings: WebhookSettings;
   private readonly logger: Logger;
-  private readonly queue: DeliveryQueue<QueuedDelivery>;
+  private readonly store: OutboxStore;
   private readonly registrations: Registrations;
   private readonly post: PostWebhook;
+  private readonly owner: string;
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly abort = new AbortController();
   private readonly counter: Counter<"result"> | undefined;
+  private readonly reclaimedCounter: Counter | undefined;
+  private readonly poll: NodeJS.Timeout;
+  /** POSTs under way (claimed, not yet settled) per webhook: the claim's `busy`. */
+  private readonly busy = new Map<string, { account: string; webhookId: string; count: number }>();
+  private readonly settling = new Set<Promise<void>>();
   private inFlight = 0;
+  private claiming = false;
+  /** Another claim was asked for while one ran. */
+  private claimAgain = false;
   private closed = false;
   private droppedSinceWarning = 0;
-  private lastDropWarning = 0;
+  private lastDropWarning = Number.NEGATIVE_INFINITY;
   private readonly idleWaiters: (() => void)[] = [];
+  /** Events' deliveries the store refused at the time (see holdBack). Lost if the process stops. */
+  private readonly heldBack: { account: string; deliveries: NewWebhookDelivery[] }[] = [];
+  private heldBackCount = 0;
+  private retryingHeldBack = false;
 
   constructor(deps: WebhookDeps) {
     this.settings = { ...DEFAULT_WEBHOOK_SETTINGS, ...deps.settings };
     this.logger = (deps.logger ?? silentLogger()).child({ component: "webhooks" });
+    this.store = deps.store;
     this.now = deps.now ?? Date.now;
     this.random = deps.random ?? Math.random;
-    this.queue = new DeliveryQueue(this.settings.queueCapacity, this.settings.perHookConcurrency);
+    this.owner = deps.owner ?? `relay-${process.pid}-${randomBytes(6).toString("hex")}`;
     this.registrations = new Registrations(deps.store, {
       ttlMs: this.settings.registrationTtlMs,
       maxAccounts: 10_000,
@@ -108,85 +147,220 @@ export class WebhookDispatcher {
     const allowed = targetCheck(this.settings.allowPrivateTargets);
     this.post = deps.post ?? httpPoster(allowed, guardedLookup(allowed));
     this.counter = deps.registry ? deliveriesCounter(deps.registry) : undefined;
-    if (deps.registry) queueGauge(deps.registry, () => this.queue.size);
+    this.reclaimedCounter = deps.registry ? reclaimedCounter(deps.registry) : undefined;
+    if (deps.registry) queueGauge(deps.registry, () => this.store.countWebhookDeliveries());
+    this.poll = setInterval(() => {
+      if (this.heldBack.length > 0) void this.retryHeldBack().then(() => this.claim());
+      this.claim();
+    }, this.settings.pollMs);
+    this.poll.unref();
+    // Deliveries left by an earlier run (or other relays) are sent without waiting for an event.
+    setImmediate(() => this.claim());
   }
 
-  /** Tells the account's webhooks of `event`; returns at once and never throws (an EventListener). */
-  readonly onEvent = (event: StoredEvent, unique: boolean): void => {
+  /**
+   * Puts one delivery per interested webhook of `event` in the outbox; resolves once written
+   * (or given up: a store failure is logged, never thrown, so the event's writer is not failed).
+   */
+  readonly onEvent = async (event: StoredEvent, unique: boolean): Promise<void> => {
     if (this.closed) return;
-    this.registrations.forAccount(event.account).then(
-      (hooks) => {
-        const wanted = hooks.filter((hook) => hook.active && hook.events.includes(event.type));
-        if (wanted.length === 0 || this.closed) return;
-        const eventId = newEventId();
-        const body = JSON.stringify(webhookPayload(eventId, event, unique));
-        for (const hook of wanted)
-          this.dropped(this.queue.add({ hook, eventId, body, type: event.type, attempts: 0 }));
-        this.pump();
-      },
-      (error: unknown) =>
-        this.logger.warn({ err: error, account: event.account }, "could not read webhooks; event not sent"),
-    );
+    try {
+      const hooks = await this.registrations.forAccount(event.account);
+      const wanted = hooks.filter((hook) => hook.active && hook.events.includes(event.type));
+      if (wanted.length === 0 || this.closed) return;
+      const eventId = newEventId();
+      const body = JSON.stringify(webhookPayload(eventId, event, unique));
+      const createdAt = this.now();
+      const deliveries: NewWebhookDelivery[] = wanted.map((hook) => ({
+        id: `${eventId}.${hook.id}`,
+        webhookId: hook.id,
+        eventType: event.type,
+        body,
+        createdAt,
+      }));
+      try {
+        await this.enqueue(event.account, deliveries);
+      } catch (error) {
+        // The store refused the write (down, disk full): kept here and tried again each poll.
+        this.holdBack(event.account, deliveries);
+        throw error;
+      }
+      this.claim();
+    } catch (error) {
+      this.logger.warn(
+        { err: error, account: event.account, type: event.type },
+        "could not queue the event for webhooks; kept in memory to try again",
+      );
+    }
   };
 
-  /** Resolves when nothing is queued or in flight (tests, and a graceful stop). */
+  private async enqueue(account: string, deliveries: NewWebhookDelivery[]): Promise<void> {
+    const { dropped } = await this.store.enqueueWebhookDeliveries(
+      account,
+      deliveries,
+      this.settings.maxOutstandingPerAccount,
+    );
+    if (dropped > 0) this.dropped(account, dropped);
+  }
+
+  /** Deliveries the store could not take yet, oldest first; bounded, the oldest dropped past it. */
+  private holdBack(account: string, deliveries: NewWebhookDelivery[]): void {
+    this.heldBack.push({ account, deliveries });
+    this.heldBackCount += deliveries.length;
+    while (this.heldBackCount > HELD_BACK_LIMIT) {
+      const oldest = this.heldBack.shift();
+      if (!oldest) break;
+      this.heldBackCount -= oldest.deliveries.length;
+      this.dropped(oldest.account, oldest.deliveries.length);
+    }
+  }
+
+  /** Hands what was held back to the store, in order, until it refuses again. */
+  private async retryHeldBack(): Promise<void> {
+    if (this.retryingHeldBack) return;
+    this.retryingHeldBack = true;
+    try {
+      while (!this.closed && this.heldBack.length > 0) {
+        const next = this.heldBack[0] as { account: string; deliveries: NewWebhookDelivery[] };
+        try {
+          await this.enqueue(next.account, next.deliveries);
+        } catch {
+          return;
+        }
+        this.heldBack.shift();
+        this.heldBackCount -= next.deliveries.length;
+      }
+    } finally {
+      this.retryingHeldBack = false;
+    }
+  }
+
+  /** Resolves when no claim, POST or outbox update of this process is under way (tests, a graceful stop). */
   idle(): Promise<void> {
-    if (this.queue.size === 0 && this.inFlight === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Stops: queued deliveries are dropped, POSTs in flight aborted. */
-  close(): void {
+  /**
+   * Stops claiming and aborts POSTs in flight, releasing their deliveries to
+   * be sent again (by any relay, or this one restarted); resolves once those
+   * outbox updates are done, so the store may be closed after.
+   */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.poll);
     this.registrations.close();
-    const left = this.queue.clear();
-    for (const delivery of left) clearTimeout(delivery.timer);
     this.abort.abort();
-    if (left.length > 0)
-      this.logger.info({ deliveries: left.length }, "webhook deliveries left unsent at stop");
+    await Promise.allSettled([...this.settling]);
     this.wakeIdle();
   }
 
-  private pump(): void {
-    while (!this.closed && this.inFlight < this.settings.concurrency) {
-      const delivery = this.queue.take();
-      if (!delivery) break;
-      this.inFlight++;
-      void this.attempt(delivery);
+  /** Claims what this process has room for and starts the POSTs; one claim at a time. */
+  private claim(): void {
+    if (this.closed) return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
     }
-    this.wakeIdle();
+    const room = this.settings.concurrency - this.inFlight;
+    if (room <= 0) return;
+    this.claiming = true;
+    this.claimAgain = false;
+    this.store
+      .claimWebhookDeliveries({
+        owner: this.owner,
+        now: this.now(),
+        leaseMs: this.settings.leaseMs,
+        limit: room,
+        perWebhook: this.settings.perHookConcurrency,
+        busy: [...this.busy.values()],
+      })
+      .then(
+        (claimed) => {
+          for (const delivery of claimed) this.start(delivery);
+          // A full claim may have left more behind.
+          if (claimed.length === room) this.claimAgain = true;
+        },
+        (error: unknown) => this.logger.warn({ err: error }, "could not claim webhook deliveries"),
+      )
+      .finally(() => {
+        this.claiming = false;
+        if (this.claimAgain) this.claim();
+        else this.wakeIdle();
+      });
   }
 
-  private async attempt(delivery: QueuedDelivery): Promise<void> {
-    delivery.attempts++;
+  private start(delivery: WebhookDelivery): void {
+    if (delivery.reclaimed) this.reclaimedCounter?.inc();
+    const key = outboxHookKey(delivery.account, delivery.webhookId);
+    const entry = this.busy.get(key) ?? {
+      account: delivery.account,
+      webhookId: delivery.webhookId,
+      count: 0,
+    };
+    entry.count++;
+    this.busy.set(key, entry);
+    this.inFlight++;
+    const done = this.attempt(delivery)
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error, delivery: delivery.id }, "webhook attempt failed"),
+      )
+      .finally(() => {
+        this.settling.delete(done);
+        entry.count--;
+        if (entry.count === 0) this.busy.delete(key);
+        this.inFlight--;
+        this.claim();
+        this.wakeIdle();
+      });
+    this.settling.add(done);
+  }
+
+  private async attempt(delivery: WebhookDelivery): Promise<void> {
+    const where = { account: delivery.account, webhook: delivery.webhookId, delivery: delivery.id };
+    const hook = (await this.registrations.forAccount(delivery.account)).find(
+      (h) => h.id === delivery.webhookId && h.active,
+    );
+    if (!hook) {
+      // Deleted or switched off since the event: nobody to tell.
+      await this.store.finishWebhookDelivery(delivery);
+      this.count("failed");
+      this.logger.debug(where, "webhook gone; delivery dropped");
+      return;
+    }
+    if (delivery.attempts > this.settings.retry.maxAttempts) {
+      // Only claims that lapsed get here (relays dying on it): the policy's limit holds all the same.
+      await this.store.finishWebhookDelivery(delivery);
+      this.count("failed");
+      this.logger.warn({ ...where, attempts: delivery.attempts }, "webhook not delivered");
+      return;
+    }
     const timestamp = Math.floor(this.now() / 1000);
     const result: AttemptResult = await this.post({
-      url: delivery.hook.url,
+      url: hook.url,
       body: delivery.body,
       timeoutMs: this.settings.timeoutMs,
       signal: this.abort.signal,
       headers: {
         "content-type": "application/json",
         "user-agent": "relayfleet-webhooks/1",
-        [SIGNATURE_HEADER]: signatureHeader(delivery.hook.secret, timestamp, delivery.body),
-        "x-relayfleet-event": delivery.type,
-        "x-relayfleet-delivery": delivery.eventId,
+        [SIGNATURE_HEADER]: signatureHeader(hook.secret, timestamp, delivery.body),
+        "x-relayfleet-event": delivery.eventType,
+        "x-relayfleet-delivery": eventIdOf(delivery.id),
         "x-relayfleet-attempt": String(delivery.attempts),
-        "x-relayfleet-webhook": delivery.hook.id,
+        "x-relayfleet-webhook": hook.id,
       },
     }).catch((error: unknown) => ({ kind: "network" as const, message: String(error) }));
-    this.queue.finished(delivery);
-    this.inFlight--;
-    if (!this.closed) this.settle(delivery, result);
-    this.pump();
-  }
-
-  private settle(delivery: QueuedDelivery, result: AttemptResult): void {
+    if (this.closed) {
+      // Aborted by close(): due again at once, for whichever relay runs next.
+      await this.store.retryWebhookDelivery(delivery, this.now());
+      return;
+    }
     const step = nextStep(result, delivery.attempts, this.settings.retry, this.random);
-    const where = { account: delivery.hook.account, webhook: delivery.hook.id, event: delivery.eventId };
     if (step.kind === "delivered") {
       this.count("delivered");
+      await this.store.finishWebhookDelivery(delivery);
       return;
     }
     if (step.kind === "failed") {
@@ -195,28 +369,24 @@ export class WebhookDispatcher {
         { ...where, reason: step.reason, attempts: delivery.attempts },
         "webhook not delivered",
       );
+      await this.store.finishWebhookDelivery(delivery);
       return;
     }
     this.count("retried");
     this.logger.debug({ ...where, reason: step.reason, delayMs: step.delayMs }, "webhook will be retried");
-    this.dropped(this.queue.park(delivery));
-    delivery.timer = setTimeout(() => {
-      delivery.timer = undefined;
-      if (this.queue.unpark(delivery)) this.pump();
-    }, step.delayMs);
-    delivery.timer.unref();
+    await this.store.retryWebhookDelivery(delivery, this.now() + step.delayMs);
+    // This relay will likely be the one to claim it when due; no need to wait for the poll.
+    setTimeout(() => this.claim(), step.delayMs).unref();
   }
 
-  private dropped(deliveries: QueuedDelivery[]): void {
-    if (deliveries.length === 0) return;
-    for (const delivery of deliveries) clearTimeout(delivery.timer);
-    this.count("dropped", deliveries.length);
-    this.droppedSinceWarning += deliveries.length;
-    // One warning a minute at most: a flood that fills the queue must not flood the log too.
+  private dropped(account: string, count: number): void {
+    this.count("dropped", count);
+    this.droppedSinceWarning += count;
+    // One warning a minute at most: a flood that fills the outbox must not flood the log too.
     if (this.now() - this.lastDropWarning >= 60_000) {
       this.logger.warn(
-        { dropped: this.droppedSinceWarning, capacity: this.settings.queueCapacity },
-        "webhook queue full; oldest deliveries dropped",
+        { account, dropped: this.droppedSinceWarning, cap: this.settings.maxOutstandingPerAccount },
+        "webhook outbox full for the account; oldest deliveries dropped",
       );
       this.lastDropWarning = this.now();
       this.droppedSinceWarning = 0;
@@ -227,10 +397,20 @@ export class WebhookDispatcher {
     this.counter?.inc({ result }, by);
   }
 
+  private isIdle(): boolean {
+    return this.inFlight === 0 && !this.claiming;
+  }
+
   private wakeIdle(): void {
-    if (this.queue.size !== 0 || this.inFlight !== 0) return;
+    if (!this.isIdle() && !this.closed) return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
+}
+
+/** The event id in a delivery id (`EVENT.WEBHOOK`, made in onEvent). */
+function eventIdOf(deliveryId: string): string {
+  const dot = deliveryId.indexOf(".");
+  return dot === -1 ? deliveryId : deliveryId.slice(0, dot);
 }
 
 function deliveriesCounter(registry: Registry): Counter<"result"> {
@@ -238,20 +418,34 @@ function deliveriesCounter(registry: Registry): Counter<"result"> {
   if (existing) return existing as Counter<"result">;
   return new Counter({
     name: DELIVERIES_METRIC,
-    help: "Webhook POSTs and queued deliveries by result: delivered, retried, failed, refused, dropped",
+    help: "Webhook POSTs and outbox deliveries by result: delivered, retried, failed, refused, dropped",
     labelNames: ["result"] as const,
     registers: [registry],
   });
 }
 
-function queueGauge(registry: Registry, size: () => number): void {
+function reclaimedCounter(registry: Registry): Counter {
+  const existing = registry.getSingleMetric(RECLAIMED_METRIC);
+  if (existing) return existing as Counter;
+  return new Counter({
+    name: RECLAIMED_METRIC,
+    help: "Webhook deliveries taken over after an earlier claim lapsed unsettled (its POST may have arrived: possible duplicates)",
+    registers: [registry],
+  });
+}
+
+function queueGauge(registry: Registry, size: () => Promise<number>): void {
   if (registry.getSingleMetric(QUEUE_METRIC)) return;
   new Gauge({
     name: QUEUE_METRIC,
-    help: "Webhook deliveries queued in this process (ready or waiting to retry)",
+    help: "Webhook deliveries outstanding in the outbox (on a Redis store: the fleet's, the same on every relay)",
     registers: [registry],
-    collect() {
-      this.set(size());
+    async collect() {
+      try {
+        this.set(await size());
+      } catch {
+        // The store is down: the scrape keeps the last value rather than failing.
+      }
     },
   });
 }

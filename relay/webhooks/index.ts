@@ -1,10 +1,10 @@
 /**
  * Webhooks (README.md beside this file): accounts register URLs for event
  * types; every event recorded through the Store is POSTed to them, signed,
- * retried with backoff, from a bounded queue that never blocks mail flow.
+ * retried with backoff, through the Store's outbox (at least once across restarts).
  *
  *   withEventTap(store, dispatcher.onEvent)   tap.ts: the one funnel
- *   WebhookDispatcher                         dispatcher.ts: queue, retries, metrics
+ *   WebhookDispatcher                         dispatcher.ts: outbox, claims, retries, metrics
  *   signatureHeader / verifySignature         signature.ts: the header receivers check
  */
 export {

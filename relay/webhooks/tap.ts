@@ -12,19 +12,23 @@
  * every present and future caller to remember to publish, and would see
  * events the store refused.
  *
- * The listener runs after the write has committed, synchronously, and must
- * not block; its errors are logged and never reach the writer.
+ * The listener runs after the write has committed, and the writer's call
+ * resolves only once the listener's promise has: the dispatcher's outbox
+ * write (dispatcher.ts), so no writer moves on (a scheduler marking a copy
+ * done, say) before its event is safe for webhooks. The listener must not
+ * wait on anything slower than a store write; its errors are logged and
+ * never reach the writer.
  */
 import { type Logger, silentLogger } from "../log/logger.js";
 import type { EventResult, Store, StoredEvent } from "../store/types.js";
 
-export type EventListener = (event: StoredEvent, unique: boolean) => void;
+export type EventListener = (event: StoredEvent, unique: boolean) => void | Promise<void>;
 
 export function withEventTap(store: Store, listener: EventListener, logger: Logger = silentLogger()): Store {
-  const tell = (result: EventResult): EventResult => {
+  const tell = async (result: EventResult): Promise<EventResult> => {
     if (result.recorded && result.event) {
       try {
-        listener(result.event, result.unique);
+        await listener(result.event, result.unique);
       } catch (error) {
         logger.error({ err: error, type: result.event.type }, "event listener failed");
       }

@@ -13,6 +13,7 @@ import { describeCounterContract } from "./contract-counters.js";
 import { describeEventContract } from "./contract-events.js";
 import { type StoreContractOptions, storeHarness } from "./contract-harness.js";
 import { describeMessageContract } from "./contract-messages.js";
+import { describeOutboxContract } from "./contract-outbox.js";
 import { describeReportContract } from "./contract-reports.js";
 import { describeRoutingContract } from "./contract-routing.js";
 import { describeSuppressionContract } from "./contract-suppressions.js";
@@ -41,5 +42,6 @@ export function describeStoreContract(
     describeConcurrencyContract(harness);
     describeChangeContract(harness);
     describeWebhookContract(harness);
+    describeOutboxContract(harness);
   });
 }

@@ -1,6 +1,7 @@
 /**
  * Upgrading a local store file written by an older relayfleet: version 1
- * (before webhooks) opens as version 2 with its data kept and webhooks usable.
+ * (before webhooks) opens at the current version with its data kept, and
+ * webhooks and their outbox usable.
  */
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -36,13 +37,19 @@ describe("local store migrations", () => {
       };
       await store.putWebhook(hook);
       expect(await store.listWebhooks("acme")).toEqual([hook]);
+      await store.enqueueWebhookDeliveries(
+        "acme",
+        [{ id: "d1", webhookId: "wh_1", eventType: "open", body: "{}", createdAt: Date.now() }],
+        10,
+      );
+      expect(await store.countWebhookDeliveries("acme")).toBe(1);
     } finally {
       await store.close();
     }
     const upgraded = new Database(join(dir, STORE_FILE), { readonly: true });
     try {
-      expect(upgraded.pragma("user_version", { simple: true })).toBe(2);
-      expect(MIGRATIONS).toHaveLength(2);
+      expect(upgraded.pragma("user_version", { simple: true })).toBe(3);
+      expect(MIGRATIONS).toHaveLength(3);
     } finally {
       upgraded.close();
     }

@@ -17,6 +17,8 @@ const REQUIRED = [
   ["promtool", "prometheus"],
   // test/console: the web console's tests drive Debian's chromium with playwright-core.
   ["chromium", "chromium"],
+  // test/faults: the durability test traces the relay's system calls.
+  ["strace", "strace"],
 ];
 
 const missing = REQUIRED.filter(([command]) => spawnSync("sh", ["-c", `command -v ${command}`]).status !== 0);

@@ -42,11 +42,17 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-/** `args`: more redis-server options (a cluster node's, say). */
-export async function startRedisServer(options: { args?: readonly string[] } = {}): Promise<RedisServer> {
+/**
+ * `args`: more redis-server options (a cluster node's, say; later options win, so
+ * `--appendonly yes --dir DIR` keeps data across a restart). `port`: this one, e.g. to
+ * start a killed server again where its clients look for it.
+ */
+export async function startRedisServer(
+  options: { args?: readonly string[]; port?: number } = {},
+): Promise<RedisServer & { kill9(): Promise<void> }> {
   requireRedisServerBinary();
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const child: ChildProcess = spawn(
       "redis-server",
       [
@@ -79,6 +85,12 @@ export async function startRedisServer(options: { args?: readonly string[] } = {
             if (exited) return;
             const done = once(child, "exit");
             child.kill("SIGTERM");
+            await done;
+          },
+          async kill9() {
+            if (exited) return;
+            const done = once(child, "exit");
+            child.kill("SIGKILL");
             await done;
           },
         };

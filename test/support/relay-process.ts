@@ -39,14 +39,21 @@ function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
   });
 }
 
-/**
- * Starts a relay from a config object; listeners get free ports unless the config names them.
- * `ready`: the address that shows the relay is up, when the config names its own SMTP listeners.
- */
+export interface RelayProcessOptions {
+  /** Runs the relay under another program (e.g. ["strace", "-f", "-o", FILE]): the relay's argv follows it. */
+  wrapper?: readonly string[];
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for the relay to be up. Default 60 s: tsx compiles the relay on start, on a shared machine. */
+  startTimeoutMs?: number;
+  /** The address that shows the relay is up, when the config names its own SMTP listeners. */
+  ready?: { host: string; port: number };
+}
+
+/** Starts a relay from a config object; listeners get free ports unless the config names them. */
 export async function startRelayProcess(
   dir: string,
   config: Record<string, unknown>,
-  options: { ready?: { host: string; port: number } } = {},
+  options: RelayProcessOptions = {},
 ): Promise<RelayProcess> {
   const smtpPort = await freePort();
   const apiPort = await freePort();
@@ -63,9 +70,11 @@ export async function startRelayProcess(
     ...config,
   };
   const file = await writeRelayConfig(dir, full);
-  const child = spawn(process.execPath, ["--import", "tsx", "bin/relayfleet.ts", "relay", "--config", file], {
+  const relayArgv = [process.execPath, "--import", "tsx", "bin/relayfleet.ts", "relay", "--config", file];
+  const [command, ...args] = [...(options.wrapper ?? []), ...relayArgv] as [string, ...string[]];
+  const child = spawn(command, args, {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, REDIS_URL: "" },
+    env: { ...process.env, REDIS_URL: "", ...options.env },
   });
   let output = "";
   child.stdout?.on("data", (d: Buffer) => {
@@ -74,14 +83,14 @@ export async function startRelayProcess(
   child.stderr?.on("data", (d: Buffer) => {
     output += d.toString();
   });
-  // Generous: tsx compiles the relay on start, on a machine other test runs share.
-  const deadline = Date.now() + 60_000;
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const deadline = Date.now() + startTimeoutMs;
   const ready = options.ready ?? { host: "127.0.0.1", port: smtpPort };
   while (!(await portOpen(ready.port, ready.host))) {
     if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}:\n${output}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`relay did not open SMTP port within 60 s:\n${output}`);
+      throw new Error(`relay did not open SMTP port within ${startTimeoutMs} ms:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

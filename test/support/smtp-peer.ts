@@ -32,6 +32,8 @@ export interface SmtpPeerOptions {
   auth?: { user: string; pass: string };
   /** Extra smtp-server options (e.g. size). */
   serverOptions?: Partial<SMTPServerOptions>;
+  /** Waits this long after a message's data before answering it (a slow ISP: deliveries stay in flight). */
+  answerDelayMs?: number;
 }
 
 export interface SmtpPeer {
@@ -127,16 +129,20 @@ export async function startSmtpPeer(options: SmtpPeerOptions = {}): Promise<Smtp
           if (answer) return callback(answer);
         }
         const from = session.envelope.mailFrom === false ? "" : session.envelope.mailFrom.address;
-        received.push({
-          from,
-          to,
-          raw: Buffer.concat(chunks),
-          clientIp: ip,
-          heloName: session.hostNameAppearsAs,
-          receivedAt: Date.now(),
-        });
-        for (const wake of waiters) wake();
-        callback(null, `2.0.0 Ok: queued as peer-${received.length}`);
+        const accept = () => {
+          received.push({
+            from,
+            to,
+            raw: Buffer.concat(chunks),
+            clientIp: ip,
+            heloName: session.hostNameAppearsAs,
+            receivedAt: Date.now(),
+          });
+          for (const wake of waiters) wake();
+          callback(null, `2.0.0 Ok: queued as peer-${received.length}`);
+        };
+        if (options.answerDelayMs) setTimeout(accept, options.answerDelayMs);
+        else accept();
       });
     },
   });

@@ -1,9 +1,8 @@
-/** The pure parts of webhooks: signature, retry policy, target rules, the bounded queue, the payload. */
+/** The pure parts of webhooks: signature, retry policy, target rules, the outbox's claim choice, the payload. */
 import { describe, expect, it } from "vitest";
-import type { WebhookRecord } from "../../relay/store/types.js";
+import { chooseClaims } from "../../relay/store/outbox-input.js";
 import { webhookPayload } from "../../relay/webhooks/payload.js";
 import { backoffDelay, nextStep, parseRetryAfter, type RetrySettings } from "../../relay/webhooks/policy.js";
-import { type Delivery, DeliveryQueue } from "../../relay/webhooks/queue.js";
 import { signatureHeader, verifySignature } from "../../relay/webhooks/signature.js";
 import { checkTargetUrl, isPublicAddress, targetCheck } from "../../relay/webhooks/targets.js";
 
@@ -162,62 +161,31 @@ describe("targets (SSRF)", () => {
   });
 });
 
-function hook(id: string): WebhookRecord {
-  return {
-    id,
-    account: "acme",
-    url: `https://h.example/${id}`,
-    events: ["open"],
-    secret: "whsec_0123456789abcdef",
-    createdAt: 0,
-    active: true,
-  };
-}
+const candidate = (account: string, webhookId: string, id: string) => ({ account, webhookId, id });
 
-function delivery(hookId: string, eventId: string): Delivery {
-  return { hook: hook(hookId), eventId, body: "{}", attempts: 0 };
-}
-
-describe("delivery queue", () => {
-  it("drops the delivery that entered longest ago when full, parked retries included", () => {
-    const queue = new DeliveryQueue(3, 4);
-    const parked = delivery("a", "e0");
-    expect(queue.park(parked)).toEqual([]);
-    expect(queue.add(delivery("a", "e1"))).toEqual([]);
-    expect(queue.add(delivery("b", "e2"))).toEqual([]);
-    expect(queue.add(delivery("b", "e3")).map((d) => d.eventId)).toEqual(["e0"]);
-    expect(queue.unpark(parked)).toBe(false);
-    expect(queue.add(delivery("a", "e4")).map((d) => d.eventId)).toEqual(["e1"]);
-    expect(queue.size).toBe(3);
-    expect([queue.take(), queue.take(), queue.take(), queue.take()].map((d) => d?.eventId)).toEqual([
-      "e2",
-      "e3",
-      "e4",
-      undefined,
-    ]);
+describe("claim choice (the outbox's, both adapters)", () => {
+  it("takes the oldest due first, at most perWebhook of a webhook, counting the busy ones, and passes over the rest", () => {
+    const due = [
+      candidate("acme", "slow", "s0"),
+      candidate("acme", "slow", "s1"),
+      candidate("acme", "slow", "s2"),
+      candidate("beta", "slow", "b0"),
+      candidate("acme", "fast", "f0"),
+    ];
+    const { take, skip } = chooseClaims(due, {
+      limit: 10,
+      perWebhook: 2,
+      busy: [{ account: "acme", webhookId: "slow", count: 1 }],
+    });
+    // Same webhook id in another account is another webhook.
+    expect(take.map((c) => c.id)).toEqual(["s0", "b0", "f0"]);
+    expect(skip.map((c) => c.id)).toEqual(["s1", "s2"]);
   });
 
-  it("holds a webhook's deliveries back while it has perHookLimit in flight, serving the others", () => {
-    const queue = new DeliveryQueue(100, 2);
-    for (let i = 0; i < 4; i++) queue.add(delivery("slow", `s${i}`));
-    queue.add(delivery("fast", "f0"));
-    const first = queue.take();
-    const second = queue.take();
-    expect([first?.eventId, second?.eventId]).toEqual(["s0", "s1"]);
-    expect(queue.take()?.eventId).toBe("f0");
-    expect(queue.take()).toBeUndefined();
-    queue.finished(first as Delivery);
-    expect(queue.take()?.eventId).toBe("s2");
-  });
-
-  it("moves a parked retry to the ready side, behind what is already ready", () => {
-    const queue = new DeliveryQueue(10, 4);
-    const retry = delivery("a", "r");
-    queue.park(retry);
-    queue.add(delivery("a", "n"));
-    expect(queue.unpark(retry)).toBe(true);
-    expect(queue.unpark(retry)).toBe(false);
-    expect([queue.take()?.eventId, queue.take()?.eventId]).toEqual(["n", "r"]);
+  it("stops at the limit without passing over what it did not look at", () => {
+    const due = [candidate("a", "w", "1"), candidate("a", "w", "2"), candidate("a", "x", "3")];
+    expect(chooseClaims(due, { limit: 1, perWebhook: 1 })).toEqual({ take: [due[0]], skip: [] });
+    expect(chooseClaims(due, { limit: 0, perWebhook: 1 })).toEqual({ take: [], skip: [] });
   });
 });
 

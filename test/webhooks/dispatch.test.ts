@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { accountSchema } from "../../relay/accounts/schema.js";
 import { createMetrics } from "../../relay/metrics/index.js";
-import type { EventType, NewMessage, Store } from "../../relay/store/types.js";
+import { type EventType, type NewMessage, type Store, StoreError } from "../../relay/store/types.js";
 import { startTrackingServer } from "../../relay/tracking/server.js";
 import { makeKeyring, signToken } from "../../relay/tracking/token.js";
 import {
@@ -26,6 +26,7 @@ const FAST: Partial<WebhookSettings> = {
   allowPrivateTargets: ["127.0.0.0/8"],
   timeoutMs: 300,
   retry: { maxAttempts: 4, baseDelayMs: 40, maxDelayMs: 200 },
+  pollMs: 50,
 };
 
 interface Setup {
@@ -59,7 +60,7 @@ async function setup(kind: StoreKind = "local", settings: Partial<WebhookSetting
   const keys = makeKeyring({ id: "k1", secret: randomBytes(32) });
   const server = await startTrackingServer({ store, keys, metrics }, "127.0.0.1", 0);
   onTestFinished(async () => {
-    dispatcher.close();
+    await dispatcher.close();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
     await backing.close();
@@ -196,12 +197,12 @@ describe("webhook retries, timeouts and limits", () => {
     expect((await t.results()).delivered).toBeUndefined();
   });
 
-  it("drops the oldest deliveries when the queue is full, and counts them", async () => {
+  it("drops the account's oldest deliveries past its outbox cap, and counts them", async () => {
     const t = await setup("local", {
       ...FAST,
       concurrency: 1,
       perHookConcurrency: 1,
-      queueCapacity: 2,
+      maxOutstandingPerAccount: 2,
       timeoutMs: 2000,
     });
     const hanging = await startReceiver(() => "hang");
@@ -209,10 +210,64 @@ describe("webhook retries, timeouts and limits", () => {
     await fetch(t.pixel(), { headers: BROWSER });
     await hanging.waitFor(1);
     for (let i = 0; i < 5; i++) await fetch(t.pixel(), { headers: BROWSER });
-    // One in flight, two queued, three pushed out.
-    await expect.poll(async () => (await t.results()).dropped, { timeout: 2000 }).toBe(3);
+    // Six in the outbox with room for two: the four oldest (the one in flight too) pushed out.
+    await expect.poll(async () => (await t.results()).dropped, { timeout: 2000 }).toBe(4);
+    expect(await t.store.countWebhookDeliveries("acme")).toBe(2);
     const gauge = await t.metrics.registry.getSingleMetric("relayfleet_webhook_queue")?.get();
     expect(gauge?.values[0]?.value).toBe(2);
+  });
+
+  it("keeps an event the outbox refused in memory, and queues and sends it once the store takes writes again", async () => {
+    const backing = await openTestStore("local");
+    onTestFinished(() => backing.close());
+    // The store fails between the event's write and the outbox's (the one interleaving a real outage cannot be
+    // timed to hit): its first two enqueues are refused as unavailable.
+    let refusals = 2;
+    const flaky: Store = new Proxy(backing, {
+      get(target, property) {
+        if (property === "enqueueWebhookDeliveries")
+          return (...args: Parameters<Store["enqueueWebhookDeliveries"]>) => {
+            if (refusals-- > 0) return Promise.reject(new StoreError("unavailable", "test: store down"));
+            return target.enqueueWebhookDeliveries(...args);
+          };
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const dispatcher = new WebhookDispatcher({ store: flaky, settings: FAST });
+    onTestFinished(() => dispatcher.close());
+    const store = withEventTap(backing, dispatcher.onEvent);
+    const receiver = await startReceiver();
+    const now = Date.now();
+    await backing.putAccount(accountSchema.parse({ name: "acme", createdAt: now, updatedAt: now }));
+    await backing.putWebhook({
+      id: "wh_1",
+      account: "acme",
+      url: receiver.url,
+      events: ["open"],
+      secret: SECRET,
+      createdAt: now,
+      active: true,
+    });
+    await backing.recordMessage({
+      id: "Mflaky",
+      account: "acme",
+      from: "",
+      recipients: ["r@x.example"],
+      size: 1,
+      acceptedAt: now,
+    });
+    const result = await store.recordEvent({
+      type: "open",
+      messageId: "Mflaky",
+      recipient: "r@x.example",
+      at: now,
+    });
+    expect(result.recorded).toBe(true);
+    expect(await backing.countWebhookDeliveries()).toBe(0);
+    const [post] = await receiver.waitFor(1, 5000);
+    expect(JSON.parse(post?.body ?? "{}")).toMatchObject({ type: "open", messageId: "Mflaky" });
+    expect(refusals).toBeLessThan(0);
   });
 
   it("refuses a loopback target unless it is allowed, and never calls it", async () => {

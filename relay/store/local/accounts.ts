@@ -104,6 +104,8 @@ export function accountOps({ db, changes }: LocalContext): AccountOps {
         db.sql("DELETE FROM usernames WHERE account = ?").run(name);
         db.sql("DELETE FROM api_keys WHERE account = ?").run(name);
         const hooks = db.sql("DELETE FROM webhooks WHERE account = ?").run(name).changes;
+        db.sql("DELETE FROM webhook_outbox WHERE account = ?").run(name);
+        db.sql("DELETE FROM webhook_outbox_counts WHERE account = ?").run(name);
         const accounts = db.sql("DELETE FROM accounts WHERE name = ?").run(name).changes;
         return { existed: accounts > 0, hadWebhooks: hooks > 0 };
       });

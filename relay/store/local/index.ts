@@ -32,6 +32,7 @@ import { errorOps } from "./errors.js";
 import { eventOps } from "./events.js";
 import { messageOps } from "./messages.js";
 import { migrate } from "./migrations.js";
+import { outboxOps } from "./outbox.js";
 import { routingOps } from "./routing.js";
 import { suppressionOps } from "./suppressions.js";
 import { webhookOps } from "./webhooks.js";
@@ -81,6 +82,7 @@ export async function openLocalStore(options: LocalStoreOptions): Promise<Store>
     ...errorOps(context),
     ...routingOps(context),
     ...webhookOps(context),
+    ...outboxOps(context),
     onChange(listener) {
       return changes.subscribe(listener);
     },

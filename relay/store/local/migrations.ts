@@ -200,7 +200,34 @@ CREATE TABLE webhooks (
 ) STRICT, WITHOUT ROWID;
 `;
 
-export const MIGRATIONS: readonly string[] = [V1, V2];
+/**
+ * Version 3: the webhook outbox (relay/webhooks/README.md). `seq` (the rowid)
+ * is enqueueing order, what the per-account cap drops by; `claim` is the
+ * token of the claim holding a row until `due_at` (then the lease's end);
+ * the counts table spares the cap a count(*) on every enqueue.
+ */
+const V3 = `
+CREATE TABLE webhook_outbox (
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  account TEXT NOT NULL,
+  webhook_id TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  due_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  claim TEXT
+) STRICT;
+CREATE INDEX webhook_outbox_by_due ON webhook_outbox (due_at, id);
+CREATE INDEX webhook_outbox_by_account ON webhook_outbox (account, seq);
+CREATE TABLE webhook_outbox_counts (
+  account TEXT PRIMARY KEY,
+  outstanding INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+`;
+
+export const MIGRATIONS: readonly string[] = [V1, V2, V3];
 
 export function migrate(sqlite: Database.Database): void {
   const current = Number(sqlite.pragma("user_version", { simple: true }));

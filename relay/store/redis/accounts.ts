@@ -10,6 +10,7 @@ import { type Account, type ApiKeyRecord, StoreError } from "../types.js";
 import { apiKeySchema, byCodeUnit, checkInput, decodeStored } from "./codecs.js";
 import { execResults } from "./connection.js";
 import type { RedisContext } from "./context.js";
+import { deleteAccountDeliveries } from "./outbox.js";
 import { replyArray, replyNumber, replyString } from "./scripts.js";
 import { deleteAllWebhooks } from "./webhooks.js";
 
@@ -74,6 +75,7 @@ export async function deleteAccount(ctx: RedisContext, name: string): Promise<bo
   // a crash in between then leaves an account without webhooks, never webhooks (URL and
   // secret) that a new account of the same name would inherit.
   await deleteAllWebhooks(ctx, name);
+  await deleteAccountDeliveries(ctx, name);
   const removed = replyNumber(
     await ctx.scripts.run(
       "deleteAccount",

@@ -18,6 +18,7 @@ import * as counters from "./counters.js";
 import * as errorsLog from "./errors-log.js";
 import { storeKeys } from "./keys.js";
 import * as messages from "./messages.js";
+import * as outbox from "./outbox.js";
 import * as routing from "./routing.js";
 import { defineScripts, loadScripts } from "./scripts.js";
 import * as stats from "./stats.js";
@@ -148,6 +149,19 @@ export async function openRedisStore(options: RedisStoreOptions): Promise<Store>
     putWebhook: (webhook) => guard("putWebhook", () => webhooks.putWebhook(ctx, webhook)),
     listWebhooks: (account) => guard("listWebhooks", () => webhooks.listWebhooks(ctx, account)),
     deleteWebhook: (account, id) => guard("deleteWebhook", () => webhooks.deleteWebhook(ctx, account, id)),
+
+    enqueueWebhookDeliveries: (account, deliveries, maxPerAccount) =>
+      guard("enqueueWebhookDeliveries", () =>
+        outbox.enqueueWebhookDeliveries(ctx, account, deliveries, maxPerAccount),
+      ),
+    claimWebhookDeliveries: (request) =>
+      guard("claimWebhookDeliveries", () => outbox.claimWebhookDeliveries(ctx, request)),
+    finishWebhookDelivery: (delivery) =>
+      guard("finishWebhookDelivery", () => outbox.finishWebhookDelivery(ctx, delivery)),
+    retryWebhookDelivery: (delivery, dueAt) =>
+      guard("retryWebhookDelivery", () => outbox.retryWebhookDelivery(ctx, delivery, dueAt)),
+    countWebhookDeliveries: (account) =>
+      guard("countWebhookDeliveries", () => outbox.countWebhookDeliveries(ctx, account)),
 
     onChange: (listener) => feed.onChange(listener),
 

@@ -10,6 +10,8 @@
  *   {log}        the fleet-wide accepted-at index that purgeMessages walks
  *   {routes}     route tables and blocked pairs
  *   {h:KEY}      one fixed-window rate counter
+ *   {outbox}     the webhook outbox, fleet-wide (one slot: any relay claims
+ *                any account's deliveries, oldest due first, in one script)
  *
  * Variable parts are escaped so that no name can close a hash tag early or
  * forge another key ("}", "{", ":" and "%" are percent-encoded).
@@ -51,6 +53,7 @@ export function storeKeys(prefix: string) {
   const message = (id: string) => `${prefix}{m:${keyPart(id)}}`;
   const accounts = `${prefix}{accounts}`;
   const routes = `${prefix}{routes}`;
+  const outbox = `${prefix}{outbox}`;
   return {
     changes: `${prefix}changes`,
 
@@ -107,6 +110,19 @@ export function storeKeys(prefix: string) {
     routeTables: `${routes}:tables`,
     /** hash "sender\ndomain" → BlockedPair JSON. */
     blocked: `${routes}:blocked`,
+
+    /** zset delivery id scored by when it is due: its due time, or its claim's lease end. */
+    outboxDue: `${outbox}:due`,
+    /** hash delivery id → JSON {id, account, webhookId, eventType, body, createdAt} (never changes). */
+    outboxEntries: `${outbox}:entries`,
+    /** hash delivery id → "ACCOUNT\nWEBHOOK", what the claim script counts per webhook by. */
+    outboxHook: `${outbox}:hook`,
+    /** hash delivery id → "ATTEMPTS|CLAIM" (CLAIM empty when not claimed). */
+    outboxState: `${outbox}:state`,
+    /** counter: enqueueing order. */
+    outboxSeq: `${outbox}:seq`,
+    /** zset of one account's delivery ids scored by enqueueing order: what its cap drops by. */
+    outboxOf: (name: string) => `${outbox}:of:${keyPart(name)}`,
 
     hit: (key: string, windowIndex: number) => `${prefix}{h:${keyPart(key)}}:${windowIndex}`,
   };

@@ -27,6 +27,11 @@ export const SCRIPT_NAMES = [
   "addAggregates",
   "recordError",
   "reportBlocked",
+  "outboxEnqueue",
+  "outboxClaim",
+  "outboxFinish",
+  "outboxRetry",
+  "outboxDeleteAccount",
 ] as const;
 
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
