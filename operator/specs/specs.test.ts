@@ -80,7 +80,7 @@ describe("builders", () => {
     const proxied = smtpService(pool({ clientIp: { preserve: "proxyProtocol", proxyFrom: ["10.0.0.1"] } }));
     expect((proxied.spec as Record<string, unknown>).externalTrafficPolicy).toBe("Cluster");
     expect(
-      (smtpService(pool({ service: { type: "ClusterIP" } })).spec as Record<string, unknown>)
+      (smtpService(pool({ service: { type: "ClusterIP", publishAddresses: "nodes" } })).spec as Record<string, unknown>)
         .externalTrafficPolicy,
     ).toBeUndefined();
   });

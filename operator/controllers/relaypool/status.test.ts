@@ -14,6 +14,7 @@ const seen = (overrides: Partial<Observed>): Observed => ({
   leaving: 0,
   draining: [],
   problems: [],
+  tls: { state: "ready" },
   ...overrides,
 });
 
