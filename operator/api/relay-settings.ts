@@ -89,7 +89,8 @@ export function toStructuralSchema(node: JsonSchema, path: string): JsonSchema {
     return out;
   }
   const type = node.type;
-  if (typeof type !== "string") throw new Error(`${path}: needs exactly one type (found ${JSON.stringify(type)})`);
+  if (typeof type !== "string")
+    throw new Error(`${path}: needs exactly one type (found ${JSON.stringify(type)})`);
   out.type = type;
   if (Array.isArray(node.enum)) out.enum = node.enum;
   switch (type) {
@@ -98,7 +99,10 @@ export function toStructuralSchema(node: JsonSchema, path: string): JsonSchema {
       const additional = node.additionalProperties;
       if (Object.keys(properties).length > 0)
         out.properties = Object.fromEntries(
-          Object.entries(properties).map(([name, child]) => [name, toStructuralSchema(child, `${path}.${name}`)]),
+          Object.entries(properties).map(([name, child]) => [
+            name,
+            toStructuralSchema(child, `${path}.${name}`),
+          ]),
         );
       else if (additional !== undefined && typeof additional === "object")
         out.additionalProperties = toStructuralSchema(additional as JsonSchema, `${path}.*`);
@@ -106,7 +110,8 @@ export function toStructuralSchema(node: JsonSchema, path: string): JsonSchema {
       break;
     }
     case "array":
-      if (typeof node.items !== "object" || node.items === null) throw new Error(`${path}: an array needs items`);
+      if (typeof node.items !== "object" || node.items === null)
+        throw new Error(`${path}: an array needs items`);
       out.items = toStructuralSchema(node.items as JsonSchema, `${path}[]`);
       for (const key of ["minItems", "maxItems"]) if (typeof node[key] === "number") out[key] = node[key];
       break;
@@ -145,7 +150,10 @@ export function toStructuralSchema(node: JsonSchema, path: string): JsonSchema {
 }
 
 export function poolRelaySettingsOpenApi(): JsonSchema {
-  const json = z.toJSONSchema(poolRelaySettingsSchema, { io: "input", unrepresentable: "throw" }) as JsonSchema;
+  const json = z.toJSONSchema(poolRelaySettingsSchema, {
+    io: "input",
+    unrepresentable: "throw",
+  }) as JsonSchema;
   return toStructuralSchema(json, "spec.relay");
 }
 
@@ -160,7 +168,9 @@ export const poolRelaySettings = new Schema<PoolRelaySettings>(poolRelaySettings
 export function relaySettingsProblems(settings: unknown): string[] {
   const parsed = poolRelaySettingsSchema.safeParse(settings ?? {});
   if (parsed.success) return [];
-  return parsed.error.issues.map((issue) => `${fieldPath(["spec", "relay", ...issue.path])}: ${issue.message}`);
+  return parsed.error.issues.map(
+    (issue) => `${fieldPath(["spec", "relay", ...issue.path])}: ${issue.message}`,
+  );
 }
 
 function fieldPath(path: readonly PropertyKey[]): string {

@@ -4,6 +4,8 @@
  * the CRD schema, so the API server refuses a bad pool with the field named
  * and the operator reads an object with every default already filled.
  */
+
+import { poolRelaySettings } from "./relay-settings.js";
 import {
   array,
   boolean,
@@ -17,7 +19,6 @@ import {
   string,
   stringMap,
 } from "./schema.js";
-import { poolRelaySettings } from "./relay-settings.js";
 
 const DNS_NAME = "^(\\*\\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)*[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
 const IP = "^[0-9a-fA-F.:]+$";
@@ -104,11 +105,15 @@ export const relayPoolSpecSchema = object({
     listType: "set",
   })
     .default([25, 587])
-    .describe("465 is implicit TLS (the relay's listen.smtps) and needs spec.tls; the others offer STARTTLS."),
+    .describe(
+      "465 is implicit TLS (the relay's listen.smtps) and needs spec.tls; the others offer STARTTLS.",
+    ),
   tls: object({
     secretName: string({ minLength: 1, maxLength: 253 })
       .required()
-      .describe("A kubernetes.io/tls Secret in the pool's namespace (tls.crt, tls.key), e.g. a cert-manager Certificate's."),
+      .describe(
+        "A kubernetes.io/tls Secret in the pool's namespace (tls.crt, tls.key), e.g. a cert-manager Certificate's.",
+      ),
   }).describe(
     "The relays' certificate, mounted into every relay and re-read when the Secret changes. Absent: no STARTTLS, no port 465, and the relays offer no AUTH off loopback.",
   ),

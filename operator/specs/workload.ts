@@ -157,7 +157,9 @@ function podTemplate(
         { name: "config", configMap: { name: names(pool).config } },
         { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
         // Owner and group read only (fsGroup makes the group the relay's).
-        ...(spec.tls ? [{ name: "tls", secret: { secretName: spec.tls.secretName, defaultMode: 0o440 } }] : []),
+        ...(spec.tls
+          ? [{ name: "tls", secret: { secretName: spec.tls.secretName, defaultMode: 0o440 } }]
+          : []),
         ...(spoolVolume ? [spoolVolume] : []),
       ],
       ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),

@@ -138,11 +138,9 @@ export async function drainForDeletion(
   for (const victim of victims) {
     const annotations = victim.metadata?.annotations ?? {};
     if (annotations[DRAIN_STARTED_ANNOTATION] || !victim.metadata) continue;
-    await ctx.client.mergePatch(
-      { apiVersion: "v1", plural: "pods", namespace },
-      victim.metadata.name ?? "",
-      { metadata: { annotations: { [DRAIN_STARTED_ANNOTATION]: started } } },
-    );
+    await ctx.client.mergePatch({ apiVersion: "v1", plural: "pods", namespace }, victim.metadata.name ?? "", {
+      metadata: { annotations: { [DRAIN_STARTED_ANNOTATION]: started } },
+    });
     victim.metadata.annotations = { ...annotations, [DRAIN_STARTED_ANNOTATION]: started };
   }
   const stayers = live.filter((pod) => isServing(pod) && !leaving.has(pod.metadata?.name));
