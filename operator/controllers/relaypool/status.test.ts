@@ -91,3 +91,27 @@ describe("the Scaling condition", () => {
     });
   });
 });
+
+describe("the Degraded condition", () => {
+  const degraded = (overrides: Partial<Observed>) =>
+    poolStatus(pool(), seen(overrides), new Date()).conditions?.find((c) => c.type === "Degraded");
+
+  it("says a pool without TLS offers no AUTH", () => {
+    expect(degraded({ tls: { state: "absent" } })).toMatchObject({ status: "True", reason: "NoTLS" });
+    expect(degraded({ tls: { state: "absent" } })?.message).toContain("no AUTH");
+    expect(degraded({})).toMatchObject({ status: "False", reason: "AsExpected" });
+  });
+
+  it("names an unusable TLS Secret, alone or among other problems", () => {
+    const message = "TLS secret smtp-cert has no tls.key";
+    expect(degraded({ tls: { state: "unusable", message } })).toMatchObject({
+      status: "True",
+      reason: "TLSSecretUnusable",
+      message,
+    });
+    expect(degraded({ tls: { state: "unusable", message }, problems: ["no DNS CRD"] })).toMatchObject({
+      reason: "ReconcileProblems",
+      message: `no DNS CRD; ${message}`,
+    });
+  });
+});
