@@ -109,7 +109,8 @@ export async function drainForDeletion(
       `DNS records withdrawn; the relays drain once their ${pool.spec.dnsTTL} s TTL has passed, then the pool goes`,
     );
   }
-  const ttlLeft = pool.spec.dnsTTL * 1000 - (now - removedAt);
+  // No hostname, no records: nothing for clients to hold on to.
+  const ttlLeft = pool.spec.hostname ? pool.spec.dnsTTL * 1000 - (now - removedAt) : 0;
   if (ttlLeft > 0) {
     await reportDeleting(ctx, pool, "waiting out the DNS TTL before draining");
     return { requeueAfterMs: Math.min(ttlLeft + 50, 5_000) };
