@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { relaySettingsProblems } from "../../api/relay-settings.js";
 import type { RelayPool } from "../../api/relaypool.js";
-import { isNotFound, type KubeObject, type ResourceRef } from "../../kube/client.js";
+import { isNotFound, KubeError, type KubeObject, type ResourceRef } from "../../kube/client.js";
 import { setConditions } from "../../specs/conditions.js";
 import {
   apiTokenRef,
@@ -25,7 +25,7 @@ import {
   publishedEndpoints,
   type ServiceView,
 } from "../../specs/endpoints.js";
-import { DRAINED_ANNOTATION, names, selectorString } from "../../specs/labels.js";
+import { DRAIN_FINALIZER, DRAINED_ANNOTATION, names, selectorString } from "../../specs/labels.js";
 import {
   dnsEndpoint,
   podDisruptionBudget,
@@ -192,14 +192,21 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
       const token = (await readSecret(ctx, namespace, apiTokenRef(pool).name))?.get(apiTokenRef(pool).key);
       return drainForDeletion(ctx, { apply, serves }, pool, token ?? "", pods, current?.spec?.replicas);
     }
-    // From the first round on, so a deletion always drains first.
-    if (!hasDrainFinalizer(pool)) await addDrainFinalizer(ctx, pool);
+    const problems: string[] = [];
+    // From the first round on, so a deletion always drains first. Without the right to (an older
+    // chart's RBAC) the pool still runs, and says its deletion will not drain.
+    if (!hasDrainFinalizer(pool))
+      await addDrainFinalizer(ctx, pool).catch((error: unknown) => {
+        if (!(error instanceof KubeError && error.code === 403)) throw error;
+        problems.push(
+          `cannot add the finalizer ${DRAIN_FINALIZER} (patch on relaypools is forbidden): deleting this pool will not drain it`,
+        );
+      });
     const settingsProblems = relaySettingsProblems(pool.spec.relay);
     if (settingsProblems.length > 0) {
       await refuseRelaySettings(pool, settingsProblems);
       return undefined;
     }
-    const problems: string[] = [];
     const token = await ensureApiToken(pool);
     await ensureTrackingSecret(pool);
     const tls = await tlsState(pool);
