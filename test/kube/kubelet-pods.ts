@@ -179,12 +179,39 @@ export function resolveEnv(
 }
 
 export interface VolumePlan {
-  /** mountPath in the container → directory on this machine. */
-  mounts: { mountPath: string; hostPath: string; files?: Record<string, string> }[];
+  /**
+   * mountPath in the container → directory on this machine; `files` (name → bytes) for
+   * configMap and secret volumes, which the kubelet projects (and re-projects when the
+   * object changes) as a real kubelet's atomic writer does.
+   */
+  mounts: { mountPath: string; hostPath: string; files?: Record<string, Buffer> }[];
+}
+
+interface PodVolume {
+  name: string;
+  configMap?: { name: string; items?: { key: string; path: string }[]; optional?: boolean };
+  secret?: { secretName: string; items?: { key: string; path: string }[]; optional?: boolean };
+}
+
+/** The keys a volume shows (all, or its `items`), as files; a missing key named in items is an error. */
+function projectKeys(
+  kind: string,
+  name: string,
+  data: Record<string, Buffer>,
+  items: { key: string; path: string }[] | undefined,
+): Record<string, Buffer> {
+  if (!items) return data;
+  const files: Record<string, Buffer> = {};
+  for (const item of items) {
+    const value = data[item.key];
+    if (value === undefined) throw new Error(`${kind} ${name} has no key ${item.key}`);
+    files[item.path] = value;
+  }
+  return files;
 }
 
 /**
- * Where each volume lives locally: configMap volumes are written out under
+ * Where each volume lives locally: configMap and secret volumes are written out under
  * the pod's directory; a StatefulSet's claim (volumeClaimTemplates) is a
  * directory named like its PVC (`spool-pool-0`) that outlives the pod, as a
  * retained claim does; emptyDir is under the pod's directory and goes with it.
@@ -195,16 +222,37 @@ export function planVolumes(
   dirs: { pod: string; claims: string },
   lookups: Lookups,
 ): VolumePlan {
-  const volumes = (specOf(pod).volumes ?? []) as { name: string; configMap?: { name: string } }[];
+  const volumes = (specOf(pod).volumes ?? []) as PodVolume[];
   const mounts: VolumePlan["mounts"] = [];
   for (const mount of container.volumeMounts ?? []) {
     const volume = volumes.find((v) => v.name === mount.name);
+    const hostPath = `${dirs.pod}/volumes/${mount.name}`;
     if (volume?.configMap) {
-      const data = lookups.configMap(volume.configMap.name)?.data as Record<string, string> | undefined;
-      if (!data) throw new Error(`configmap ${volume.configMap.name} not found`);
-      mounts.push({ mountPath: mount.mountPath, hostPath: `${dirs.pod}/volumes/${mount.name}`, files: data });
+      const source = volume.configMap;
+      const data = lookups.configMap(source.name)?.data as Record<string, string> | undefined;
+      if (!data && !source.optional) throw new Error(`configmap ${source.name} not found`);
+      const bytes = Object.fromEntries(
+        Object.entries(data ?? {}).map(([key, text]) => [key, Buffer.from(text, "utf8")]),
+      );
+      mounts.push({
+        mountPath: mount.mountPath,
+        hostPath,
+        files: projectKeys("configmap", source.name, bytes, source.items),
+      });
+    } else if (volume?.secret) {
+      const source = volume.secret;
+      const data = lookups.secret(source.secretName)?.data as Record<string, string> | undefined;
+      if (!data && !source.optional) throw new Error(`secret ${source.secretName} not found`);
+      const bytes = Object.fromEntries(
+        Object.entries(data ?? {}).map(([key, base64]) => [key, Buffer.from(base64, "base64")]),
+      );
+      mounts.push({
+        mountPath: mount.mountPath,
+        hostPath,
+        files: projectKeys("secret", source.secretName, bytes, source.items),
+      });
     } else if (volume) {
-      mounts.push({ mountPath: mount.mountPath, hostPath: `${dirs.pod}/volumes/${mount.name}` });
+      mounts.push({ mountPath: mount.mountPath, hostPath });
     } else {
       // Not in spec.volumes: a volumeClaimTemplate of the StatefulSet.
       mounts.push({ mountPath: mount.mountPath, hostPath: `${dirs.claims}/${mount.name}-${meta(pod).name}` });

@@ -12,7 +12,18 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { ControllerFactory, InProcessApi } from "./controllers.js";
 import {
@@ -29,6 +40,7 @@ import {
   resolveEnv,
   rewriteRelayConfig,
   specOf,
+  type VolumePlan,
   type WorkloadKind,
   workloadStatus,
 } from "./kubelet-pods.js";
@@ -64,6 +76,70 @@ export interface Kubelet {
   pods(): RunningPod[];
   /** Resolves when every relay process has exited (after the API server stopped). */
   stopped(): Promise<void>;
+}
+
+/** The files of a configMap or secret volume as the container sees them (relay configs rewritten to the pod). */
+function volumeFiles(
+  mount: VolumePlan["mounts"][number],
+  podIp: string,
+  plan: VolumePlan,
+): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (const [file, bytes] of Object.entries(mount.files ?? {}))
+    files.set(
+      file,
+      file.endsWith(".yaml") ? Buffer.from(rewriteRelayConfig(bytes.toString("utf8"), podIp, plan)) : bytes,
+    );
+  return files;
+}
+
+/**
+ * Writes a projected volume the way the kubelet's atomic writer does: the files in a
+ * timestamped directory, `..data` a symlink to it swapped by rename, and each file a
+ * symlink through `..data`. A container therefore sees either the old set of files or the
+ * new one, never a mix, and a process watching the directory sees `..data` change (how
+ * cert-manager renewals reach a running relay). Nothing is written when nothing changed.
+ */
+export function projectVolume(dir: string, files: Map<string, Buffer>): boolean {
+  mkdirSync(dir, { recursive: true });
+  const current = join(dir, "..data");
+  let unchanged = existsSync(current);
+  if (unchanged) {
+    const target = join(dir, readlinkSync(current));
+    const present = readdirSync(target);
+    unchanged =
+      present.length === files.size &&
+      [...files].every(([name, bytes]) => {
+        const path = join(target, name);
+        return existsSync(path) && readFileSync(path).equals(bytes);
+      });
+  }
+  if (unchanged) return false;
+  const previous = existsSync(current) ? readlinkSync(current) : undefined;
+  const stamp = `..${new Date().toISOString().replace(/[-:T]/g, "_").replace(/\..*/, "")}.${randomBytes(4).toString("hex")}`;
+  mkdirSync(join(dir, stamp));
+  for (const [name, bytes] of files) writeFileSync(join(dir, stamp, name), bytes);
+  symlinkSync(stamp, join(dir, "..data_tmp"));
+  renameSync(join(dir, "..data_tmp"), current);
+  for (const [name] of files) {
+    const link = join(dir, name);
+    if (!existsSync(link)) symlinkSync(join("..data", name), link);
+  }
+  for (const entry of readdirSync(dir)) {
+    if (entry.startsWith("..") || files.has(entry)) continue;
+    rmSync(join(dir, entry), { force: true });
+  }
+  if (previous && previous !== stamp) rmSync(join(dir, previous), { recursive: true, force: true });
+  return true;
+}
+
+function projectVolumes(plan: VolumePlan, podIp: string): boolean {
+  let changed = false;
+  for (const mount of plan.mounts) {
+    if (!mount.files) mkdirSync(mount.hostPath, { recursive: true });
+    else changed = projectVolume(mount.hostPath, volumeFiles(mount, podIp, plan)) || changed;
+  }
+  return changed;
 }
 
 export function relayKubelet(options: KubeletOptions): Kubelet {
@@ -122,14 +198,7 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
         { pod: podDir, claims: join(options.workDir, "claims") },
         lookups,
       );
-      for (const mount of plan.mounts) {
-        mkdirSync(mount.hostPath, { recursive: true });
-        for (const [file, text] of Object.entries(mount.files ?? {}))
-          writeFileSync(
-            join(mount.hostPath, file),
-            file.endsWith(".yaml") ? rewriteRelayConfig(text, entry.ip, plan) : text,
-          );
-      }
+      projectVolumes(plan, entry.ip);
       const env = resolveEnv(pod, container, entry.ip, lookups);
       const args = [...(container.command ?? []).slice(1), ...(container.args ?? [])].map((arg) =>
         hostPathFor(arg, plan),
@@ -181,6 +250,33 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
     writeStatus(entry);
   }
 
+  /**
+   * A running pod's configMap and secret volumes follow their objects, as a real kubelet's
+   * periodic sync makes them (there within a minute or so; here at the next change). A
+   * source that went away keeps the files it had.
+   */
+  function refreshVolumes(pod: Json, entry: RunningPod): void {
+    const container = firstContainer(pod);
+    if (!container) return;
+    try {
+      const plan = planVolumes(
+        pod,
+        container,
+        {
+          pod: join(options.workDir, "pods", meta(pod).namespace, meta(pod).name),
+          claims: join(options.workDir, "claims"),
+        },
+        {
+          secret: (n: string) => find("Secret", meta(pod).namespace, n),
+          configMap: (n: string) => find("ConfigMap", meta(pod).namespace, n),
+        },
+      );
+      if (projectVolumes(plan, entry.ip)) emit(entry.key, "volumes updated");
+    } catch {
+      // As the kubelet does, keep what is mounted when a source cannot be read.
+    }
+  }
+
   function terminate(entry: RunningPod, graceMs: number): Promise<void> {
     entry.stopping ??= (async () => {
       const child = entry.child;
@@ -217,7 +313,10 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
         void terminate(entry, Math.min(grace, options.maxGraceMs ?? grace)).then(done);
       return;
     }
-    if (entry) return;
+    if (entry) {
+      if (entry.child && !entry.stopping) refreshVolumes(pod, entry);
+      return;
+    }
     const ip = allocateIp();
     entry = {
       key,
