@@ -2,8 +2,10 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseConfig } from "../../relay/config/load.js";
+import { relayConfigSchema } from "../../relay/config/schema.js";
 import { testPool } from "../../test/operator/pool.js";
-import { relaySettingsProblems, toStructuralSchema } from "../api/relay-settings.js";
+import { relayPoolCrd } from "../api/crds.js";
+import { OPERATOR_OWNED_KEYS, relaySettingsProblems, toStructuralSchema } from "../api/relay-settings.js";
 import type { RelayPoolSpec } from "../api/relaypool.js";
 import { configHash, configMap, mergeOwnedOver, relayConfig } from "./config.js";
 import { type PodView, publishedEndpoints, type ServiceView } from "./endpoints.js";
@@ -132,6 +134,31 @@ describe("spec.relay", () => {
       b: [9],
       c: "theirs",
     });
+  });
+
+  it("offers every relay config key the operator does not own, so keys added to the relay flow in", () => {
+    const crd = relayPoolCrd() as {
+      spec: {
+        versions: {
+          schema: {
+            openAPIV3Schema: {
+              properties: { spec: { properties: Record<string, { properties: Record<string, unknown> }> } };
+            };
+          };
+        }[];
+      };
+    };
+    const relay = crd.spec.versions[0]?.schema.openAPIV3Schema.properties.spec.properties.relay;
+    const offered = Object.keys(relay?.properties ?? {}).sort();
+    const owned = new Set<string>(OPERATOR_OWNED_KEYS);
+    expect(offered).toEqual(
+      Object.keys(relayConfigSchema.shape)
+        .filter((key) => !owned.has(key))
+        .sort(),
+    );
+    expect(offered).toEqual(
+      expect.arrayContaining(["bounceDomain", "intake", "maxMessageBytes", "webhooks"]),
+    );
   });
 
   it("names the field of a value only the relay's own schema refuses", () => {

@@ -34,7 +34,8 @@ afterAll(async () => {
 describe("CRDs", () => {
   it("are exactly what operator/api generates (run `npx tsx operator/api/write-crds.ts` after a change)", () => {
     for (const [name, text] of Object.entries(crdFiles()))
-      expect(readFileSync(join(root, "crds", name), "utf8"), name).toBe(text);
+      for (const dir of ["crds", "charts/relayfleet/crds"])
+        expect(readFileSync(join(root, dir, name), "utf8"), `${dir}/${name}`).toBe(text);
   });
 
   it("describe the example resources the TypeScript types describe", () => {
