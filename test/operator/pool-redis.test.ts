@@ -11,6 +11,7 @@ import type { Operator } from "../../operator/operator.js";
 import { silentLogger } from "../../relay/log/logger.js";
 import { openRedisStore } from "../../relay/store/redis/index.js";
 import type { Store } from "../../relay/store/types.js";
+import { freePort } from "../support/free-port.js";
 import { type RedisServer, startRedisServer } from "../support/redis-server.js";
 import { get, type Harness, poolUsingRoute, startHarness, waitFor } from "./harness.js";
 
@@ -165,5 +166,33 @@ spec:
       });
     // pool-a's Redis still gets the route.
     expect(await storeB.getRouteTable("mail/alpha")).toBeDefined();
+    await h.client.delete(
+      { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
+      "pool-c",
+    );
+  });
+
+  it("says which pool's Redis cannot be reached, and still publishes to the others", async () => {
+    const closed = await freePort();
+    await h.applyYaml(poolUsingRoute("alpha", `redis://127.0.0.1:${closed}`, "pool-d"));
+    await expect
+      .poll(async () => (await routeStatus("alpha"))?.conditions?.find((c) => c.type === "Ready"), {
+        timeout: 10_000,
+      })
+      .toMatchObject({
+        status: "False",
+        reason: "RedisUnavailable",
+        message: expect.stringMatching(
+          new RegExp(
+            `^cannot publish for pool\\(s\\) pool-d: the Redis at 127\\.0\\.0\\.1:${closed} is unavailable: .*; published for pool-a$`,
+          ),
+        ),
+      });
+    const table = await storeB.getRouteTable("mail/alpha");
+    await h.applyYaml(route("alpha").replace("out2.example.net", "out2b.example.net"));
+    await expect
+      .poll(async () => (await storeB.getRouteTable("mail/alpha"))?.senders[1]?.host, { timeout: 5_000 })
+      .toBe("out2b.example.net");
+    expect(table).toBeDefined();
   });
 });

@@ -97,7 +97,15 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     if (!before) return;
     for (const [storeKey, target] of before) {
       if (keep.has(storeKey)) continue;
-      await ctx.stores.use(target, (store) => store.deleteRouteTable(key));
+      // Best effort: a Redis gone for good must not fail every reconcile of the route after.
+      await ctx.stores
+        .use(target, (store) => store.deleteRouteTable(key))
+        .catch((error: unknown) =>
+          ctx.logger.warn(
+            { route: key, err: errorMessage(error) },
+            "could not remove a route table a pool left",
+          ),
+        );
       before.delete(storeKey);
     }
     if (before.size === 0) publishedTo.delete(key);
@@ -145,16 +153,27 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     }
     const targets = await targetsOf(namespace, name);
     const now = ctx.now();
-    const stores = [...targets.byKey.values()];
     // Blocks are reported by the relays into their own Redis: the route sees them all.
     const stored: BlockedPair[] = [];
-    for (const { target } of stores)
-      await ctx.stores.use(target, async (store) => {
-        const blockedHere = await store.listBlocked(now);
-        for (const pair of pairsToRelease(route.spec, blockedHere, now))
-          await store.clearBlocked(pair.sender, pair.domain);
-        stored.push(...blockedHere);
-      });
+    // A Redis that cannot be reached holds up neither the others nor the status that says so.
+    const unreachable = new Map<string, string>();
+    const reach = async (storeKey: string, pools: string[], call: () => Promise<void>) => {
+      if (unreachable.has(storeKey)) return;
+      try {
+        await call();
+      } catch (error) {
+        unreachable.set(storeKey, `pool(s) ${pools.join(", ")}: ${errorMessage(error)}`);
+      }
+    };
+    for (const [storeKey, { target, pools }] of targets.byKey)
+      await reach(storeKey, pools, () =>
+        ctx.stores.use(target, async (store) => {
+          const blockedHere = await store.listBlocked(now);
+          for (const pair of pairsToRelease(route.spec, blockedHere, now))
+            await store.clearBlocked(pair.sender, pair.domain);
+          stored.push(...blockedHere);
+        }),
+      );
     const active = pairsForRoute(route.spec, dedupeBlocked(stored), now);
 
     let credentials: SenderCredentials;
@@ -198,14 +217,15 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
       return undefined;
     }
     const written = new Map<string, RedisTarget>();
-    for (const [storeKey, { target }] of targets.byKey) {
-      await ctx.stores.use(target, async (store: Store) => {
-        const before = await store.getRouteTable(key);
-        if (!before || !sameJson(before, published.table)) await store.putRouteTable(key, published.table);
+    for (const [storeKey, { target, pools }] of targets.byKey)
+      await reach(storeKey, pools, async () => {
+        await ctx.stores.use(target, async (store: Store) => {
+          const before = await store.getRouteTable(key);
+          if (!before || !sameJson(before, published.table)) await store.putRouteTable(key, published.table);
+        });
+        written.set(storeKey, target);
       });
-      written.set(storeKey, target);
-    }
-    await unpublish(key, new Set(written.keys()));
+    await unpublish(key, new Set(targets.byKey.keys()));
     if (written.size > 0) publishedTo.set(key, new Map([...(publishedTo.get(key) ?? []), ...written]));
 
     // Events and counters for what changed since the status last said.
@@ -234,28 +254,39 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
       }
     ctx.metrics.blockedPairs.set({ namespace, route: name }, blocked.length);
 
-    const poolNames = stores.flatMap((entry) => entry.pools).sort();
+    const poolNames = [...targets.byKey]
+      .filter(([storeKey]) => written.has(storeKey))
+      .flatMap(([, entry]) => entry.pools)
+      .sort();
+    const publishedFor = poolNames.length > 0 ? `; published for ${poolNames.join(", ")}` : "";
     const ready: ConditionInput =
       targets.problems.length > 0
         ? {
             type: "Ready",
             status: "False",
             reason: "PoolRedisUnknown",
-            message: `cannot tell where to publish for ${targets.problems.join("; ")}${poolNames.length > 0 ? `; published for ${poolNames.join(", ")}` : ""}`,
+            message: `cannot tell where to publish for ${[...targets.problems, ...unreachable.values()].join("; ")}${publishedFor}`,
           }
-        : poolNames.length === 0
+        : unreachable.size > 0
           ? {
               type: "Ready",
               status: "False",
-              reason: "NoPool",
-              message: `no RelayPool in ${namespace} uses this route (spec.senderRoute): published nowhere`,
+              reason: "RedisUnavailable",
+              message: `cannot publish for ${[...unreachable.values()].join("; ")}${publishedFor}`,
             }
-          : {
-              type: "Ready",
-              status: "True",
-              reason: "Published",
-              message: `published as route table ${key} to the Redis of pool(s) ${poolNames.join(", ")}`,
-            };
+          : poolNames.length === 0
+            ? {
+                type: "Ready",
+                status: "False",
+                reason: "NoPool",
+                message: `no RelayPool in ${namespace} uses this route (spec.senderRoute): published nowhere`,
+              }
+            : {
+                type: "Ready",
+                status: "True",
+                reason: "Published",
+                message: `published as route table ${key} to the Redis of pool(s) ${poolNames.join(", ")}`,
+              };
     const conditions: ConditionInput[] = [
       ready,
       published.stranded.length > 0
@@ -288,7 +319,12 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     const release = nextRelease(route.spec, active);
     const untilRelease = release === undefined ? undefined : Math.max(release - ctx.now(), 0) + 20;
     // Credentials live in Secrets the operator does not watch: read them again every minute.
-    const refresh = credentials.size > 0 || targets.fromSecrets ? CREDENTIALS_REFRESH_MS : undefined;
+    const refresh =
+      unreachable.size > 0
+        ? CREDENTIALS_RETRY_MS
+        : credentials.size > 0 || targets.fromSecrets
+          ? CREDENTIALS_REFRESH_MS
+          : undefined;
     const next = Math.min(untilRelease ?? Number.POSITIVE_INFINITY, refresh ?? Number.POSITIVE_INFINITY);
     return Number.isFinite(next) ? { requeueAfterMs: next } : undefined;
   }
