@@ -201,6 +201,46 @@ describe("RelayPool", () => {
     await deleteSide();
   });
 
+  it("publishes the load balancer's addresses with publishAddresses loadBalancer", async () => {
+    await expect
+      .poll(() => get(h, "relayfleet.io/v1alpha1", "relaypools", "side"), { timeout: 5_000 })
+      .toBeUndefined();
+    await h.applyYaml(
+      sidePool({
+        replicas: 1,
+        hostname: "smtp-side.example.com",
+        service: { type: "LoadBalancer", publishAddresses: "loadBalancer" },
+      }),
+    );
+    const sideDns = async () =>
+      (await get<Dns>(h, "externaldns.k8s.io/v1alpha1", "dnsendpoints", "side"))?.spec.endpoints;
+    await expect
+      .poll(async () => (await sideStatus())?.conditions?.find((c) => c.type === "Degraded")?.message, {
+        timeout: 5_000,
+      })
+      .toContain("the load balancer of side-smtp has no address yet");
+    expect(await sideDns()).toEqual([]);
+    // What a cloud's service controller writes once the load balancer is up.
+    await h.client.mergePatch(
+      { apiVersion: "v1", plural: "services", namespace: "mail" },
+      "side-smtp",
+      { status: { loadBalancer: { ingress: [{ ip: "203.0.113.7" }] } } },
+      "status",
+    );
+    await h.client.mergePatch(
+      { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
+      "side",
+      { metadata: { annotations: { "test/round": "lb" } } },
+    );
+    await expect
+      .poll(async () => (await sideDns())?.[0]?.targets, { timeout: 5_000 })
+      .toEqual(["203.0.113.7"]);
+    await deleteSide();
+    await expect
+      .poll(() => get(h, "relayfleet.io/v1alpha1", "relaypools", "side"), { timeout: 10_000 })
+      .toBeUndefined();
+  });
+
   it("keeps the DNS targets to the ready relays, and removes the record set when none is ready", async () => {
     const ips = h.kubelet.podIps();
     const host = (pod: string) => (ips.get(pod) ?? "").replace(/^10\.0\.0\./, "192.0.2.");
