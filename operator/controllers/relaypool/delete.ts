@@ -16,7 +16,7 @@
  * All of it is state on the pool and its pods, so a new leader resumes it.
  */
 import type { RelayPool } from "../../api/relaypool.js";
-import type { KubeObject } from "../../kube/client.js";
+import { isConflict, type KubeObject } from "../../kube/client.js";
 import { setConditions } from "../../specs/conditions.js";
 import { isServing, type PodView, podsToRemove } from "../../specs/endpoints.js";
 import { DNS_REMOVED_ANNOTATION, DRAIN_FINALIZER, DRAIN_STARTED_ANNOTATION } from "../../specs/labels.js";
@@ -119,7 +119,15 @@ export async function drainForDeletion(
   // 3. Nothing left: let the garbage collector have the rest.
   const live = pods.filter((pod) => !pod.metadata?.deletionTimestamp);
   if (pods.length === 0 && (currentReplicas ?? 0) === 0) {
-    await removeDrainFinalizer(ctx, pool);
+    const removed = await removeDrainFinalizer(ctx, pool).then(
+      () => true,
+      (error: unknown) => {
+        if (isConflict(error)) return false;
+        throw error;
+      },
+    );
+    // Changed meanwhile (a status write): again at once, with the new resourceVersion.
+    if (!removed) return { requeueAfterMs: 100 };
     await ctx.recorder.record(pool, "Normal", "Drained", "every relay drained; releasing the pool");
     return undefined;
   }

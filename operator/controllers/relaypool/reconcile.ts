@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { relaySettingsProblems } from "../../api/relay-settings.js";
 import type { RelayPool } from "../../api/relaypool.js";
-import { isNotFound, KubeError, type KubeObject, type ResourceRef } from "../../kube/client.js";
+import { isConflict, isNotFound, KubeError, type KubeObject, type ResourceRef } from "../../kube/client.js";
 import { setConditions } from "../../specs/conditions.js";
 import {
   apiTokenRef,
@@ -195,13 +195,21 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
     const problems: string[] = [];
     // From the first round on, so a deletion always drains first. Without the right to (an older
     // chart's RBAC) the pool still runs, and says its deletion will not drain.
-    if (!hasDrainFinalizer(pool))
-      await addDrainFinalizer(ctx, pool).catch((error: unknown) => {
-        if (!(error instanceof KubeError && error.code === 403)) throw error;
-        problems.push(
-          `cannot add the finalizer ${DRAIN_FINALIZER} (patch on relaypools is forbidden): deleting this pool will not drain it`,
-        );
-      });
+    if (!hasDrainFinalizer(pool)) {
+      const added = await addDrainFinalizer(ctx, pool).then(
+        () => true,
+        (error: unknown) => {
+          // Someone changed the pool meanwhile: look again at once, with what they wrote.
+          if (isConflict(error)) return false;
+          if (!(error instanceof KubeError && error.code === 403)) throw error;
+          problems.push(
+            `cannot add the finalizer ${DRAIN_FINALIZER} (patch on relaypools is forbidden): deleting this pool will not drain it`,
+          );
+          return true;
+        },
+      );
+      if (!added) return { requeueAfterMs: 100 };
+    }
     const settingsProblems = relaySettingsProblems(pool.spec.relay);
     if (settingsProblems.length > 0) {
       await refuseRelaySettings(pool, settingsProblems);
