@@ -19,6 +19,12 @@ export const RELAY_ERRORS = {
   auth_failed: { responseCode: 535, enhancedCode: "5.7.8", temporary: false, category: "auth" },
   /** Too many AUTH failures from one IP or on one connection. */
   auth_rate_limited: { responseCode: 421, enhancedCode: "4.7.0", temporary: true, category: "auth" },
+  /** Too many AUTH failures for one username, from anywhere (the connection stays open). */
+  auth_user_rate_limited: { responseCode: 454, enhancedCode: "4.7.0", temporary: true, category: "auth" },
+  /** Too many reports to the bounce domain from one client in a minute (relay/feedback). */
+  report_rate_limited: { responseCode: 450, enhancedCode: "4.7.0", temporary: true, category: "limits" },
+  /** More reports arriving at once than feedback.maxConcurrentReports (relay/feedback/incoming.ts). */
+  feedback_busy: { responseCode: 451, enhancedCode: "4.3.2", temporary: true, category: "resources" },
   /** AUTH offered only over TLS. */
   encryption_required: { responseCode: 538, enhancedCode: "5.7.11", temporary: false, category: "auth" },
   /** Recipient on one of the account's suppression lists (suppression: reject). */

@@ -193,7 +193,12 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         registry: metrics.registry,
         logger,
         dataDir: config.dataDir,
-        maxKeptFiles: config.feedback.maxKeptFiles,
+        keep: {
+          maxKeptFiles: config.feedback.maxKeptFiles,
+          maxKeptBytes: config.feedback.maxKeptBytes,
+          keepDays: config.feedback.keepDays,
+        },
+        maxConcurrentReports: config.feedback.maxConcurrentReports,
       })
     : undefined;
 
@@ -263,6 +268,10 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     metrics,
     logger: logger.child({ component: "tracking" }),
     trustForwardedFrom: config.tracking.trustForwardedFrom,
+    recordingLimits: {
+      perIpPerMinute: config.tracking.maxEventsPerIpPerMinute,
+      perTokenPerMinute: config.tracking.maxEventsPerTokenPerMinute,
+    },
   });
   const trackingAddress = await listenOn(tracking, config.listen.tracking);
   const apiAddress = await listenOn(api, config.listen.api);
@@ -290,6 +299,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     stop() {
       stopping ??= (async () => {
         clearInterval(purge);
+        feedback?.close();
         await intake.drain();
         await intake.close();
         const { queueSeconds, handoffDns, handoffPort } = config.shutdown;

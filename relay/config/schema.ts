@@ -83,7 +83,10 @@ export const relayConfigSchema = z.strictObject({
     .strictObject({
       maxRecipients: z.number().int().min(1).max(100_000).default(1000),
       maxConnections: z.number().int().min(1).default(1000),
-      /** Postfix's smtpd_client_connection_count_limit default. */
+      /**
+       * Postfix's smtpd_client_connection_count_limit default. An IPv6 /64 counts as one client;
+       * clients in any account's allowedIps are exempt (as Postfix exempts mynetworks).
+       */
       maxConnectionsPerIp: z.number().int().min(1).default(50),
       idleTimeoutSeconds: z.number().min(1).default(60),
       /** A whole SMTP session, however busy, ends after this. */
@@ -95,8 +98,17 @@ export const relayConfigSchema = z.strictObject({
       /** Wait before the banner to catch early talkers; default 100 ms on port 25, none on submission ports. */
       greetingDelayMs: z.number().int().min(0).max(30_000).optional(),
       maxAuthFailuresPerConnection: z.number().int().min(1).default(3),
-      /** Failures per IP in 15 minutes before AUTH is refused outright (responses slow down before that). */
+      /**
+       * Failures per client address (an IPv6 /64 counts as one) in 15 minutes, fleet-wide,
+       * before AUTH is refused outright with 421 4.7.0 (responses slow down before that).
+       */
       maxAuthFailuresPerIp: z.number().int().min(1).default(20),
+      /**
+       * Failures for one username in 15 minutes, fleet-wide and from any address, before AUTH
+       * as that username answers 454 4.7.0 for the rest of the window (a guesser spread over
+       * many addresses). Clients in an account's allowedIps need no AUTH and are unaffected.
+       */
+      maxAuthFailuresPerUsername: z.number().int().min(1).default(100),
       /** Allow AUTH without TLS on non-loopback listeners (never in production). */
       insecureAuth: z.boolean().default(false),
       /** Accept the PROXY protocol header only from these addresses/ranges (e.g. the load balancer). */
@@ -118,6 +130,7 @@ export const relayConfigSchema = z.strictObject({
       dataRateGraceSeconds: 30,
       maxAuthFailuresPerConnection: 3,
       maxAuthFailuresPerIp: 20,
+      maxAuthFailuresPerUsername: 100,
       insecureAuth: false,
       proxyProtocolFrom: [],
       minFreeBytes: 256 * 1024 * 1024,
@@ -151,8 +164,17 @@ export const relayConfigSchema = z.strictObject({
       trustForwardedFrom: z
         .array(z.string().refine(isIpOrCidr, "an IP address or CIDR range such as 10.0.0.0/8"))
         .default([]),
+      /**
+       * Pixel and click hits recorded per client address (an IPv6 /64 is one) per minute; past
+       * it they are still answered (GIF, redirect), not recorded. Mail-provider image proxies
+       * (Gmail, Apple) fetch for many readers from few addresses, so keep it generous. Private
+       * addresses (a proxy whose X-Forwarded-For is not trusted) count per token only. 0: none.
+       */
+      maxEventsPerIpPerMinute: z.number().int().min(0).default(600),
+      /** Hits recorded per token (one recipient's pixel, or one link) per minute; 0: no limit. */
+      maxEventsPerTokenPerMinute: z.number().int().min(0).default(20),
     })
-    .default({ trustForwardedFrom: [] }),
+    .default({ trustForwardedFrom: [], maxEventsPerIpPerMinute: 600, maxEventsPerTokenPerMinute: 20 }),
   /** Outbound webhooks (relay/webhooks/README.md). */
   webhooks: z
     .strictObject({
@@ -196,10 +218,44 @@ export const relayConfigSchema = z.strictObject({
         .int()
         .min(64 * 1024)
         .default(10 * 1024 * 1024),
-      /** Unreadable feedback kept under dataDir/feedback/inspect; past this, 452 until cleared. */
+      /** Most files kept under dataDir/feedback/inspect (unreadable feedback); past it the oldest go. */
       maxKeptFiles: z.number().int().min(1).default(10_000),
+      /**
+       * Most bytes kept there (it shares the spool's volume: a full disk refuses all mail); past
+       * it the oldest files go. At least maxBytes, so the newest report always fits.
+       */
+      maxKeptBytes: z
+        .number()
+        .int()
+        .min(64 * 1024)
+        .default(256 * 1024 * 1024),
+      /** Kept files older than this are removed (at start and hourly). */
+      keepDays: z.number().min(0.0001).max(3650).default(7),
+      /**
+       * Reports (transactions to the bounce domain) taken per client address (an IPv6 /64 is
+       * one) per minute, per relay, from sessions without AUTH; past it RCPT answers 450 4.7.0.
+       */
+      maxReportsPerIpPerMinute: z.number().int().min(1).default(60),
+      /**
+       * Reports received at once, per relay (each is written to dataDir/feedback/incoming while
+       * it arrives, up to maxBytes); past it DATA answers 451 4.3.2 and the sender retries.
+       */
+      maxConcurrentReports: z.number().int().min(1).default(32),
     })
-    .default({ prefix: "bounces", loopAddresses: [], maxBytes: 10 * 1024 * 1024, maxKeptFiles: 10_000 }),
+    .refine((feedback) => feedback.maxKeptBytes >= feedback.maxBytes, {
+      message: "maxKeptBytes must be at least maxBytes (the newest report must fit)",
+      path: ["maxKeptBytes"],
+    })
+    .default({
+      prefix: "bounces",
+      loopAddresses: [],
+      maxBytes: 10 * 1024 * 1024,
+      maxKeptFiles: 10_000,
+      maxKeptBytes: 256 * 1024 * 1024,
+      keepDays: 7,
+      maxReportsPerIpPerMinute: 60,
+      maxConcurrentReports: 32,
+    }),
   // --- end feedback ---
   routes: z.record(z.string().min(1), routeTableSchema).default({}),
   /**

@@ -11,11 +11,13 @@
  */
 import { join } from "node:path";
 import { MESSAGE_ID_PATTERN } from "../spool/id.js";
+import { IncomingReports } from "./incoming.js";
 import { InspectionFolder } from "./inspection.js";
 import { type FeedbackOptions, FeedbackReceiver, type FeedbackSettings } from "./receiver.js";
 import { type VerpSettings, verpAddress } from "./verp.js";
 
-export { InspectionFolder } from "./inspection.js";
+export { IncomingBusyError, IncomingReports } from "./incoming.js";
+export { filesToRemove, InspectionFolder, type InspectionLimits } from "./inspection.js";
 export { parseMime } from "./mime.js";
 export type { FeedbackEnvelope, FeedbackIntake, FeedbackOutcome, FeedbackSettings } from "./receiver.js";
 export { FeedbackReceiver } from "./receiver.js";
@@ -44,21 +46,35 @@ export function returnPathFor(
       : verpAddress(settings, messageId, recipient);
 }
 
+/** How often expired files are removed from the inspection folder (besides at start). */
+const SWEEP_INTERVAL_MS = 3_600_000;
+
 export async function startFeedback(
-  options: Omit<FeedbackOptions, "inspection"> & { dataDir: string; maxKeptFiles: number },
+  options: Omit<FeedbackOptions, "inspection" | "incoming"> & {
+    dataDir: string;
+    keep: { maxKeptFiles: number; maxKeptBytes: number; keepDays: number };
+    /** Reports received at once (each up to settings.maxBytes on disk while it arrives). */
+    maxConcurrentReports: number;
+  },
 ): Promise<FeedbackReceiver> {
+  const { dataDir, keep, maxConcurrentReports, ...rest } = options;
   const inspection = await InspectionFolder.open(
-    join(options.dataDir, "feedback", "inspect"),
-    options.maxKeptFiles,
+    join(dataDir, "feedback", "inspect"),
+    { maxFiles: keep.maxKeptFiles, maxBytes: keep.maxKeptBytes, keepMs: keep.keepDays * 86_400_000 },
+    options.now,
   );
-  const { dataDir: _dataDir, maxKeptFiles: _max, ...rest } = options;
-  return new FeedbackReceiver({ ...rest, inspection });
+  const log = options.logger.child({ component: "feedback" });
+  inspection.startSweeping(SWEEP_INTERVAL_MS, (error) =>
+    log.warn({ err: error }, "could not sweep the feedback inspection folder"),
+  );
+  const incoming = await IncomingReports.open(join(dataDir, "feedback", "incoming"), maxConcurrentReports);
+  return new FeedbackReceiver({ ...rest, inspection, incoming });
 }
 
 export function feedbackSettings(
   config: {
     bounceDomain?: string | undefined;
-    feedback: { prefix: string; loopAddresses: string[]; maxBytes: number };
+    feedback: { prefix: string; loopAddresses: string[]; maxBytes: number; maxReportsPerIpPerMinute: number };
   },
   keys: VerpSettings["keys"],
 ): FeedbackSettings | undefined {
@@ -69,5 +85,6 @@ export function feedbackSettings(
     keys,
     loopAddresses: config.feedback.loopAddresses.map((local) => local.toLowerCase()),
     maxBytes: config.feedback.maxBytes,
+    maxReportsPerIpPerMinute: config.feedback.maxReportsPerIpPerMinute,
   };
 }

@@ -10,10 +10,19 @@
 import type { Readable } from "node:stream";
 import { Counter, Gauge, type Registry } from "prom-client";
 import { RelayError } from "../errors.js";
+import { clientKey } from "../limits/client-key.js";
+import { WindowCounter } from "../limits/window-counter.js";
 import type { Logger } from "../log/logger.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { MessageRecord, NewEvent, Store, SuppressionList } from "../store/types.js";
 import { verifyToken } from "../tracking/token.js";
+import {
+  bufferReport,
+  IncomingBusyError,
+  type IncomingReports,
+  PARSE_HEAD_BYTES,
+  type ReceivedReport,
+} from "./incoming.js";
 import type { InspectionFolder } from "./inspection.js";
 import { parseMime } from "./mime.js";
 import { buildNotice, spoolNotice } from "./notice.js";
@@ -26,13 +35,23 @@ export interface FeedbackSettings extends VerpSettings {
   loopAddresses: readonly string[];
   /** Larger reports are refused with 552. */
   maxBytes: number;
+  /** Reports taken per client (an IPv6 /64 is one) per minute from sessions without AUTH. */
+  maxReportsPerIpPerMinute: number;
 }
+
+/** A report as the receiver reads it: from its file, or from memory (process()). */
+type ReportSource = Omit<ReceivedReport, "path" | "discard">;
+
+/** Clients whose report counts a relay remembers; past it the least recently seen are forgotten. */
+const REPORT_RATE_KEYS = 50_000;
 
 /** What the intake calls (relay/intake/transaction.ts). */
 export interface FeedbackIntake {
   handles(address: string): boolean;
   /** Why RCPT TO this bounce-domain address is refused; undefined when it is taken. */
   refusal(address: string): string | undefined;
+  /** Counts a report from this client; false past the per-client rate (RCPT then answers 450 4.7.0). */
+  admit(clientIp: string): boolean;
   /** Reads and acts on one message; resolves with the 250 text, or throws a RelayError. */
   receive(stream: Readable & { sizeExceeded?: boolean }, envelope: FeedbackEnvelope): Promise<string>;
 }
@@ -48,6 +67,8 @@ export interface FeedbackOptions {
   store: Store;
   spool: Spool;
   inspection: InspectionFolder;
+  /** Where reports are written while they arrive. */
+  incoming: IncomingReports;
   /** Reporting MTA of notices. */
   hostname: string;
   newId: () => string;
@@ -78,6 +99,7 @@ export class FeedbackReceiver implements FeedbackIntake {
   private readonly received: Counter<"kind">;
   private readonly keptFiles: Gauge;
   private readonly log: Logger;
+  private readonly reportsByClient = new WindowCounter({ windowMs: 60_000, maxKeys: REPORT_RATE_KEYS });
 
   constructor(private readonly options: FeedbackOptions) {
     this.now = options.now ?? Date.now;
@@ -99,6 +121,19 @@ export class FeedbackReceiver implements FeedbackIntake {
         this.set(inspection.files);
       },
     });
+    new Gauge({
+      name: "relayfleet_feedback_kept_bytes",
+      help: "Bytes in the feedback inspection folder (capped by feedback.maxKeptBytes)",
+      registers,
+      collect() {
+        this.set(inspection.bytes);
+      },
+    });
+  }
+
+  /** Stops the inspection folder's sweeps. */
+  close(): void {
+    this.options.inspection.close();
   }
 
   handles(address: string): boolean {
@@ -111,26 +146,52 @@ export class FeedbackReceiver implements FeedbackIntake {
     return `No such bounce address <${address}>`;
   }
 
+  admit(clientIp: string): boolean {
+    return this.reportsByClient.take(
+      clientKey(clientIp),
+      this.options.settings.maxReportsPerIpPerMinute,
+      this.now(),
+    );
+  }
+
   async receive(stream: Readable & { sizeExceeded?: boolean }, envelope: FeedbackEnvelope): Promise<string> {
-    const raw = await readBounded(stream, this.options.settings.maxBytes);
-    if (!raw || stream.sizeExceeded) throw new RelayError("too_large", "Report too large");
-    const outcomes = await this.process(raw, envelope);
-    for (const outcome of outcomes) {
-      this.received.inc({ kind: outcome.kind });
-      this.log.info(outcome, "feedback received");
+    const received = await this.options.incoming
+      .receive(stream, this.options.settings.maxBytes)
+      .catch((error: unknown) => {
+        if (error instanceof IncomingBusyError)
+          throw new RelayError("feedback_busy", "Too many reports in progress, try again later");
+        this.log.warn({ err: error }, "could not receive a feedback message");
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "ENOSPC" || code === "EDQUOT")
+          throw new RelayError("disk_full", "Insufficient system storage, try again later");
+        throw new RelayError("spool_error", "Local error in processing, try again later");
+      });
+    try {
+      if (received.tooLarge || stream.sizeExceeded) throw new RelayError("too_large", "Report too large");
+      const outcomes = await this.processSource(received, envelope);
+      for (const outcome of outcomes) {
+        this.received.inc({ kind: outcome.kind });
+        this.log.info(outcome, "feedback received");
+      }
+      return `2.0.0 Ok: feedback received (${outcomes.map((o) => o.kind).join(", ")})`;
+    } finally {
+      await received.discard();
     }
-    return `2.0.0 Ok: feedback received (${outcomes.map((o) => o.kind).join(", ")})`;
   }
 
   /** Everything but the SMTP stream: exported for tests that feed it bytes directly. */
-  async process(raw: Buffer, envelope: FeedbackEnvelope): Promise<FeedbackOutcome[]> {
+  process(raw: Buffer, envelope: FeedbackEnvelope): Promise<FeedbackOutcome[]> {
+    return this.processSource(bufferReport(raw), envelope);
+  }
+
+  private async processSource(raw: ReportSource, envelope: FeedbackEnvelope): Promise<FeedbackOutcome[]> {
     let report: ReadReport;
     try {
-      report = readReport(parseMime(raw));
+      report = readReport(parseMime(await raw.head(PARSE_HEAD_BYTES)));
     } catch (error) {
       report = { kind: "unknown", why: `could not be parsed (${(error as Error).message})` };
     }
-    const targets = this.targets(raw, envelope);
+    const targets = await this.targets(raw, envelope);
     if (targets.length === 0) {
       const verdict = verdictFor(report, "");
       const reason = `no valid token names the message (${verdict.kind}: ${verdict.detail})`;
@@ -150,7 +211,7 @@ export class FeedbackReceiver implements FeedbackIntake {
   }
 
   /** The return path's token for VERP recipients; for feedback-loop addresses, tokens found in the report. */
-  private targets(raw: Buffer, envelope: FeedbackEnvelope): Target[] {
+  private async targets(raw: ReportSource, envelope: FeedbackEnvelope): Promise<Target[]> {
     const { settings } = this.options;
     const targets: Target[] = [];
     const add = (target: Target) => {
@@ -169,22 +230,27 @@ export class FeedbackReceiver implements FeedbackIntake {
       else if (this.isLoopAddress(address)) searchContent = true;
     }
     if (searchContent && targets.length === 0) {
-      const text = raw.toString("latin1").replace(/=\r?\n/g, "");
-      const verp = findVerpClaims(settings, text);
-      for (const claim of verp) add({ messageId: claim.messageId, recipientHash: claim.recipientHash });
-      // The copy's List-Unsubscribe link carries a signed tracking token naming message and recipient.
-      if (verp.length === 0) {
+      // Read in overlapping pieces (relay/feedback/incoming.ts): a token is found whole once at least.
+      const unsubscribes: Target[] = [];
+      for await (const piece of raw.texts()) {
+        const text = piece.replace(/=\r?\n/g, "");
+        for (const claim of findVerpClaims(settings, text))
+          add({ messageId: claim.messageId, recipientHash: claim.recipientHash });
+        // The copy's List-Unsubscribe link carries a signed tracking token naming message and recipient.
         for (const match of text.matchAll(/\/u\/([A-Za-z0-9_-]{40,})/g)) {
           const token = verifyToken(settings.keys, match[1] as string);
-          if (token) add({ messageId: token.messageId, recipient: token.recipient.toLowerCase() });
+          if (token)
+            unsubscribes.push({ messageId: token.messageId, recipient: token.recipient.toLowerCase() });
         }
       }
+      // VERP claims speak for the report when there are any; unsubscribe tokens only otherwise.
+      if (targets.length === 0) for (const target of unsubscribes) add(target);
     }
     return targets;
   }
 
   private async apply(
-    raw: Buffer,
+    raw: ReportSource,
     envelope: FeedbackEnvelope,
     report: ReadReport,
     target: Target,
@@ -309,19 +375,12 @@ export class FeedbackReceiver implements FeedbackIntake {
   }
 
   private async keep(
-    raw: Buffer,
+    raw: ReportSource,
     envelope: FeedbackEnvelope,
     verdict: FeedbackVerdict,
     messageId?: string,
   ): Promise<FeedbackOutcome> {
     const { inspection } = this.options;
-    if (inspection.full) {
-      this.log.warn(
-        { dir: inspection.dir },
-        "feedback inspection folder is full; refusing until it is cleared",
-      );
-      throw new RelayError("disk_full", "Feedback store full, try again later");
-    }
     const kept = await inspection
       .keep(raw, {
         reason: `${verdict.kind}: ${verdict.detail}`,
@@ -356,18 +415,4 @@ function findRecipient(record: MessageRecord, target: Target): string | undefine
 function storeFailure(error: unknown): RelayError {
   if (error instanceof RelayError) return error;
   return new RelayError("store_unavailable", "Temporary lookup failure, try again later", { cause: error });
-}
-
-/** The whole stream, or undefined past `maxBytes` (the stream is still read to its end: smtp-server needs that). */
-function readBounded(stream: Readable, maxBytes: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    stream.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= maxBytes) chunks.push(chunk);
-    });
-    stream.once("error", reject);
-    stream.once("end", () => resolve(size <= maxBytes ? Buffer.concat(chunks) : undefined));
-  });
 }

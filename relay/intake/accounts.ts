@@ -6,10 +6,22 @@
  * slow, and a client that authenticates for every message would otherwise
  * pay it every time.
  */
-import { createHash } from "node:crypto";
-import { verifyPassword } from "../accounts/credentials.js";
-import { clientMatcher } from "../accounts/match.js";
+import { createHash, randomBytes } from "node:crypto";
+import { hashPassword, verifyPassword } from "../accounts/credentials.js";
+import { clientMatcher, ipMatcher } from "../accounts/match.js";
 import type { Account, Store, Unsubscribe } from "../store/types.js";
+
+export type PasswordVerifier = (password: string, storedHash: string) => Promise<boolean>;
+
+/**
+ * The hash a password is checked against: the account's, or for an unknown
+ * username a dummy one made with the same scrypt parameters, so an unknown
+ * user costs the same scrypt as a known one and the answer's timing does not
+ * tell which usernames exist (pure).
+ */
+export function hashToVerify(found: { passwordHash: string } | undefined, dummyHash: string): string {
+  return found?.passwordHash ?? dummyHash;
+}
 
 interface Cached<T> {
   value: T;
@@ -18,14 +30,18 @@ interface Cached<T> {
 
 export class AccountDirectory {
   private forClientMatcher: Cached<(ip: string, from: string) => Account | undefined> | undefined;
+  private allowedClientMatcher: Cached<(ip: string) => boolean> | undefined;
   private readonly verified = new Map<string, Cached<Account>>();
   private readonly byName = new Map<string, Cached<Account | undefined>>();
   private unsubscribe: Unsubscribe | undefined;
+  /** A hash of a random password nobody knows, made once (hashToVerify). */
+  private dummyHash: Promise<string> | undefined;
 
   constructor(
     private readonly store: Store,
     private readonly ttlMs = 5 * 60_000,
     private readonly now: () => number = Date.now,
+    private readonly verify: PasswordVerifier = verifyPassword,
   ) {}
 
   start(): this {
@@ -41,6 +57,7 @@ export class AccountDirectory {
 
   clear(): void {
     this.forClientMatcher = undefined;
+    this.allowedClientMatcher = undefined;
     this.verified.clear();
     this.byName.clear();
   }
@@ -51,7 +68,9 @@ export class AccountDirectory {
     const hit = this.verified.get(key);
     if (hit && hit.expires > this.now()) return hit.value;
     const found = await this.store.findAccountByUsername(username);
-    if (!found || !(await verifyPassword(password, found.passwordHash))) return undefined;
+    this.dummyHash ??= hashPassword(randomBytes(24).toString("base64"));
+    const matches = await this.verify(password, hashToVerify(found, await this.dummyHash));
+    if (!found || !matches) return undefined;
     if (this.verified.size > 10_000) this.verified.clear();
     this.verified.set(key, { value: found.account, expires: this.now() + this.ttlMs });
     return found.account;
@@ -64,6 +83,19 @@ export class AccountDirectory {
       this.forClientMatcher = { value, expires: this.now() + this.ttlMs };
     }
     return this.forClientMatcher.value(ip, from);
+  }
+
+  /**
+   * Is `ip` in any account's allowedIps? Such a client is a customer's own
+   * server (an application with a pool of connections), exempt from the
+   * per-IP connection cap as Postfix exempts mynetworks.
+   */
+  async isAllowedClient(ip: string): Promise<boolean> {
+    if (!this.allowedClientMatcher || this.allowedClientMatcher.expires <= this.now()) {
+      const ranges = (await this.store.listAccounts()).flatMap((account) => account.allowedIps);
+      this.allowedClientMatcher = { value: ipMatcher(ranges), expires: this.now() + this.ttlMs };
+    }
+    return this.allowedClientMatcher.value(ip);
   }
 
   async get(name: string): Promise<Account | undefined> {

@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import { parseListenAddress } from "../config/schema.js";
 import { RelayError } from "../errors.js";
+import { clientKey } from "../limits/client-key.js";
 import { adjustConnections } from "./smtp-compat.js";
 import { type IntakeDeps, newSessionState, type SessionState, Transactions } from "./transaction.js";
 
@@ -48,6 +49,10 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
   const transactions = new Transactions(options);
   const sessions = new Map<string, SessionState>();
   const perIp = new Map<string, number>();
+  /** Session → the client key it counts against in perIp (absent: exempt, or refused). */
+  const countedAs = new Map<string, string>();
+  /** Sessions whose onConnect is still deciding (onClose can come first). */
+  const connecting = new Set<string>();
   const servers: SMTPServer[] = [];
   const addresses: { host: string; port: number }[] = [];
   let draining = false;
@@ -97,25 +102,50 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
         const ip = normalizeIp(session.remoteAddress);
         if (draining)
           return callback(new RelayError("draining", `${config.hostname} is shutting down, try later`));
-        const open = (perIp.get(ip) ?? 0) + 1;
-        if (open > config.intake.maxConnectionsPerIp) {
-          metrics.rejections.inc({ reason: "too_many_connections" });
-          return callback(new RelayError("too_many_connections", "Too many connections from your address"));
-        }
-        perIp.set(ip, open);
-        sessions.set(session.id, newSessionState(ip, spec, now()));
-        metrics.sessions.inc();
-        metrics.activeSessions.inc();
-        callback();
+        // A customer's own servers (any account's allowedIps) are not capped; the Store being
+        // unreachable only means the cap applies. Checked first: the count below is synchronous.
+        connecting.add(session.id);
+        options.accounts
+          .isAllowedClient(ip)
+          .catch(() => false)
+          .then((exempt) => {
+            // The client may have gone while the look-up ran: then onClose has already been.
+            if (!connecting.delete(session.id))
+              return callback(new RelayError("draining", "Connection closed"));
+            if (draining)
+              return callback(new RelayError("draining", `${config.hostname} is shutting down, try later`));
+            // An IPv6 /64 is one client (relay/limits/client-key.ts).
+            const key = clientKey(ip);
+            if (!exempt) {
+              const open = (perIp.get(key) ?? 0) + 1;
+              if (open > config.intake.maxConnectionsPerIp) {
+                metrics.rejections.inc({ reason: "too_many_connections" });
+                return callback(
+                  new RelayError("too_many_connections", "Too many connections from your address"),
+                );
+              }
+              perIp.set(key, open);
+              countedAs.set(session.id, key);
+            }
+            sessions.set(session.id, newSessionState(ip, spec, now()));
+            metrics.sessions.inc();
+            metrics.activeSessions.inc();
+            callback();
+          });
       },
       onClose(session) {
+        connecting.delete(session.id);
+        const key = countedAs.get(session.id);
+        if (key !== undefined) {
+          countedAs.delete(session.id);
+          const left = (perIp.get(key) ?? 1) - 1;
+          if (left <= 0) perIp.delete(key);
+          else perIp.set(key, left);
+        }
         const state = sessions.get(session.id);
         if (!state) return;
         sessions.delete(session.id);
         metrics.activeSessions.dec();
-        const left = (perIp.get(state.ip) ?? 1) - 1;
-        if (left <= 0) perIp.delete(state.ip);
-        else perIp.set(state.ip, left);
         // A client that vanished mid-DATA never heard 250: drop its partial file.
         void state.writer?.abort();
       },

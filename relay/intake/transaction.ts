@@ -17,6 +17,7 @@ import type { Spool, SpoolEntry, SpoolWriter } from "../spool/spool.js";
 import { type Store, StoreError, type SuppressionEntry } from "../store/types.js";
 import type { AccountDirectory } from "./accounts.js";
 import { envelopeAddressProblem } from "./addresses.js";
+import { AuthLimits } from "./auth-limits.js";
 import { DataGuard } from "./data-guard.js";
 import { firstHeader, fromAddresses, GROUP_NAME_PATTERN } from "./headers.js";
 
@@ -58,8 +59,6 @@ export function newSessionState(ip: string, listener: string, now: number): Sess
   return { ip, listener, startedAt: now, authFailures: 0, refused: [], dataBytes: 0 };
 }
 
-const AUTH_WINDOW_SECONDS = 900;
-
 function storeFailure(error: unknown): RelayError {
   if (error instanceof RelayError) return error;
   const detail = error instanceof StoreError ? error.code : "error";
@@ -70,25 +69,36 @@ function storeFailure(error: unknown): RelayError {
 
 export class Transactions {
   private readonly now: () => number;
-  /** Recent AUTH failures per IP as last seen from the Store (fleet-wide counts). */
-  private readonly authFailuresByIp = new Map<string, { count: number; until: number }>();
+  private readonly authLimits: AuthLimits;
 
   constructor(private readonly deps: IntakeDeps) {
     this.now = deps.now ?? Date.now;
+    const { intake } = deps.config;
+    this.authLimits = new AuthLimits(
+      deps.store,
+      {
+        perConnection: intake.maxAuthFailuresPerConnection,
+        perClient: intake.maxAuthFailuresPerIp,
+        perUsername: intake.maxAuthFailuresPerUsername,
+      },
+      this.now,
+    );
   }
 
   async auth(auth: SMTPServerAuthentication, state: SessionState): Promise<{ user: string }> {
-    const { intake } = this.deps.config;
-    const recent = this.authFailuresByIp.get(state.ip);
-    if (recent && recent.until > this.now() && recent.count >= intake.maxAuthFailuresPerIp) {
-      this.deps.metrics.rejections.inc({ reason: "auth_rate_limited" });
-      throw new RelayError(
-        "auth_rate_limited",
-        "Too many authentication failures from your address, try later",
+    const username = auth.username ?? "";
+    const refusal = this.authLimits.refusal(state.ip, username);
+    if (refusal === "client") {
+      throw this.refuse("auth_rate_limited", "Too many authentication failures from your address, try later");
+    }
+    if (refusal === "username") {
+      throw this.refuse(
+        "auth_user_rate_limited",
+        "Too many authentication failures for this user, try later",
       );
     }
     const account = await this.deps.accounts
-      .authenticate(auth.username ?? "", auth.password ?? "")
+      .authenticate(username, auth.password ?? "")
       .catch((error: unknown) => {
         throw storeFailure(error);
       });
@@ -97,16 +107,21 @@ export class Transactions {
       return { user: account.name };
     }
     state.authFailures++;
-    const now = this.now();
-    const count = await this.deps.store.hit(`authfail:${state.ip}`, AUTH_WINDOW_SECONDS, now).catch(() => 0);
-    this.authFailuresByIp.set(state.ip, { count, until: now + AUTH_WINDOW_SECONDS * 1000 });
+    const verdict = await this.authLimits.failed(
+      state.ip,
+      username,
+      state.authFailures,
+      this.deps.authFailureDelayMs ?? 1000,
+    );
     this.deps.metrics.rejections.inc({ reason: "auth_failed" });
-    // Slow down guessing: each recent failure from this IP adds to the wait (capped).
-    const delay = (this.deps.authFailureDelayMs ?? 1000) * Math.min(Math.max(count - 1, 0), 10);
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    if (state.authFailures >= intake.maxAuthFailuresPerConnection || count >= intake.maxAuthFailuresPerIp) {
+    if (verdict.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, verdict.delayMs));
+    if (verdict.kind === "close")
       throw new RelayError("auth_rate_limited", "Too many authentication failures, closing connection");
-    }
+    if (verdict.kind === "user_locked")
+      throw new RelayError(
+        "auth_user_rate_limited",
+        "Too many authentication failures for this user, try later",
+      );
     throw new RelayError("auth_failed", "Authentication failed");
   }
 
@@ -193,6 +208,10 @@ export class Transactions {
     const feedbackTo = state.feedbackTo ?? [];
     if (session.envelope.rcptTo.length > feedbackTo.length) {
       throw this.refuse("too_many_recipients", "Bounce-domain recipients go in a transaction of their own");
+    }
+    // Anyone may send reports, so each one a client without AUTH starts is counted against its rate.
+    if (feedbackTo.length === 0 && !state.authAccount && !this.deps.feedback?.admit(state.ip)) {
+      throw this.refuse("report_rate_limited", "Too many reports from your address, try later");
     }
     feedbackTo.push(recipient);
     state.feedbackTo = feedbackTo;

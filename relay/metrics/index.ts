@@ -72,6 +72,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["type"] as const,
       registers,
     }),
+    trackingEventsDropped: new Counter({
+      name: "relayfleet_tracking_events_dropped_total",
+      help: "Pixel and click hits answered but not recorded, by reason (ip_rate, token_rate: past tracking.maxEventsPer*PerMinute)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     blockedPairs: new Gauge({
       name: "relayfleet_blocked_pairs",
       help: "Blocked (sender, domain) pairs in force",

@@ -9,10 +9,13 @@
  * A token that does not verify, or names the wrong kind for the path, gets 404:
  * there is no fallback that reads a URL from the query (HOSTILE-INPUTS rows 18-20).
  * Recording is best effort for the pixel and the redirect (the reader gets the
- * image or the link even when the store is down); an unsubscribe is not, since
- * it must never claim success it did not have.
+ * image or the link even when the store is down, or past the recording limits
+ * per token and per client, which keep a flood of hits out of the Store); an
+ * unsubscribe is not, since it must never claim success it did not have.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { clientKey, isPrivateAddress } from "../limits/client-key.js";
+import { WindowCounter } from "../limits/window-counter.js";
 import type { Logger } from "../log/logger.js";
 import { silentLogger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
@@ -26,13 +29,60 @@ import { type TokenKeyring, type TokenPayload, verifyToken } from "./token.js";
 export interface TrackingDeps {
   store: Store;
   keys: TokenKeyring;
-  metrics?: Pick<Metrics, "trackingEvents">;
+  metrics?: Pick<Metrics, "trackingEvents" | "trackingEventsDropped">;
   logger?: Logger;
   now?: () => number;
   /** Proxies (IPs or CIDR ranges) whose X-Forwarded-For is believed; none by default. */
   trustForwardedFrom?: readonly string[];
   /** Told of every event recorded (e.g. to feed webhooks); must not throw or block. */
   onEvent?: (event: NewEvent) => void;
+  /** How many pixel and click hits are recorded per minute (the rest are answered, not recorded). */
+  recordingLimits?: RecordingLimits;
+}
+
+export interface RecordingLimits {
+  /** Per client address (an IPv6 /64 counts as one); 0: no limit. */
+  perIpPerMinute: number;
+  /** Per token (one recipient's pixel, or one of its links); 0: no limit. */
+  perTokenPerMinute: number;
+}
+
+/** The config schema's defaults (relay/config/schema.ts, tracking.*). */
+export const DEFAULT_RECORDING_LIMITS: RecordingLimits = { perIpPerMinute: 600, perTokenPerMinute: 20 };
+/** Clients and tokens remembered by the recording limits; past it the least recently seen are forgotten. */
+const RECORDING_LIMIT_KEYS = 50_000;
+
+export type DropReason = "ip_rate" | "token_rate";
+
+/**
+ * Pure decision over the two counters: is this hit recorded, and if not, why?
+ * The token is counted first, so a client replaying one token does not use up
+ * its address's allowance for every other token. A private address is a
+ * proxy or balancer whose X-Forwarded-For is not trusted (or the cluster
+ * itself), not one reader: it is counted per token only, so a relay behind an
+ * unconfigured ingress keeps recording opens.
+ */
+export function recordingDecision(
+  counters: { byIp: WindowCounter; byToken: WindowCounter },
+  limits: RecordingLimits,
+  hit: { ip: string | undefined; token: string; now: number },
+): DropReason | undefined {
+  if (limits.perTokenPerMinute > 0 && !counters.byToken.take(hit.token, limits.perTokenPerMinute, hit.now))
+    return "token_rate";
+  const ip = hit.ip ?? "";
+  if (
+    limits.perIpPerMinute > 0 &&
+    !isPrivateAddress(ip) &&
+    !counters.byIp.take(clientKey(ip), limits.perIpPerMinute, hit.now)
+  )
+    return "ip_rate";
+  return undefined;
+}
+
+/** One recipient's pixel, or one of its links: the same thing however the token was spelled or signed. */
+function tokenKey(payload: TokenPayload): string {
+  const link = payload.kind === "click" ? `:${payload.linkIndex}` : "";
+  return `${payload.kind}:${payload.messageId}:${payload.recipient}${link}`;
 }
 
 /** Longest user agent kept with an event; the rest is noise or abuse. */
@@ -84,6 +134,11 @@ export function createTrackingHandler(deps: TrackingDeps) {
   const logger = deps.logger ?? silentLogger();
   const now = deps.now ?? Date.now;
   const trusted = proxyCheck(deps.trustForwardedFrom ?? []);
+  const limits = deps.recordingLimits ?? DEFAULT_RECORDING_LIMITS;
+  const counters = {
+    byIp: new WindowCounter({ windowMs: 60_000, maxKeys: RECORDING_LIMIT_KEYS }),
+    byToken: new WindowCounter({ windowMs: 60_000, maxKeys: RECORDING_LIMIT_KEYS }),
+  };
 
   function notFound(response: ServerResponse): void {
     response.writeHead(404, PAGE_HEADERS);
@@ -116,8 +171,21 @@ export function createTrackingHandler(deps: TrackingDeps) {
     deps.onEvent?.(event);
   }
 
-  /** For the pixel and the redirect: the reader is served whatever happens to the store. */
-  async function recordBestEffort(event: NewEvent): Promise<void> {
+  /**
+   * For the pixel and the redirect: the reader is served whatever happens to
+   * the store, and past the recording limits (a flood of hits is answered
+   * the same, only not written: it must not fill the Store).
+   */
+  async function recordBestEffort(event: NewEvent, payload: TokenPayload): Promise<void> {
+    const dropped = recordingDecision(counters, limits, {
+      ip: event.ip,
+      token: tokenKey(payload),
+      now: event.at,
+    });
+    if (dropped) {
+      deps.metrics?.trackingEventsDropped.inc({ reason: dropped });
+      return;
+    }
     try {
       await record(event);
     } catch (error) {
@@ -199,7 +267,7 @@ export function createTrackingHandler(deps: TrackingDeps) {
     if (!payload || payload.kind !== route.kind) return notFound(response);
 
     if (payload.kind === "open") {
-      await recordBestEffort(eventFor(request, payload, "open"));
+      await recordBestEffort(eventFor(request, payload, "open"), payload);
       response.writeHead(200, {
         ...NO_CACHE,
         "content-type": "image/gif",
@@ -211,7 +279,7 @@ export function createTrackingHandler(deps: TrackingDeps) {
     if (payload.kind === "click") {
       const target = redirectTarget(payload);
       if (!target) return notFound(response);
-      await recordBestEffort(eventFor(request, payload, "click"));
+      await recordBestEffort(eventFor(request, payload, "click"), payload);
       response.writeHead(302, { ...NO_CACHE, location: target, "referrer-policy": "no-referrer" });
       response.end();
       return;

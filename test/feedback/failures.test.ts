@@ -7,7 +7,12 @@ import { join } from "node:path";
 import { Registry } from "prom-client";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { accountSchema } from "../../relay/accounts/schema.js";
-import { FeedbackReceiver, InspectionFolder, verpAddress } from "../../relay/feedback/index.js";
+import {
+  FeedbackReceiver,
+  IncomingReports,
+  InspectionFolder,
+  verpAddress,
+} from "../../relay/feedback/index.js";
 import { silentLogger } from "../../relay/log/logger.js";
 import { createIdGenerator } from "../../relay/spool/id.js";
 import { Spool } from "../../relay/spool/spool.js";
@@ -48,13 +53,19 @@ describe("feedback when the Store fails", () => {
       keys: makeKeyring({ id: "k", secret: Buffer.alloc(32, 7) }),
       loopAddresses: [],
       maxBytes: 1024 * 1024,
+      maxReportsPerIpPerMinute: 60,
     };
     const spooled: string[] = [];
     const receiver = new FeedbackReceiver({
       settings,
       store,
       spool,
-      inspection: await InspectionFolder.open(join(dir, "inspect"), 10),
+      inspection: await InspectionFolder.open(join(dir, "inspect"), {
+        maxFiles: 10,
+        maxBytes: 10 * 1024 * 1024,
+        keepMs: 86_400_000,
+      }),
+      incoming: await IncomingReports.open(join(dir, "incoming"), 4),
       hostname: "relay.test",
       newId: createIdGenerator(),
       onSpooled: (entry) => spooled.push(entry.id),

@@ -179,7 +179,11 @@ describe("hostile SMTP input", () => {
   });
 
   it("caps connections per IP with 421 4.7.0", async () => {
-    const relay = await startTestIntake({ accounts: [office], intake: { maxConnectionsPerIp: 2 } });
+    // A stranger: clients in an account's allowedIps are exempt (test/intake/strangers.test.ts).
+    const relay = await startTestIntake({
+      accounts: [{ ...office, allowedIps: ["192.0.2.0/24"] }],
+      intake: { maxConnectionsPerIp: 2 },
+    });
     const a = await openSession(relay);
     const b = await openSession(relay);
     const c = await rawSmtp(relay.port);

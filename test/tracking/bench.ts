@@ -40,7 +40,12 @@ await store.recordMessage({
   acceptedAt: now,
 });
 const keys = makeKeyring({ id: "k1", secret: Buffer.alloc(32, 7) });
-const server = await startTrackingServer({ store, keys, metrics: createMetrics() }, "127.0.0.1", 0);
+// The bench measures recording, so the per-token and per-IP recording limits are off.
+const server = await startTrackingServer(
+  { store, keys, metrics: createMetrics(), recordingLimits: { perIpPerMinute: 0, perTokenPerMinute: 0 } },
+  "127.0.0.1",
+  0,
+);
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const userAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36";
 
