@@ -146,7 +146,16 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     const route = await ctx.client.find<SenderRoute & KubeObject>({ ...SENDER_ROUTES, namespace }, name);
     if (!route || route.metadata.deletionTimestamp) {
       // Wherever it may be: no Redis is opened just to look (a pool may name a route that never existed).
-      for (const { store } of await ctx.stores.openStores()) await store.deleteRouteTable(key);
+      // Best effort per Redis: one that is down keeps its table until the sweep finds it.
+      for (const { store } of await ctx.stores.openStores())
+        await store
+          .deleteRouteTable(key)
+          .catch((error: unknown) =>
+            ctx.logger.warn(
+              { route: key, err: errorMessage(error) },
+              "could not remove a deleted route's table",
+            ),
+          );
       publishedTo.delete(key);
       ctx.metrics.blockedPairs.remove({ namespace, route: name });
       return undefined;
