@@ -32,7 +32,7 @@ import {
   sameJson,
   splitKey,
 } from "../context.js";
-import { type RedisTarget, targetKey } from "../stores.js";
+import { type RedisTarget, redisLabel, targetKey } from "../stores.js";
 
 const pairKey = (entry: { sender: string; domain: string }) => `${entry.sender} → ${entry.domain}`;
 
@@ -359,15 +359,23 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     },
     async sweep(existingKeys) {
       const removed: string[] = [];
-      for (const { key: storeKey, store } of await ctx.stores.openStores()) {
-        for (const { name } of await store.listRouteTables()) {
-          // Only "namespace/name" tables are the operator's; plain names come from relay config.
-          if (!name.includes("/")) continue;
-          const published = publishedTo.get(name);
-          const wanted = existingKeys.has(name) && (published === undefined || published.has(storeKey));
-          if (wanted) continue;
-          await store.deleteRouteTable(name);
-          removed.push(name);
+      for (const { key: storeKey, target, store } of await ctx.stores.openStores()) {
+        try {
+          for (const { name } of await store.listRouteTables()) {
+            // Only "namespace/name" tables are the operator's; plain names come from relay config.
+            if (!name.includes("/")) continue;
+            const published = publishedTo.get(name);
+            const wanted = existingKeys.has(name) && (published === undefined || published.has(storeKey));
+            if (wanted) continue;
+            await store.deleteRouteTable(name);
+            removed.push(name);
+          }
+        } catch (error) {
+          // One Redis down: the others are still swept, and unused connections still closed.
+          ctx.logger.warn(
+            { redis: redisLabel(target.url), err: errorMessage(error) },
+            "route table sweep failed",
+          );
         }
       }
       // A Redis no route is published to any more is closed.
