@@ -34,31 +34,29 @@ export const OPERATOR_OWNED_KEYS = [
 ] as const;
 
 /**
+ * The object's fields without `keys`. Built from `.shape`, not `.omit()`: zod refuses `.omit()` on
+ * an object that carries refinements (a cross-field check of the relay config, say).
+ */
+function fieldsWithout<S extends Record<string, z.ZodType>, K extends keyof S>(
+  shape: S,
+  keys: readonly K[],
+): Omit<S, K> {
+  const drop = new Set<PropertyKey>(keys);
+  return Object.fromEntries(Object.entries(shape).filter(([key]) => !drop.has(key))) as Omit<S, K>;
+}
+
+/**
  * intake.proxyProtocolFrom follows spec.clientIp; intake.insecureAuth (AUTH without TLS off
  * loopback) has no place in a fleet that takes mail from other networks.
  */
-const poolIntakeSchema = relayConfigSchema.shape.intake
-  .unwrap()
-  .omit({ proxyProtocolFrom: true, insecureAuth: true });
+const poolIntakeSchema = z.strictObject(
+  fieldsWithout(relayConfigSchema.shape.intake.unwrap().shape, ["proxyProtocolFrom", "insecureAuth"]),
+);
 
-export const poolRelaySettingsSchema = relayConfigSchema
-  .omit({
-    hostname: true,
-    listen: true,
-    tls: true,
-    dataDir: true,
-    store: true,
-    trackingBaseUrl: true,
-    secretFile: true,
-    trackingSecret: true,
-    apiToken: true,
-    mode: true,
-    shutdown: true,
-    routes: true,
-    defaultRoute: true,
-    accounts: true,
-  } satisfies Record<(typeof OPERATOR_OWNED_KEYS)[number], true>)
-  .extend({ intake: poolIntakeSchema.optional() });
+export const poolRelaySettingsSchema = z.strictObject({
+  ...fieldsWithout(relayConfigSchema.shape, OPERATOR_OWNED_KEYS),
+  intake: poolIntakeSchema.optional(),
+});
 
 /** What a user writes under spec.relay (every key optional; the relay fills its defaults). */
 export type PoolRelaySettings = z.input<typeof poolRelaySettingsSchema>;
