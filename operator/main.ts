@@ -1,8 +1,10 @@
 /**
  * `relayfleet operator [--kubeconfig FILE] [--redis URL] [--redis-cluster] [--health-port N]`:
- * in-cluster config unless a kubeconfig is given; the Store is the fleet's
- * Redis (--redis or REDIS_URL), where SenderRoutes are published and blocked
- * reports are read. Runs until SIGTERM/SIGINT, then releases its Lease.
+ * in-cluster config unless a kubeconfig is given. SenderRoutes are published
+ * to the Redis of the pools that use them (each pool's spec.redis), where
+ * blocked reports are read too; --redis or REDIS_URL (optional) is opened at
+ * start and shared with the pools that name the same Redis. Runs until
+ * SIGTERM/SIGINT, then releases its Lease.
  */
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -26,22 +28,18 @@ export async function runOperator(args: string[], env: NodeJS.ProcessEnv = proce
     strict: true,
   });
   const redisUrl = values.redis ?? env.REDIS_URL;
-  if (!redisUrl)
-    throw new OperatorUsageError("the operator needs the fleet's Redis: --redis URL or REDIS_URL");
   const logger = createLogger({ level: (values["log-level"] ?? env.LOG_LEVEL ?? "info") as LogLevel });
   const kubeConfig = new KubeConfig();
   if (values.kubeconfig) kubeConfig.loadFromFile(values.kubeconfig);
   else kubeConfig.loadFromCluster();
   // --redis-cluster or REDIS_CLUSTER=true: the URL names a node of a Redis Cluster.
   const cluster = values["redis-cluster"] === true || env.REDIS_CLUSTER === "true";
-  const store = await openRedisStore({
-    url: redisUrl,
-    cluster,
-    logger: logger.child({ component: "store" }),
-  });
+  const store = redisUrl
+    ? await openRedisStore({ url: redisUrl, cluster, logger: logger.child({ component: "store" }) })
+    : undefined;
   const operator = await startOperator({
     kubeConfig,
-    store,
+    ...(store && redisUrl ? { store: { target: { url: redisUrl, cluster }, store } } : {}),
     logger,
     healthPort: Number(values["health-port"] ?? 8080),
     ...(values["lease-namespace"] ? { leaseNamespace: values["lease-namespace"] } : {}),
@@ -54,7 +52,7 @@ export async function runOperator(args: string[], env: NodeJS.ProcessEnv = proce
     logger.info({ signal }, "stopping");
     operator
       .stop()
-      .then(() => store.close())
+      .then(() => store?.close())
       .then(
         () => process.exit(0),
         (error: unknown) => {

@@ -6,11 +6,13 @@
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { openRedisStore } from "../relay/store/redis/index.js";
 import type { Store } from "../relay/store/types.js";
 import { type ControllerContext, errorMessage, type RelayAddress } from "./controllers/context.js";
 import { Autoscaler } from "./controllers/relaypool/autoscale.js";
 import { poolReconciler } from "./controllers/relaypool/reconcile.js";
 import { routeReconciler } from "./controllers/senderroute/reconcile.js";
+import { type RedisTarget, type StoreOpener, StoreRegistry } from "./controllers/stores.js";
 import { poolWatches, routeWatches } from "./controllers/watches.js";
 import { KubeClient, type KubeObject } from "./kube/client.js";
 import { eventRecorder } from "./kube/events.js";
@@ -27,7 +29,13 @@ import { FIELD_MANAGER, PORTS } from "./specs/labels.js";
 
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
-  store: Store;
+  /**
+   * The operator's own Redis (--redis), if any: pools whose Redis is this one share its
+   * connection. SenderRoutes are published to the Redis of the pools that use them, not here.
+   */
+  store?: { target: RedisTarget; store: Store };
+  /** Opens a pool's Redis (default: the relay's Redis Store). Tests give each run its key prefix. */
+  openStore?: StoreOpener;
   logger: Logger;
   identity?: string;
   leaseNamespace?: string;
@@ -66,13 +74,23 @@ interface Running {
 }
 
 export async function startOperator(options: OperatorOptions): Promise<Operator> {
-  const { logger, store } = options;
+  const { logger } = options;
   const client = new KubeClient(options.kubeConfig);
   const metrics = createOperatorMetrics();
+  const stores = new StoreRegistry(
+    options.openStore ??
+      ((target) =>
+        openRedisStore({
+          url: target.url,
+          cluster: target.cluster,
+          logger: logger.child({ component: "store" }),
+        })),
+  );
+  if (options.store) stores.pin(options.store.target, options.store.store);
   const ctx: ControllerContext = {
     kubeConfig: options.kubeConfig,
     client,
-    store,
+    stores,
     recorder: eventRecorder(client, FIELD_MANAGER, logger),
     metrics,
     logger,
@@ -137,12 +155,11 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
     const routeInformer = informers[routeInformerIndex] as ResilientInformer;
     const routeKeys = () =>
       new Set(routeInformer.list().map((o) => `${o.metadata?.namespace}/${o.metadata?.name}`));
-    stops.push(
-      store.onChange((change) => {
-        if (change.kind === "blocked") for (const key of routeKeys()) routeQueue.add(key);
-        else if (change.kind === "routes" && change.name.includes("/")) routeQueue.add(change.name);
-      }),
-    );
+    stores.onChange((change) => {
+      if (change.kind === "blocked") for (const key of routeKeys()) routeQueue.add(key);
+      else if (change.kind === "routes" && change.name.includes("/")) routeQueue.add(change.name);
+    });
+    stops.push(() => stores.onChange(undefined));
     const sweep = () =>
       routes.sweep(routeKeys()).then(
         (removed) =>
@@ -211,6 +228,7 @@ export async function startOperator(options: OperatorOptions): Promise<Operator>
       await starting;
       await running?.stop();
       running = undefined;
+      await stores.closeAll();
       await health?.close();
     },
   };

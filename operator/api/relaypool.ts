@@ -4,6 +4,8 @@
  * the CRD schema, so the API server refuses a bad pool with the field named
  * and the operator reads an object with every default already filled.
  */
+
+import { poolRelaySettings } from "./relay-settings.js";
 import {
   array,
   boolean,
@@ -43,6 +45,9 @@ export const autoscalingSchema = object({
     message: "minReplicas must not be greater than maxReplicas",
     fieldPath: ".minReplicas",
   });
+
+/** The SMTP port of implicit TLS (RFC 8314): a listener that starts with the TLS handshake. */
+export const SMTPS_PORT = 465;
 
 const secretKeyRef = object({
   name: string({ minLength: 1, maxLength: 253 }).required(),
@@ -98,11 +103,35 @@ export const relayPoolSpecSchema = object({
     minItems: 1,
     maxItems: 8,
     listType: "set",
-  }).default([25, 587]),
+  })
+    .default([25, 587])
+    .describe(
+      "465 is implicit TLS (the relay's listen.smtps) and needs spec.tls; the others offer STARTTLS.",
+    ),
+  tls: object({
+    secretName: string({ minLength: 1, maxLength: 253 })
+      .required()
+      .describe(
+        "A kubernetes.io/tls Secret in the pool's namespace (tls.crt, tls.key), e.g. a cert-manager Certificate's.",
+      ),
+  }).describe(
+    "The relays' certificate, mounted into every relay and re-read when the Secret changes. Absent: no STARTTLS, no port 465, and the relays offer no AUTH off loopback.",
+  ),
   service: object({
     type: oneOf(["LoadBalancer", "NodePort", "ClusterIP"] as const).default("LoadBalancer"),
     annotations: stringMap(),
-  }).default({ type: "LoadBalancer" }),
+    /**
+     * nodes: the DNS records list the ready relays' node or pod addresses (spec.endpointAddress);
+     * loadBalancer: the SMTP Service's load balancer addresses (status.loadBalancer.ingress).
+     */
+    publishAddresses: oneOf(["nodes", "loadBalancer"] as const).default("nodes"),
+  })
+    .default({ type: "LoadBalancer", publishAddresses: "nodes" })
+    .validate({
+      rule: "self.publishAddresses != 'loadBalancer' || self.type == 'LoadBalancer'",
+      message: "publishAddresses loadBalancer needs type LoadBalancer",
+      fieldPath: ".publishAddresses",
+    }),
   clientIp: object({
     /**
      * local: externalTrafficPolicy Local keeps the client's address (no SNAT);
@@ -133,6 +162,10 @@ export const relayPoolSpecSchema = object({
     maxUnavailable: integer({ minimum: 0 }).default(1),
   }).default({ maxUnavailable: 1 }),
   resources: opaque<Record<string, unknown>>("object"),
+  /** Absent: relays spread over nodes (a soft spread on kubernetes.io/hostname); given: used instead. */
+  topologySpreadConstraints: opaque<Record<string, unknown>[]>("array"),
+  /** Absent: relays prefer nodes without another relay of the pool; given: used instead. */
+  affinity: opaque<Record<string, unknown>>("object"),
   nodeSelector: stringMap(),
   tolerations: opaque<Record<string, unknown>[]>("array"),
   podAnnotations: stringMap(),
@@ -141,7 +174,13 @@ export const relayPoolSpecSchema = object({
    * `release: <its release name>`).
    */
   serviceMonitorLabels: stringMap(),
-  debug: boolean().default(false).describe("Relays log at debug level."),
+  debug: boolean().default(false).describe("Relays log at debug level (wins over relay.logLevel)."),
+  relay: poolRelaySettings,
+}).validate({
+  rule: `!(${SMTPS_PORT} in self.smtpPorts) || has(self.tls)`,
+  message: "port 465 (implicit TLS) needs spec.tls.secretName",
+  fieldPath: ".tls",
+  reason: "FieldValueRequired",
 });
 
 export const relayPoolStatusSchema = object({
@@ -170,6 +209,7 @@ export interface ObjectMeta {
   resourceVersion?: string;
   creationTimestamp?: string;
   deletionTimestamp?: string;
+  finalizers?: string[];
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
 }

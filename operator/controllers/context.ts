@@ -1,10 +1,10 @@
 /** What every controller gets: I/O passed in, so tests hand in real servers. */
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { Store } from "../../relay/store/types.js";
 import type { KubeClient, KubeObject } from "../kube/client.js";
 import type { EventRecorder } from "../kube/events.js";
 import type { OperatorMetrics } from "../metrics.js";
+import type { StoreRegistry } from "./stores.js";
 
 /** Where to reach one relay pod's admin API and metrics. */
 export interface RelayAddress {
@@ -15,7 +15,8 @@ export interface RelayAddress {
 export interface ControllerContext {
   kubeConfig: KubeConfig;
   client: KubeClient;
-  store: Store;
+  /** The pools' Redis servers, where SenderRoutes are published and blocked reports read. */
+  stores: StoreRegistry;
   recorder: EventRecorder;
   metrics: OperatorMetrics;
   logger: Logger;

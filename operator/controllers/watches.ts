@@ -2,9 +2,10 @@
  * What each controller watches and how a change maps to the key it
  * reconciles: a RelayPool to itself; a relay pod to its pool (by label); a
  * StatefulSet or Deployment to its owning pool; a SenderRoute to itself; a
- * blocked report in the Store to every SenderRoute (the pair's sender may be
- * in any of them); a route table changed by someone else to its route, so a
- * hand edit in Redis is put back.
+ * RelayPool to the SenderRoute it uses (the route is published to that
+ * pool's Redis); a blocked report in any pool's Redis to every SenderRoute
+ * (the pair's sender may be in any of them); a route table changed by
+ * someone else to its route, so a hand edit in Redis is put back.
  */
 import type { KubeObject } from "../kube/client.js";
 import type { InformerOptions } from "../kube/informer.js";
@@ -41,4 +42,13 @@ export const poolWatches: Watch[] = [
   },
 ];
 
-export const routeWatches: Watch[] = [{ ref: SENDER_ROUTES, keysFor: (object) => [objectKey(object)] }];
+export const routeWatches: Watch[] = [
+  { ref: SENDER_ROUTES, keysFor: (object) => [objectKey(object)] },
+  {
+    ref: RELAY_POOLS,
+    keysFor: (object) => {
+      const route = (object.spec as { senderRoute?: unknown } | undefined)?.senderRoute;
+      return [`${object.metadata?.namespace}/${typeof route === "string" ? route : "default"}`];
+    },
+  },
+];

@@ -23,6 +23,7 @@ export type KubeObject = {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     ownerReferences?: OwnerReference[];
+    finalizers?: string[];
     deletionTimestamp?: string;
     creationTimestamp?: string;
     [key: string]: unknown;

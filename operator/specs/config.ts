@@ -7,20 +7,55 @@
  */
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
-import type { RelayPool } from "../api/relaypool.js";
+import { type RelayPool, SMTPS_PORT } from "../api/relaypool.js";
 import type { KubeObject } from "../kube/client.js";
-import { names, ownedMetadata, PORTS, SPOOL_PATH } from "./labels.js";
+import { names, ownedMetadata, PORTS, SPOOL_PATH, TLS_PATH } from "./labels.js";
 
+type Json = Record<string, unknown>;
+const isPlainObject = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * `owned` merged over `settings`: objects merge key by key, anything else (lists included) is
+ * taken whole from `owned` where it has the key. The operator's keys come first in the result.
+ */
+export function mergeOwnedOver(settings: Json, owned: Json): Json {
+  const merged: Json = {};
+  for (const [key, value] of Object.entries(owned)) {
+    const theirs = settings[key];
+    merged[key] = isPlainObject(value) && isPlainObject(theirs) ? mergeOwnedOver(theirs, value) : value;
+  }
+  for (const [key, value] of Object.entries(settings)) if (!(key in owned)) merged[key] = value;
+  return merged;
+}
+
+/** The relay's listeners: 465 is implicit TLS (listen.smtps), every other SMTP port plain/STARTTLS. */
+function smtpListeners(ports: readonly number[]): Json {
+  const plain = ports.filter((port) => port !== SMTPS_PORT);
+  return {
+    ...(plain.length > 0 ? { smtp: plain.map((port) => `0.0.0.0:${port}`) } : {}),
+    ...(ports.includes(SMTPS_PORT) ? { smtps: [`0.0.0.0:${SMTPS_PORT}`] } : {}),
+  };
+}
+
+/**
+ * The rendered relay.yaml: spec.relay (the pool's relay settings, relay/config/schema.ts names),
+ * with what the operator derives from the rest of the spec merged over it, so the operator's keys
+ * win: listeners, paths, TLS files, the Store, the default route, the shutdown hand-off.
+ */
 export function relayConfig(pool: RelayPool): Record<string, unknown> {
   const { spec } = pool;
-  return {
+  const settings = (spec.relay ?? {}) as Json;
+  const owned: Json = {
     hostname: spec.hostname?.replace(/^\*\./, "") ?? `${pool.metadata.name}.${pool.metadata.namespace}`,
     listen: {
-      smtp: spec.smtpPorts.map((port) => `0.0.0.0:${port}`),
+      ...smtpListeners(spec.smtpPorts),
       tracking: `0.0.0.0:${PORTS.tracking}`,
       api: `0.0.0.0:${PORTS.api}`,
       metrics: `0.0.0.0:${PORTS.metrics}`,
     },
+    // The Secret volume's files; the relay re-reads them when the Secret (a renewed certificate) changes.
+    ...(spec.tls ? { tls: { cert: `${TLS_PATH}/tls.crt`, key: `${TLS_PATH}/tls.key` } } : {}),
     dataDir: SPOOL_PATH,
     // The URL itself reaches the relay from a Secret (REDIS_URL); only the mode is plain config.
     ...(spec.redis.cluster ? { store: { cluster: true } } : {}),
@@ -34,7 +69,7 @@ export function relayConfig(pool: RelayPool): Record<string, unknown> {
     },
     // Accounts that name no route take the pool's SenderRoute (published as namespace/name).
     defaultRoute: `${pool.metadata.namespace}/${spec.senderRoute}`,
-    logLevel: spec.debug ? "debug" : "info",
+    logLevel: spec.debug ? "debug" : (spec.relay?.logLevel ?? "info"),
     ...(spec.trackingBaseUrl ? { trackingBaseUrl: spec.trackingBaseUrl } : {}),
     ...(spec.trackingForwardedFrom?.length
       ? { tracking: { trustForwardedFrom: spec.trackingForwardedFrom } }
@@ -43,6 +78,7 @@ export function relayConfig(pool: RelayPool): Record<string, unknown> {
       ? { intake: { proxyProtocolFrom: spec.clientIp.proxyFrom } }
       : {}),
   };
+  return mergeOwnedOver(settings, owned);
 }
 
 export function relayConfigYaml(pool: RelayPool): string {

@@ -32,6 +32,35 @@ export function readyEndpoints(pool: RelayPool, pods: readonly PodView[]): strin
   return [...new Set(addresses)].sort();
 }
 
+export interface ServiceView extends KubeObject {
+  status?: { loadBalancer?: { ingress?: { ip?: string; hostname?: string }[] } };
+}
+
+/**
+ * The addresses the DNS records publish. spec.service.publishAddresses "nodes": the serving
+ * relays' own (readyEndpoints); "loadBalancer": the SMTP Service's load balancer IPs, as long as
+ * at least one relay serves behind it (none serving: no records, as for nodes).
+ */
+export function publishedEndpoints(
+  pool: RelayPool,
+  pods: readonly PodView[],
+  smtpService: ServiceView | undefined,
+): { addresses: string[]; problem?: string } {
+  const relays = readyEndpoints(pool, pods);
+  if (pool.spec.service.publishAddresses !== "loadBalancer") return { addresses: relays };
+  const ingress = smtpService?.status?.loadBalancer?.ingress ?? [];
+  const ips = [...new Set(ingress.map((entry) => entry.ip).filter((ip): ip is string => !!ip))].sort();
+  const name = smtpService?.metadata?.name ?? "the SMTP Service";
+  if (ips.length === 0)
+    return {
+      addresses: [],
+      problem: ingress.some((entry) => entry.hostname)
+        ? `the load balancer of ${name} has hostnames only; DNS A records need its IPs`
+        : `the load balancer of ${name} has no address yet`,
+    };
+  return { addresses: relays.length > 0 ? ips : [] };
+}
+
 /** A StatefulSet pod's ordinal ("pool-3" → 3), or -1. */
 export function ordinalOf(pod: KubeObject): number {
   const match = /-(\d+)$/.exec(pod.metadata?.name ?? "");

@@ -19,6 +19,12 @@ export const DRAINED_ANNOTATION = "relayfleet.io/drained-at";
 export const PORTS = { tracking: 8080, api: 8081, metrics: 9464 } as const;
 export const SPOOL_PATH = "/var/spool/relayfleet";
 export const CONFIG_PATH = "/etc/relayfleet";
+/** The TLS Secret's mount; beside CONFIG_PATH, not inside it (a mount point inside a ConfigMap volume). */
+export const TLS_PATH = "/etc/relayfleet-tls";
+/** Holds the pool while it is deleted, until its relays are drained (controllers/relaypool/delete.ts). */
+export const DRAIN_FINALIZER = "relayfleet.io/drain";
+/** On a RelayPool being deleted: when its DNS records were withdrawn (the TTL wait starts there). */
+export const DNS_REMOVED_ANNOTATION = "relayfleet.io/dns-removed-at";
 
 export const names = (pool: RelayPool) => ({
   workload: pool.metadata.name,

@@ -80,8 +80,12 @@ describe("builders", () => {
     const proxied = smtpService(pool({ clientIp: { preserve: "proxyProtocol", proxyFrom: ["10.0.0.1"] } }));
     expect((proxied.spec as Record<string, unknown>).externalTrafficPolicy).toBe("Cluster");
     expect(
-      (smtpService(pool({ service: { type: "ClusterIP" } })).spec as Record<string, unknown>)
-        .externalTrafficPolicy,
+      (
+        smtpService(pool({ service: { type: "ClusterIP", publishAddresses: "nodes" } })).spec as Record<
+          string,
+          unknown
+        >
+      ).externalTrafficPolicy,
     ).toBeUndefined();
   });
 

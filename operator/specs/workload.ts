@@ -21,7 +21,67 @@ import {
   PORTS,
   SPOOL_PATH,
   selectorLabels,
+  TLS_PATH,
 } from "./labels.js";
+
+/** The image's user (Containerfile `USER 10001:10001`), stated so runAsNonRoot can be checked. */
+export const RELAY_UID = 10001;
+const HOSTNAME_TOPOLOGY = "kubernetes.io/hostname";
+/** Ports below this need privilege to bind (the kernel's net.ipv4.ip_unprivileged_port_start). */
+const FIRST_UNPRIVILEGED_PORT = 1024;
+
+/**
+ * Pod Security "restricted": a non-root user, no privilege escalation, the runtime's seccomp
+ * profile, every capability dropped but NET_BIND_SERVICE (the one restricted allows adding), and a
+ * read-only root file system (writes go to the spool and to an emptyDir /tmp).
+ */
+export const CONTAINER_SECURITY_CONTEXT = {
+  runAsNonRoot: true,
+  runAsUser: RELAY_UID,
+  runAsGroup: RELAY_UID,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
+  seccompProfile: { type: "RuntimeDefault" },
+} as const;
+
+/**
+ * The pod's half: the same user and seccomp profile, fsGroup so the spool claim and the TLS Secret
+ * are the relay's to read and write. A non-root process gets no capability from the container's
+ * set (Kubernetes sets no ambient capabilities), so port 25 is opened to it the way restricted
+ * allows: the namespaced, "safe" sysctl that moves the privileged range below the lowest port.
+ */
+function podSecurityContext(ports: readonly number[]): Record<string, unknown> {
+  const lowest = Math.min(...ports);
+  return {
+    runAsNonRoot: true,
+    runAsUser: RELAY_UID,
+    runAsGroup: RELAY_UID,
+    fsGroup: RELAY_UID,
+    seccompProfile: { type: "RuntimeDefault" },
+    ...(lowest < FIRST_UNPRIVILEGED_PORT
+      ? { sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: String(lowest) }] }
+      : {}),
+  };
+}
+
+/** Relays on different nodes when there are nodes enough: soft, so a small cluster still runs them all. */
+function spreadOverNodes(pool: RelayPool): Record<string, unknown> {
+  const { spec } = pool;
+  const labelSelector = { matchLabels: selectorLabels(pool) };
+  return {
+    topologySpreadConstraints: spec.topologySpreadConstraints ?? [
+      { maxSkew: 1, topologyKey: HOSTNAME_TOPOLOGY, whenUnsatisfiable: "ScheduleAnyway", labelSelector },
+    ],
+    affinity: spec.affinity ?? {
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 100, podAffinityTerm: { topologyKey: HOSTNAME_TOPOLOGY, labelSelector } },
+        ],
+      },
+    },
+  };
+}
 
 function redisEnv(pool: RelayPool): Record<string, unknown> {
   const { redis } = pool.spec;
@@ -69,11 +129,10 @@ function container(pool: RelayPool): Record<string, unknown> {
     volumeMounts: [
       { name: "config", mountPath: CONFIG_PATH, readOnly: true },
       { name: "spool", mountPath: SPOOL_PATH },
+      { name: "tmp", mountPath: "/tmp" },
+      ...(spec.tls ? [{ name: "tls", mountPath: TLS_PATH, readOnly: true }] : []),
     ],
-    securityContext: {
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] },
-    },
+    securityContext: CONTAINER_SECURITY_CONTEXT,
     ...(spec.resources ? { resources: spec.resources } : {}),
   };
 }
@@ -91,9 +150,16 @@ function podTemplate(
     spec: {
       // A relay that receives SIGTERM stops taking mail and finishes its queue first.
       terminationGracePeriodSeconds: spec.drain.timeoutSeconds + 30,
+      securityContext: podSecurityContext(spec.smtpPorts),
+      ...spreadOverNodes(pool),
       containers: [container(pool)],
       volumes: [
         { name: "config", configMap: { name: names(pool).config } },
+        { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+        // Owner and group read only (fsGroup makes the group the relay's).
+        ...(spec.tls
+          ? [{ name: "tls", secret: { secretName: spec.tls.secretName, defaultMode: 0o440 } }]
+          : []),
         ...(spoolVolume ? [spoolVolume] : []),
       ],
       ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),

@@ -131,7 +131,7 @@ async function startOperatorOnTestCluster(): Promise<void> {
   operatorRequestsFrom = requests.length;
   operator = await startOperator({
     kubeConfig: operatorKubeConfig,
-    store,
+    store: { target: { url: inject("redisUrl"), cluster: false }, store },
     logger: silentLogger(),
     identity: "fleet-relayfleet-operator-0",
     leaseNamespace: RELEASE_NAMESPACE,

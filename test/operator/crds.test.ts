@@ -34,7 +34,8 @@ afterAll(async () => {
 describe("CRDs", () => {
   it("are exactly what operator/api generates (run `npx tsx operator/api/write-crds.ts` after a change)", () => {
     for (const [name, text] of Object.entries(crdFiles()))
-      expect(readFileSync(join(root, "crds", name), "utf8"), name).toBe(text);
+      for (const dir of ["crds", "charts/relayfleet/crds"])
+        expect(readFileSync(join(root, dir, name), "utf8"), `${dir}/${name}`).toBe(text);
   });
 
   it("describe the example resources the TypeScript types describe", () => {
@@ -127,6 +128,38 @@ describe("CRDs", () => {
         "spec.domains",
       ],
       ["SenderRoute", "  senders: []", "spec.senders"],
+      // spec.relay's schema is the relay's own (relay/config/schema.ts): its bounds, enums and patterns.
+      [
+        "RelayPool",
+        "  image: x\n  redis: { url: redis://r }\n  relay: { maxMessageBytes: 10 }",
+        "spec.relay.maxMessageBytes: Invalid value: 10",
+      ],
+      [
+        "RelayPool",
+        "  image: x\n  redis: { url: redis://r }\n  relay: { logLevel: loud }",
+        'spec.relay.logLevel: Unsupported value: "loud"',
+      ],
+      [
+        "RelayPool",
+        "  image: x\n  redis: { url: redis://r }\n  relay: { feedback: { prefix: UPPER } }",
+        "spec.relay.feedback.prefix",
+      ],
+      // The operator's own keys are not there: kubectl's strict field validation names them.
+      [
+        "RelayPool",
+        "  image: x\n  redis: { url: redis://r }\n  relay: { dataDir: /tmp }",
+        "spec.relay.dataDir",
+      ],
+      [
+        "RelayPool",
+        "  image: x\n  redis: { url: redis://r }\n  smtpPorts: [25, 465]",
+        "spec.tls: Required value",
+      ],
+      [
+        "RelayPool",
+        "  image: x\n  redis: { url: redis://r }\n  service: { type: ClusterIP, publishAddresses: loadBalancer }",
+        "spec.service.publishAddresses",
+      ],
     ];
     for (const [kind, spec, field] of cases) {
       const result = await bad(spec, kind);

@@ -160,7 +160,9 @@ export async function startHarness(options: {
     async startOperator(overrides = {}) {
       const operator = await startOperator({
         kubeConfig,
-        store,
+        // Each pool's Redis under this run's prefix, so runs sharing a redis-server stay apart.
+        openStore: (target) =>
+          openRedisStore({ url: target.url, cluster: target.cluster, prefix, logger: silentLogger() }),
         logger: silentLogger(),
         identity: `op-${operators.length}`,
         leaderElection: { leaseDurationMs: 1_500, renewDeadlineMs: 1_000, retryPeriodMs: 200 },
@@ -190,6 +192,20 @@ export async function startHarness(options: {
 export async function get<T = KubeObject>(h: Harness, apiVersion: string, plural: string, name: string) {
   return h.client.find<KubeObject & T>({ apiVersion, plural, namespace: "mail" }, name);
 }
+
+/**
+ * A RelayPool with no relays whose Redis is `redisUrl` and whose route is `route`: what makes the
+ * operator publish that SenderRoute there (routes go to the Redis of the pools that use them).
+ */
+export const poolUsingRoute = (route: string, redisUrl: string, name = `uses-${route}`) => `
+apiVersion: relayfleet.io/v1alpha1
+kind: RelayPool
+metadata: { name: ${name}, namespace: mail }
+spec:
+  replicas: 0
+  senderRoute: ${route}
+  redis: { url: "${redisUrl}" }
+`;
 
 /** Polls outside a test body (beforeAll), where expect.poll is not allowed. */
 export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {

@@ -1,12 +1,14 @@
 /** Two operator replicas: only the Lease holder reconciles; the other takes over when it stops. */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Operator } from "../../operator/operator.js";
-import { type Harness, startHarness, waitFor } from "./harness.js";
+import { type Harness, poolUsingRoute, startHarness, waitFor } from "./harness.js";
 
 let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness({ redisUrl: inject("redisUrl") });
+  await h.applyYaml(poolUsingRoute("first", inject("redisUrl")));
+  await h.applyYaml(poolUsingRoute("second", inject("redisUrl")));
 });
 
 afterAll(async () => {

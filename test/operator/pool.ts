@@ -12,7 +12,7 @@ export const TEST_POOL_SPEC: RelayPoolSpec = {
   workload: "StatefulSet",
   spool: { size: "5Gi" },
   smtpPorts: [25, 587],
-  service: { type: "LoadBalancer" },
+  service: { type: "LoadBalancer", publishAddresses: "nodes" },
   clientIp: { preserve: "local", proxyFrom: [] },
   endpointAddress: "hostIP",
   drain: { timeoutSeconds: 60 },

@@ -25,6 +25,24 @@ ${Object.entries(spec)
   .join("\n")}
 `;
 
+/** A second pool with no relays, for settings a test sets and would otherwise leave on marathon. */
+const sidePool = (spec: Record<string, unknown>) => `
+apiVersion: relayfleet.io/v1alpha1
+kind: RelayPool
+metadata: { name: side, namespace: mail }
+spec:
+  replicas: 0
+  dnsTTL: 1
+  redis: { url: "redis://redis:6379/0" }
+${Object.entries(spec)
+  .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`)
+  .join("\n")}
+`;
+const sideStatus = async () =>
+  (await get<RelayPool>(h, "relayfleet.io/v1alpha1", "relaypools", "side"))?.status;
+const deleteSide = () =>
+  h.client.delete({ apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" }, "side");
+
 type Dns = {
   spec: { endpoints: { dnsName: string; recordType: string; recordTTL: number; targets: string[] }[] };
 };
@@ -101,6 +119,126 @@ describe("RelayPool", () => {
     });
     expect(status?.conditions?.find((c) => c.type === "Ready")?.status).toBe("True");
     expect(status?.endpoints).toEqual((await dnsTargets())?.[0]?.targets);
+  });
+
+  it("holds the pool with the drain finalizer, and says a pool without TLS offers no AUTH", async () => {
+    const found = await get<RelayPool>(h, "relayfleet.io/v1alpha1", "relaypools", "marathon");
+    expect(found?.metadata?.finalizers).toContain("relayfleet.io/drain");
+    await expect
+      .poll(async () => (await poolStatus())?.conditions?.find((c) => c.type === "Degraded"), {
+        timeout: 3_000,
+      })
+      .toMatchObject({ status: "True", reason: "NoTLS", message: expect.stringContaining("no AUTH") });
+  });
+
+  it("mounts the TLS Secret the pool names, and says which Secret or key is missing until it is there", async () => {
+    const bump = async (n: number) =>
+      h.client.mergePatch(
+        { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
+        "side",
+        { metadata: { annotations: { "test/round": String(n) } } },
+      );
+    await h.applyYaml(sidePool({ tls: { secretName: "side-cert" }, smtpPorts: [25, 465, 587] }));
+    const degraded = async () => (await sideStatus())?.conditions?.find((c) => c.type === "Degraded");
+    await expect
+      .poll(degraded, { timeout: 3_000 })
+      .toMatchObject({ reason: "TLSSecretUnusable", message: "TLS secret side-cert not found" });
+    type Template = { spec: { template: { spec: { volumes: { name: string; secret?: unknown }[] } } } };
+    const volumes = (await get<Template>(h, "apps/v1", "statefulsets", "side"))?.spec.template.spec.volumes;
+    expect(volumes?.find((v) => v.name === "tls")?.secret).toMatchObject({ secretName: "side-cert" });
+    const config = await get<{ data: Record<string, string> }>(h, "v1", "configmaps", "side-config");
+    expect(parse(config?.data["relay.yaml"] ?? "")).toMatchObject({
+      listen: { smtp: ["0.0.0.0:25", "0.0.0.0:587"], smtps: ["0.0.0.0:465"] },
+      tls: { cert: "/etc/relayfleet-tls/tls.crt", key: "/etc/relayfleet-tls/tls.key" },
+    });
+
+    const pem = Buffer.from("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n").toString("base64");
+    await h.client.create(
+      { apiVersion: "v1", plural: "secrets", namespace: "mail" },
+      {
+        metadata: { name: "side-cert" },
+        type: "kubernetes.io/tls",
+        data: { "tls.crt": pem, "tls.key": "" },
+      },
+    );
+    await bump(1);
+    await expect
+      .poll(degraded, { timeout: 3_000 })
+      .toMatchObject({ reason: "TLSSecretUnusable", message: "TLS secret side-cert has no tls.key" });
+    await h.client.mergePatch({ apiVersion: "v1", plural: "secrets", namespace: "mail" }, "side-cert", {
+      data: { "tls.key": pem },
+    });
+    await bump(2);
+    await expect.poll(degraded, { timeout: 3_000 }).toMatchObject({ status: "False", reason: "AsExpected" });
+    await deleteSide();
+  });
+
+  it("refuses spec.relay values only the relay's schema catches, naming the field and changing nothing", async () => {
+    await expect
+      .poll(() => get(h, "relayfleet.io/v1alpha1", "relaypools", "side"), { timeout: 5_000 })
+      .toBeUndefined();
+    await h.applyYaml(sidePool({ relay: { retentionDays: 12 } }));
+    const relayYaml = async () =>
+      (await get<{ data: Record<string, string> }>(h, "v1", "configmaps", "side-config"))?.data["relay.yaml"];
+    await expect
+      .poll(async () => parse((await relayYaml()) ?? "{}").retentionDays, { timeout: 3_000 })
+      .toBe(12);
+    await h.applyYaml(
+      sidePool({ relay: { retentionDays: 13, tracking: { trustForwardedFrom: ["proxy"] } } }),
+    );
+    await expect
+      .poll(async () => (await sideStatus())?.conditions?.find((c) => c.type === "Degraded"), {
+        timeout: 3_000,
+      })
+      .toMatchObject({
+        reason: "InvalidRelaySettings",
+        message: expect.stringContaining(
+          "spec.relay.tracking.trustForwardedFrom[0]: an IP address or CIDR range",
+        ),
+      });
+    expect(parse((await relayYaml()) ?? "{}").retentionDays).toBe(12);
+    expect(await relayYaml()).not.toContain("proxy");
+    await deleteSide();
+  });
+
+  it("publishes the load balancer's addresses with publishAddresses loadBalancer", async () => {
+    await expect
+      .poll(() => get(h, "relayfleet.io/v1alpha1", "relaypools", "side"), { timeout: 5_000 })
+      .toBeUndefined();
+    await h.applyYaml(
+      sidePool({
+        replicas: 1,
+        hostname: "smtp-side.example.com",
+        service: { type: "LoadBalancer", publishAddresses: "loadBalancer" },
+      }),
+    );
+    const sideDns = async () =>
+      (await get<Dns>(h, "externaldns.k8s.io/v1alpha1", "dnsendpoints", "side"))?.spec.endpoints;
+    await expect
+      .poll(async () => (await sideStatus())?.conditions?.find((c) => c.type === "Degraded")?.message, {
+        timeout: 5_000,
+      })
+      .toContain("the load balancer of side-smtp has no address yet");
+    expect(await sideDns()).toEqual([]);
+    // What a cloud's service controller writes once the load balancer is up.
+    await h.client.mergePatch(
+      { apiVersion: "v1", plural: "services", namespace: "mail" },
+      "side-smtp",
+      { status: { loadBalancer: { ingress: [{ ip: "203.0.113.7" }] } } },
+      "status",
+    );
+    await h.client.mergePatch(
+      { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
+      "side",
+      { metadata: { annotations: { "test/round": "lb" } } },
+    );
+    await expect
+      .poll(async () => (await sideDns())?.[0]?.targets, { timeout: 5_000 })
+      .toEqual(["203.0.113.7"]);
+    await deleteSide();
+    await expect
+      .poll(() => get(h, "relayfleet.io/v1alpha1", "relaypools", "side"), { timeout: 10_000 })
+      .toBeUndefined();
   });
 
   it("keeps the DNS targets to the ready relays, and removes the record set when none is ready", async () => {
@@ -208,10 +346,46 @@ describe("RelayPool", () => {
     await expect.poll(async () => (await poolStatus())?.readyReplicas, { timeout: 3_000 }).toBe(1);
   });
 
-  it("deletes everything it owns when the pool is deleted", async () => {
+  it("drains a deleted pool before it goes: DNS first, relays one by one handing off, mail left behind named", async () => {
+    await h.applyYaml(pool({ replicas: 2, mode: "passthrough", dnsTTL: 1, drain: { timeoutSeconds: 1 } }));
+    await expect
+      .poll(async () => (await get(h, "apps/v1", "statefulsets", "marathon")) !== undefined)
+      .toBe(true);
+    await expect.poll(async () => (await poolStatus())?.readyReplicas, { timeout: 5_000 }).toBe(2);
+    await expect.poll(async () => (await dnsTargets())?.[0]?.targets.length, { timeout: 3_000 }).toBe(2);
+    const last = await h.relay("marathon-0");
+    const first = await h.relay("marathon-1");
+    const drainsBefore = { last: last.drainCalls, first: first.drainCalls };
+    const handoffsBefore = first.handoffs.length;
+    first.metrics.queueMessages.set({ state: "deferred" }, 4);
+    last.metrics.queueMessages.set({ state: "deferred" }, 3);
     await h.client.delete(
       { apiVersion: "relayfleet.io/v1alpha1", plural: "relaypools", namespace: "mail" },
       "marathon",
+    );
+    // Out of DNS before any relay is told to drain.
+    await expect.poll(dnsTargets, { timeout: 3_000 }).toEqual([]);
+    expect(first.drainCalls).toBe(drainsBefore.first);
+    expect(last.drainCalls).toBe(drainsBefore.last);
+    expect(await get(h, "relayfleet.io/v1alpha1", "relaypools", "marathon")).toBeDefined();
+    // The highest ordinal first, handing its queue to the relay still serving.
+    await expect.poll(() => first.handoffs.slice(handoffsBefore), { timeout: 10_000 }).toEqual([[last.url]]);
+    expect(last.drainCalls).toBe(drainsBefore.last);
+    // Then the last one: nobody left to take its 3 messages; after its drain timeout the pool goes.
+    await expect.poll(() => last.drainCalls, { timeout: 10_000 }).toBe(drainsBefore.last + 1);
+    await expect
+      .poll(async () => get(h, "relayfleet.io/v1alpha1", "relaypools", "marathon"), { timeout: 15_000 })
+      .toBeUndefined();
+    const events = await h.client.list<KubeObject & { reason?: string; message?: string }>({
+      apiVersion: "v1",
+      plural: "events",
+      namespace: "mail",
+    });
+    expect(events.items.map((e) => `${e.reason}: ${e.message}`)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^Deleting: DNS records withdrawn/),
+        "MailLeftBehind: pool deleted with 3 messages still queued on relay marathon-0, with no relay left to hand them to: they stay on PersistentVolumeClaim spool-marathon-0 (retained: a RelayPool named marathon delivers it when marathon-0 runs again)",
+      ]),
     );
     const owned = async () =>
       [

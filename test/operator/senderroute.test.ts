@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { SenderRoute } from "../../operator/api/senderroute.js";
 import type { Operator } from "../../operator/operator.js";
-import { get, type Harness, startHarness, waitFor } from "./harness.js";
+import { get, type Harness, poolUsingRoute, startHarness, waitFor } from "./harness.js";
 
 let h: Harness;
 let operator: Operator;
@@ -27,6 +27,9 @@ const status = async () =>
 
 beforeAll(async () => {
   h = await startHarness({ redisUrl: inject("redisUrl") });
+  // The routes are published to the Redis of the pools that use them: here, the test's Redis.
+  await h.applyYaml(poolUsingRoute("default", inject("redisUrl")));
+  await h.applyYaml(poolUsingRoute("smarthost", inject("redisUrl")));
   operator = await h.startOperator();
   await waitFor(() => operator.isLeader);
 });

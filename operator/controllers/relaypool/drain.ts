@@ -43,6 +43,8 @@ export interface DrainProgress {
   done: boolean;
   drained: string[];
   waiting: string[];
+  /** Relays drained at the deadline with mail still queued (undefined: the count could not be read). */
+  stranded: { pod: string; queued: number | undefined }[];
 }
 
 async function annotate(
@@ -101,6 +103,7 @@ export async function drainVictims(
 ): Promise<DrainProgress> {
   const drained: string[] = [];
   const waiting: string[] = [];
+  const stranded: DrainProgress["stranded"] = [];
   const deadlineMs = pool.spec.drain.timeoutSeconds * 1000;
   for (const pod of victims) {
     const name = pod.metadata?.name ?? "";
@@ -184,10 +187,11 @@ export async function drainVictims(
             ? `relay ${name} drained: it handed its queue to the other relays`
             : `relay ${name} still had ${queued ?? "an unknown number of"} messages at the drain deadline; they stay on its volume`,
       );
+      if (outcome === "deadline") stranded.push({ pod: name, queued });
       drained.push(name);
     } else waiting.push(name);
   }
-  return { done: waiting.length === 0, drained, waiting };
+  return { done: waiting.length === 0, drained, waiting, stranded };
 }
 
 /**

@@ -7,8 +7,9 @@
  * Event and a Degraded condition say what went wrong.
  */
 import { randomBytes } from "node:crypto";
+import { relaySettingsProblems } from "../../api/relay-settings.js";
 import type { RelayPool } from "../../api/relaypool.js";
-import { isNotFound, type KubeObject, type ResourceRef } from "../../kube/client.js";
+import { isConflict, isNotFound, KubeError, type KubeObject, type ResourceRef } from "../../kube/client.js";
 import { setConditions } from "../../specs/conditions.js";
 import {
   apiTokenRef,
@@ -17,8 +18,14 @@ import {
   trackingSecret,
   trackingSecretRef,
 } from "../../specs/config.js";
-import { isServing, type PodView, podsToRemove, readyEndpoints } from "../../specs/endpoints.js";
-import { DRAINED_ANNOTATION, names, selectorString } from "../../specs/labels.js";
+import {
+  isServing,
+  type PodView,
+  podsToRemove,
+  publishedEndpoints,
+  type ServiceView,
+} from "../../specs/endpoints.js";
+import { DRAIN_FINALIZER, DRAINED_ANNOTATION, names, selectorString } from "../../specs/labels.js";
 import {
   dnsEndpoint,
   podDisruptionBudget,
@@ -38,8 +45,14 @@ import {
   splitKey,
 } from "../context.js";
 import type { Autoscaler } from "./autoscale.js";
+import { addDrainFinalizer, drainForDeletion, hasDrainFinalizer } from "./delete.js";
 import { drainVictims, restartCancelledDrains } from "./drain.js";
-import { type Observed, poolStatus } from "./status.js";
+import { type Observed, poolStatus, type TlsState } from "./status.js";
+
+/** The keys of a kubernetes.io/tls Secret (what cert-manager writes). */
+const TLS_KEYS = ["tls.crt", "tls.key"] as const;
+/** A missing Secret is usually being made right now (cert-manager): look again soon. */
+const SECRET_RETRY_MS = 10_000;
 
 type Workload = KubeObject & {
   spec?: { replicas?: number };
@@ -129,23 +142,82 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
     };
   }
 
+  /** The certificate Secret: named, present, and holding both keys; a message naming what is wrong otherwise. */
+  async function tlsState(pool: RelayPool): Promise<TlsState> {
+    const secretName = pool.spec.tls?.secretName;
+    if (!secretName) return { state: "absent" };
+    const secret = await readSecret(ctx, pool.metadata.namespace, secretName);
+    if (!secret) return { state: "unusable", message: `TLS secret ${secretName} not found` };
+    const missing = TLS_KEYS.filter((key) => !secret.get(key));
+    if (missing.length > 0)
+      return { state: "unusable", message: `TLS secret ${secretName} has no ${missing.join(" or ")}` };
+    return { state: "ready" };
+  }
+
+  /** spec.relay values the CRD schema could not check: refused before any relay sees them. */
+  async function refuseRelaySettings(pool: RelayPool & KubeObject, problems: string[]): Promise<void> {
+    const message = `spec.relay refused, nothing changed: ${problems.join("; ")}`;
+    await ctx.recorder.record(pool, "Warning", "InvalidRelaySettings", message);
+    const conditions = setConditions(
+      pool.status?.conditions,
+      [{ type: "Degraded", status: "True", reason: "InvalidRelaySettings", message }],
+      pool.metadata.generation,
+      new Date(ctx.now()),
+    );
+    if (!sameJson(conditions, pool.status?.conditions ?? []))
+      await ctx.client.mergePatch(
+        { ...RELAY_POOLS, namespace: pool.metadata.namespace },
+        pool.metadata.name,
+        { status: { conditions } },
+        "status",
+      );
+  }
+
   async function reconcile(key: string): Promise<{ requeueAfterMs?: number } | undefined> {
     const { namespace, name } = splitKey(key);
     const pool = await ctx.client.find<RelayPool & KubeObject>({ ...RELAY_POOLS, namespace }, name);
-    if (!pool || pool.metadata.deletionTimestamp) {
+    if (!pool || (pool.metadata.deletionTimestamp && !hasDrainFinalizer(pool))) {
       // Everything it made carries its ownerReference: the garbage collector removes it.
       autoscaler.forget(key);
       ctx.metrics.desiredReplicas.remove({ namespace, pool: name });
       return undefined;
     }
-    const problems: string[] = [];
-    const token = await ensureApiToken(pool);
-    await ensureTrackingSecret(pool);
     const kind = pool.spec.workload;
     const workloadRef = ref("apps/v1", kind === "StatefulSet" ? "statefulsets" : "deployments", namespace);
     const otherRef = ref("apps/v1", kind === "StatefulSet" ? "deployments" : "statefulsets", namespace);
     const current = await ctx.client.find<Workload>(workloadRef, names(pool).workload);
     const pods = (await ctx.client.list<PodView>(ref("v1", "pods", namespace), selectorString(pool))).items;
+    if (pool.metadata.deletionTimestamp) {
+      // The Secret is the pool's own and outlives it until the finalizer goes; never made anew here.
+      const token = (await readSecret(ctx, namespace, apiTokenRef(pool).name))?.get(apiTokenRef(pool).key);
+      return drainForDeletion(ctx, { apply, serves }, pool, token ?? "", pods, current?.spec?.replicas);
+    }
+    const problems: string[] = [];
+    // From the first round on, so a deletion always drains first. Without the right to (an older
+    // chart's RBAC) the pool still runs, and says its deletion will not drain.
+    if (!hasDrainFinalizer(pool)) {
+      const added = await addDrainFinalizer(ctx, pool).then(
+        () => true,
+        (error: unknown) => {
+          // Someone changed the pool meanwhile: look again at once, with what they wrote.
+          if (isConflict(error)) return false;
+          if (!(error instanceof KubeError && error.code === 403)) throw error;
+          problems.push(
+            `cannot add the finalizer ${DRAIN_FINALIZER} (patch on relaypools is forbidden): deleting this pool will not drain it`,
+          );
+          return true;
+        },
+      );
+      if (!added) return { requeueAfterMs: 100 };
+    }
+    const settingsProblems = relaySettingsProblems(pool.spec.relay);
+    if (settingsProblems.length > 0) {
+      await refuseRelaySettings(pool, settingsProblems);
+      return undefined;
+    }
+    const token = await ensureApiToken(pool);
+    await ensureTrackingSecret(pool);
+    const tls = await tlsState(pool);
 
     // 1. How many relays, and drain the ones a scale-down removes before removing them.
     const currentReplicas = current?.spec?.replicas;
@@ -177,7 +249,7 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
     await apply(workload(pool, applied), kind === "StatefulSet" ? "statefulsets" : "deployments");
     if (await ctx.client.delete(otherRef, names(pool).workload))
       await ctx.recorder.record(pool, "Normal", "WorkloadSwitched", `now a ${kind}`);
-    await apply(smtpService(pool), "services");
+    const smtp = await apply(smtpService(pool), "services");
     await apply(trackingService(pool), "services");
     await apply(relaysService(pool), "services");
     await apply(podDisruptionBudget(pool), "poddisruptionbudgets");
@@ -188,10 +260,13 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
 
     // 3. DNS: the ready relays only.
     // Relays chosen to leave are out of the records from the first round on (see drain.ts).
-    const endpoints = readyEndpoints(
+    const published = publishedEndpoints(
       pool,
       pods.filter((pod) => !leaving.has(pod.metadata?.name)),
+      smtp as ServiceView,
     );
+    const endpoints = published.addresses;
+    if (published.problem) problems.push(published.problem);
     const dns = dnsEndpoint(pool, endpoints);
     const dnsRef = ref("externaldns.k8s.io/v1alpha1", "dnsendpoints", namespace);
     if (dns && (await serves("externaldns.k8s.io/v1alpha1", "dnsendpoints"))) {
@@ -230,6 +305,7 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
       ...(metricsError ? { metricsError } : {}),
       draining,
       problems,
+      tls,
     };
     const status = poolStatus(pool, seen, new Date(ctx.now()));
     if (!sameJson(status, pool.status ?? {}))
@@ -240,6 +316,7 @@ export function poolReconciler(ctx: ControllerContext, autoscaler: Autoscaler): 
         { subresource: "status" },
       );
     if (draining.length > 0) return { requeueAfterMs: 1_000 };
+    if (tls.state === "unusable" || published.problem) return { requeueAfterMs: SECRET_RETRY_MS };
     if (pool.spec.autoscaling) return { requeueAfterMs: pool.spec.autoscaling.intervalSeconds * 1000 };
     return undefined;
   }

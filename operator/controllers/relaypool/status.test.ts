@@ -14,6 +14,7 @@ const seen = (overrides: Partial<Observed>): Observed => ({
   leaving: 0,
   draining: [],
   problems: [],
+  tls: { state: "ready" },
   ...overrides,
 });
 
@@ -87,6 +88,30 @@ describe("the Scaling condition", () => {
       status: "True",
       reason: "ScalingUp",
       message: "3 of 4 relays ready",
+    });
+  });
+});
+
+describe("the Degraded condition", () => {
+  const degraded = (overrides: Partial<Observed>) =>
+    poolStatus(pool(), seen(overrides), new Date()).conditions?.find((c) => c.type === "Degraded");
+
+  it("says a pool without TLS offers no AUTH", () => {
+    expect(degraded({ tls: { state: "absent" } })).toMatchObject({ status: "True", reason: "NoTLS" });
+    expect(degraded({ tls: { state: "absent" } })?.message).toContain("no AUTH");
+    expect(degraded({})).toMatchObject({ status: "False", reason: "AsExpected" });
+  });
+
+  it("names an unusable TLS Secret, alone or among other problems", () => {
+    const message = "TLS secret smtp-cert has no tls.key";
+    expect(degraded({ tls: { state: "unusable", message } })).toMatchObject({
+      status: "True",
+      reason: "TLSSecretUnusable",
+      message,
+    });
+    expect(degraded({ tls: { state: "unusable", message }, problems: ["no DNS CRD"] })).toMatchObject({
+      reason: "ReconcileProblems",
+      message: `no DNS CRD; ${message}`,
     });
   });
 });

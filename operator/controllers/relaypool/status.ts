@@ -5,6 +5,9 @@ import { setConditions } from "../../specs/conditions.js";
 import { selectorString } from "../../specs/labels.js";
 import type { ScaleDecision } from "../../specs/scaling.js";
 
+/** spec.tls: absent (the relays offer no AUTH off loopback), ready, or named but unusable. */
+export type TlsState = { state: "absent" } | { state: "ready" } | { state: "unusable"; message: string };
+
 export interface Observed {
   /** What the workload runs now (its status.replicas, else pods counted). */
   replicas: number;
@@ -19,6 +22,30 @@ export interface Observed {
   metricsError?: string;
   draining: string[];
   problems: string[];
+  tls: TlsState;
+}
+
+/**
+ * Degraded: what went wrong this round first (several: ReconcileProblems, all named), then a TLS
+ * Secret that cannot be mounted, then no TLS at all, which is a working pool that cannot take
+ * authenticated submission: worth saying on the pool, not only in a relay's log.
+ */
+function degradedCondition(seen: Observed): ConditionInput {
+  const problems = [...seen.problems, ...(seen.metricsError ? [`metrics: ${seen.metricsError}`] : [])];
+  if (seen.tls.state === "unusable" && problems.length === 0)
+    return { type: "Degraded", status: "True", reason: "TLSSecretUnusable", message: seen.tls.message };
+  if (seen.tls.state === "unusable") problems.push(seen.tls.message);
+  if (problems.length > 0)
+    return { type: "Degraded", status: "True", reason: "ReconcileProblems", message: problems.join("; ") };
+  if (seen.tls.state === "absent")
+    return {
+      type: "Degraded",
+      status: "True",
+      reason: "NoTLS",
+      message:
+        "no spec.tls: the relays offer no STARTTLS and no AUTH (AUTH needs TLS off loopback); only clients allowed by IP can relay",
+    };
+  return { type: "Degraded", status: "False", reason: "AsExpected", message: "everything applied" };
 }
 
 export function poolConditions(pool: RelayPool, seen: Observed): ConditionInput[] {
@@ -39,12 +66,7 @@ export function poolConditions(pool: RelayPool, seen: Observed): ConditionInput[
           }
         : { type: "Ready", status: "False", reason: "NoRelayReady", message: "no relay takes mail yet" };
   const scaling = scalingCondition(pool, seen);
-  const problems = [...seen.problems, ...(seen.metricsError ? [`metrics: ${seen.metricsError}`] : [])];
-  const degraded: ConditionInput =
-    problems.length > 0
-      ? { type: "Degraded", status: "True", reason: "ReconcileProblems", message: problems.join("; ") }
-      : { type: "Degraded", status: "False", reason: "AsExpected", message: "everything applied" };
-  return [ready, scaling, degraded];
+  return [ready, scaling, degradedCondition(seen)];
 }
 
 /**

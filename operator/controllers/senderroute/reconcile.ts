@@ -1,12 +1,17 @@
 /**
- * SenderRoute reconcile, level-triggered: the route in the cluster and the
- * blocked pairs in the Store are the inputs; the route table published in
- * the Store (as "namespace/name") and status.blocked are the outputs.
- * Blocks whose hold is over are cleared from the Store here, so every relay
- * tries the pair again at the same time. A deleted route's table is removed
- * (and a sweep removes tables left by routes deleted while no operator ran).
+ * SenderRoute reconcile, level-triggered: the route in the cluster, the
+ * RelayPools of its namespace that use it (spec.senderRoute) and the blocked
+ * pairs in their Redis are the inputs; the route table published in each of
+ * those Redis servers (as "namespace/name") and status.blocked are the
+ * outputs. A route is never published to a Redis none of its pools' relays
+ * read. Blocks whose hold is over are cleared here, so every relay tries the
+ * pair again at the same time. A deleted route's table is removed, and so is
+ * the table in a Redis its pools left (a sweep removes tables left by routes
+ * deleted while no operator ran).
  */
 import { ZodError } from "zod";
+import type { BlockedPair, Store } from "../../../relay/store/types.js";
+import type { RelayPool } from "../../api/relaypool.js";
 import type { BlockedEntry, SenderRoute, SenderRouteStatus } from "../../api/senderroute.js";
 import type { KubeObject } from "../../kube/client.js";
 import { type ConditionInput, setConditions } from "../../specs/conditions.js";
@@ -21,11 +26,13 @@ import {
 import {
   type ControllerContext,
   errorMessage,
+  RELAY_POOLS,
   readSecret,
   SENDER_ROUTES,
   sameJson,
   splitKey,
 } from "../context.js";
+import { type RedisTarget, redisLabel, targetKey } from "../stores.js";
 
 const pairKey = (entry: { sender: string; domain: string }) => `${entry.sender} → ${entry.domain}`;
 
@@ -42,7 +49,68 @@ const CREDENTIALS_RETRY_MS = 10_000;
 /** A sender's credentials cannot be read: the message names the Secret and key. */
 class CredentialsMissing extends Error {}
 
+interface Targets {
+  /** targetKey → the Redis and the pools that read it. */
+  byKey: Map<string, { target: RedisTarget; pools: string[] }>;
+  /** Pools whose Redis URL cannot be read (the message names pool, Secret and key). */
+  problems: string[];
+  /** Some pool's URL is in a Secret the operator does not watch: look again every minute. */
+  fromSecrets: boolean;
+}
+
 export function routeReconciler(ctx: ControllerContext): RouteReconciler {
+  /** Where each route's table was last written (targetKey → target), so a Redis its pools left is cleaned. */
+  const publishedTo = new Map<string, Map<string, RedisTarget>>();
+
+  /** The Redis servers of the pools in `namespace` whose spec.senderRoute is `name`. */
+  async function targetsOf(namespace: string, name: string): Promise<Targets> {
+    const pools = await ctx.client.list<RelayPool & KubeObject>({ ...RELAY_POOLS, namespace });
+    const out: Targets = { byKey: new Map(), problems: [], fromSecrets: false };
+    for (const pool of pools.items) {
+      if ((pool.spec?.senderRoute ?? "default") !== name) continue;
+      const { redis } = pool.spec;
+      let url = redis.url;
+      if (redis.secretRef) {
+        out.fromSecrets = true;
+        const secret = await readSecret(ctx, namespace, redis.secretRef.name);
+        url = secret?.get(redis.secretRef.key);
+        if (!url) {
+          out.problems.push(
+            `pool ${pool.metadata.name}: ${secret ? `secret ${redis.secretRef.name} has no key ${redis.secretRef.key}` : `secret ${redis.secretRef.name} not found`}`,
+          );
+          continue;
+        }
+      }
+      if (!url) continue;
+      const target = { url, cluster: redis.cluster };
+      const key = targetKey(target);
+      const entry = out.byKey.get(key) ?? { target, pools: [] };
+      entry.pools.push(pool.metadata.name);
+      out.byKey.set(key, entry);
+    }
+    return out;
+  }
+
+  /** Removes the route's table from every Redis it was written to and is no longer wanted in. */
+  async function unpublish(key: string, keep: ReadonlySet<string>): Promise<void> {
+    const before = publishedTo.get(key);
+    if (!before) return;
+    for (const [storeKey, target] of before) {
+      if (keep.has(storeKey)) continue;
+      // Best effort: a Redis gone for good must not fail every reconcile of the route after.
+      await ctx.stores
+        .use(target, (store) => store.deleteRouteTable(key))
+        .catch((error: unknown) =>
+          ctx.logger.warn(
+            { route: key, err: errorMessage(error) },
+            "could not remove a route table a pool left",
+          ),
+        );
+      before.delete(storeKey);
+    }
+    if (before.size === 0) publishedTo.delete(key);
+  }
+
   /** Reads every sender's authSecretRef from the route's namespace. */
   async function readCredentials(route: SenderRoute & KubeObject): Promise<SenderCredentials> {
     const credentials = new Map<string, { user: string; pass: string }>();
@@ -77,15 +145,45 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     const { namespace, name } = splitKey(key);
     const route = await ctx.client.find<SenderRoute & KubeObject>({ ...SENDER_ROUTES, namespace }, name);
     if (!route || route.metadata.deletionTimestamp) {
-      await ctx.store.deleteRouteTable(key);
+      // Wherever it may be: no Redis is opened just to look (a pool may name a route that never existed).
+      // Best effort per Redis: one that is down keeps its table until the sweep finds it.
+      for (const { store } of await ctx.stores.openStores())
+        await store
+          .deleteRouteTable(key)
+          .catch((error: unknown) =>
+            ctx.logger.warn(
+              { route: key, err: errorMessage(error) },
+              "could not remove a deleted route's table",
+            ),
+          );
+      publishedTo.delete(key);
       ctx.metrics.blockedPairs.remove({ namespace, route: name });
       return undefined;
     }
+    const targets = await targetsOf(namespace, name);
     const now = ctx.now();
-    const stored = await ctx.store.listBlocked(now);
-    for (const pair of pairsToRelease(route.spec, stored, now))
-      await ctx.store.clearBlocked(pair.sender, pair.domain);
-    const active = pairsForRoute(route.spec, stored, now);
+    // Blocks are reported by the relays into their own Redis: the route sees them all.
+    const stored: BlockedPair[] = [];
+    // A Redis that cannot be reached holds up neither the others nor the status that says so.
+    const unreachable = new Map<string, string>();
+    const reach = async (storeKey: string, pools: string[], call: () => Promise<void>) => {
+      if (unreachable.has(storeKey)) return;
+      try {
+        await call();
+      } catch (error) {
+        unreachable.set(storeKey, `pool(s) ${pools.join(", ")}: ${errorMessage(error)}`);
+      }
+    };
+    for (const [storeKey, { target, pools }] of targets.byKey)
+      await reach(storeKey, pools, () =>
+        ctx.stores.use(target, async (store) => {
+          const blockedHere = await store.listBlocked(now);
+          for (const pair of pairsToRelease(route.spec, blockedHere, now))
+            await store.clearBlocked(pair.sender, pair.domain);
+          stored.push(...blockedHere);
+        }),
+      );
+    const active = pairsForRoute(route.spec, dedupeBlocked(stored), now);
 
     let credentials: SenderCredentials;
     try {
@@ -127,8 +225,17 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
       });
       return undefined;
     }
-    const before = await ctx.store.getRouteTable(key);
-    if (!before || !sameJson(before, published.table)) await ctx.store.putRouteTable(key, published.table);
+    const written = new Map<string, RedisTarget>();
+    for (const [storeKey, { target, pools }] of targets.byKey)
+      await reach(storeKey, pools, async () => {
+        await ctx.stores.use(target, async (store: Store) => {
+          const before = await store.getRouteTable(key);
+          if (!before || !sameJson(before, published.table)) await store.putRouteTable(key, published.table);
+        });
+        written.set(storeKey, target);
+      });
+    await unpublish(key, new Set(targets.byKey.keys()));
+    if (written.size > 0) publishedTo.set(key, new Map([...(publishedTo.get(key) ?? []), ...written]));
 
     // Events and counters for what changed since the status last said.
     const blocked: BlockedEntry[] = blockedStatus(route.spec, active);
@@ -156,8 +263,41 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
       }
     ctx.metrics.blockedPairs.set({ namespace, route: name }, blocked.length);
 
+    const poolNames = [...targets.byKey]
+      .filter(([storeKey]) => written.has(storeKey))
+      .flatMap(([, entry]) => entry.pools)
+      .sort();
+    const publishedFor = poolNames.length > 0 ? `; published for ${poolNames.join(", ")}` : "";
+    const ready: ConditionInput =
+      targets.problems.length > 0
+        ? {
+            type: "Ready",
+            status: "False",
+            reason: "PoolRedisUnknown",
+            message: `cannot tell where to publish for ${[...targets.problems, ...unreachable.values()].join("; ")}${publishedFor}`,
+          }
+        : unreachable.size > 0
+          ? {
+              type: "Ready",
+              status: "False",
+              reason: "RedisUnavailable",
+              message: `cannot publish for ${[...unreachable.values()].join("; ")}${publishedFor}`,
+            }
+          : poolNames.length === 0
+            ? {
+                type: "Ready",
+                status: "False",
+                reason: "NoPool",
+                message: `no RelayPool in ${namespace} uses this route (spec.senderRoute): published nowhere`,
+              }
+            : {
+                type: "Ready",
+                status: "True",
+                reason: "Published",
+                message: `published as route table ${key} to the Redis of pool(s) ${poolNames.join(", ")}`,
+              };
     const conditions: ConditionInput[] = [
-      { type: "Ready", status: "True", reason: "Published", message: `published as route table ${key}` },
+      ready,
       published.stranded.length > 0
         ? {
             type: "Degraded",
@@ -188,7 +328,12 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     const release = nextRelease(route.spec, active);
     const untilRelease = release === undefined ? undefined : Math.max(release - ctx.now(), 0) + 20;
     // Credentials live in Secrets the operator does not watch: read them again every minute.
-    const refresh = credentials.size > 0 ? CREDENTIALS_REFRESH_MS : undefined;
+    const refresh =
+      unreachable.size > 0
+        ? CREDENTIALS_RETRY_MS
+        : credentials.size > 0 || targets.fromSecrets
+          ? CREDENTIALS_REFRESH_MS
+          : undefined;
     const next = Math.min(untilRelease ?? Number.POSITIVE_INFINITY, refresh ?? Number.POSITIVE_INFINITY);
     return Number.isFinite(next) ? { requeueAfterMs: next } : undefined;
   }
@@ -214,13 +359,40 @@ export function routeReconciler(ctx: ControllerContext): RouteReconciler {
     },
     async sweep(existingKeys) {
       const removed: string[] = [];
-      for (const { name } of await ctx.store.listRouteTables()) {
-        // Only "namespace/name" tables are the operator's; plain names come from relay config.
-        if (!name.includes("/") || existingKeys.has(name)) continue;
-        await ctx.store.deleteRouteTable(name);
-        removed.push(name);
+      for (const { key: storeKey, target, store } of await ctx.stores.openStores()) {
+        try {
+          for (const { name } of await store.listRouteTables()) {
+            // Only "namespace/name" tables are the operator's; plain names come from relay config.
+            if (!name.includes("/")) continue;
+            const published = publishedTo.get(name);
+            const wanted = existingKeys.has(name) && (published === undefined || published.has(storeKey));
+            if (wanted) continue;
+            await store.deleteRouteTable(name);
+            removed.push(name);
+          }
+        } catch (error) {
+          // One Redis down: the others are still swept, and unused connections still closed.
+          ctx.logger.warn(
+            { redis: redisLabel(target.url), err: errorMessage(error) },
+            "route table sweep failed",
+          );
+        }
       }
+      // A Redis no route is published to any more is closed.
+      const inUse = new Set([...publishedTo.values()].flatMap((targets) => [...targets.keys()]));
+      await ctx.stores.prune(inUse);
       return removed;
     },
   };
+}
+
+/** One entry per (sender, domain), the one held longest, when several Redis servers report it. */
+function dedupeBlocked(pairs: readonly BlockedPair[]): BlockedPair[] {
+  const byPair = new Map<string, BlockedPair>();
+  for (const pair of pairs) {
+    const key = pairKey(pair);
+    const found = byPair.get(key);
+    if (!found || pair.until > found.until) byPair.set(key, pair);
+  }
+  return [...byPair.values()];
 }
