@@ -13,6 +13,7 @@
  * answers from now on, e.g. to make it block one outbound address. The
  * running sandbox takes the change on a control port on 127.0.0.1.
  */
+
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, isIP } from "node:net";
@@ -21,6 +22,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { type Fleet, fleetExamples, startFleet } from "../test/e2e/fleet.js";
 import { adminToken, aRecords, putAccount, sendMail } from "../test/e2e/mail.js";
+import { httpsFetch } from "../test/kube/https-fetch.js";
 import { kubeToolsDir } from "../test/kube/kube-tools.js";
 import type { PeerBehaviour } from "../test/support/smtp-peer.js";
 
@@ -42,6 +44,9 @@ const BEHAVIOURS: readonly PeerBehaviour[] = ["accept", "defer", "reject", "bloc
 
 interface SandboxState {
   apiUrl: string;
+  /** The API server's CA and admin token: it serves HTTPS and authenticates every call. */
+  apiCa: string;
+  apiToken: string;
   domains: string[];
   controlUrl: string;
 }
@@ -111,8 +116,9 @@ async function send(): Promise<void> {
   const state = readState();
   let records: string[] = [];
   const refresh = async () => {
-    const response = await fetch(
-      `${state.apiUrl}/apis/externaldns.k8s.io/v1alpha1/namespaces/mail/dnsendpoints/marathon`,
+    const response = await httpsFetch(
+      { url: state.apiUrl, ca: state.apiCa, adminToken: state.apiToken },
+      "/apis/externaldns.k8s.io/v1alpha1/namespaces/mail/dnsendpoints/marathon",
     );
     const body = (await response.json()) as {
       spec?: { endpoints?: { recordType: string; targets: string[] }[] };
@@ -166,6 +172,8 @@ async function run(): Promise<void> {
   writeFileSync(examples, fleetExamples(fleet));
   const state: SandboxState = {
     apiUrl: fleet.server.url,
+    apiCa: fleet.server.ca,
+    apiToken: fleet.server.adminToken,
     domains,
     controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
   };
