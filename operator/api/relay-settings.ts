@@ -156,7 +156,7 @@ export function poolRelaySettingsOpenApi(): JsonSchema {
 }
 
 export const poolRelaySettings = new Schema<PoolRelaySettings>(poolRelaySettingsOpenApi()).describe(
-  "Relay settings of every relay of the pool, named as in relay.yaml (CONTRACT.md); the relay's defaults apply to what is left out. Keys the operator sets (listen, tls, dataDir, store, shutdown, defaultRoute, ...) are not here.",
+  "Relay settings of every relay of the pool, named as in relay.yaml (docs/configuration.md); the relay's defaults apply to what is left out. Keys the operator sets (listen, tls, dataDir, store, shutdown, defaultRoute, ...) are not here.",
 );
 
 /**

@@ -1,5 +1,5 @@
 /**
- * AUTH failure limits (HOSTILE-INPUTS rows 15 and 25): failures are counted in
+ * AUTH failure limits (docs/intake.md): failures are counted in
  * the Store, so the counts are fleet-wide, per client (an IPv6 /64 is one:
  * relay/limits/client-key.ts) and per username (a guesser spread over many
  * addresses). The decisions are pure; `AuthLimits` is the thin shell that

@@ -1,8 +1,8 @@
 /**
  * The in-flight journal: which messages a copy worker was working on when the
  * process died, so that a message that kills the relay (a copy that exhausts
- * memory, a native crash) is not resumed into a crash loop (HOSTILE-INPUTS
- * row 23). A message in flight during CRASHES_BEFORE_QUARANTINE crashes in a
+ * memory, a native crash) is not resumed into a crash loop (docs/poison.md).
+ * A message in flight during CRASHES_BEFORE_QUARANTINE crashes in a
  * row is quarantined at start instead of resumed.
  *
  * `spool/in-flight.log`: a JSON header line `{"v":1,"crashes":{ID:N}}`, then

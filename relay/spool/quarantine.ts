@@ -1,7 +1,7 @@
 /**
  * The quarantine: messages taken out of the queue because copying them is
  * the trouble (a copy past its deadline, a copy that kept killing its worker,
- * or a message in flight during crashes in a row; HOSTILE-INPUTS row 23,
+ * or a message in flight during crashes in a row; docs/poison.md,
  * Postfix's `hold` queue). `spool/quarantine/ID.msg` is the spool file as it
  * was, `ID.json` the reason. Nothing here is ever delivered or deleted by the
  * relay; an administrator lists them (GET /v1/admin/quarantine) and may put

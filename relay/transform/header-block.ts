@@ -51,7 +51,7 @@ export function parseHeaderBlock(raw: Buffer): HeaderBlock {
  * space or tab after a field), e.g. "--foo" or an mbox "From " line; -1 when there is none.
  * Readers disagree where the body of such a message starts (Python's email takes it as the body,
  * with a MissingHeaderBodySeparatorDefect; others read on), so the relay edits nothing in it
- * (HOSTILE-INPUTS row 26). Only lines before the empty line that ends the block count.
+ * (docs/transform.md). Only lines before the empty line that ends the block count.
  */
 export function malformedLineOffset(raw: Buffer): number {
   let offset = 0;

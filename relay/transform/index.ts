@@ -150,7 +150,7 @@ async function* unchanged({ header, rest }: HeaderRead): AsyncGenerator<Buffer> 
  * The top header block of a copy: X-Relay-* removed; in full mode, the sender's List-Unsubscribe
  * fields replaced by the relay's (RFC 8058 one-click), since the relay's unsubscribe is the one
  * that feeds the suppression list. Every other field keeps its exact bytes. Added fields go at
- * the top, never between the sender's (HOSTILE-INPUTS row 26).
+ * the top, never between the sender's (docs/transform.md).
  */
 export function editRootHeader(raw: Buffer, unsubscribeUrl?: string): Buffer {
   const block = parseHeaderBlock(raw);

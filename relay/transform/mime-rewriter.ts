@@ -258,7 +258,7 @@ function wrapInAlternative(
     ensureLastFieldEnds(block.fields);
     const content = block.fields.filter((field) => field.name.startsWith("content-"));
     const rest = block.fields.filter((field) => !field.name.startsWith("content-"));
-    // The fields the relay writes go at the top, above the sender's (HOSTILE-INPUTS row 26).
+    // The fields the relay writes go at the top, above the sender's (docs/transform.md).
     const added = rest.some((field) => field.name === "mime-version")
       ? []
       : [newField("MIME-Version", "1.0")];

@@ -24,7 +24,7 @@ export type TransformNoticeCode =
   | "alternative-source-too-large"
   /**
    * The top header block has a line that is neither a field nor a continuation: readers disagree
-   * where the body starts, so the whole message is copied as is (DKIM added; HOSTILE-INPUTS 26).
+   * where the body starts, so the whole message is copied as is (DKIM added; docs/transform.md).
    */
   | "malformed-header-block";
 
