@@ -1,8 +1,8 @@
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { projectVolume } from "../support/projected-volume.js";
 import { tempDir } from "../support/temp-dir.js";
-import { projectVolume } from "./kubelet.js";
 import { planVolumes } from "./kubelet-pods.js";
 
 const files = (entries: Record<string, string>) =>

@@ -12,19 +12,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { createWriteStream, mkdirSync, rmSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { projectVolume } from "../support/projected-volume.js";
 import type { ControllerFactory, InProcessApi } from "./controllers.js";
 import {
   firstContainer,
@@ -91,46 +81,6 @@ function volumeFiles(
       file.endsWith(".yaml") ? Buffer.from(rewriteRelayConfig(bytes.toString("utf8"), podIp, plan)) : bytes,
     );
   return files;
-}
-
-/**
- * Writes a projected volume the way the kubelet's atomic writer does: the files in a
- * timestamped directory, `..data` a symlink to it swapped by rename, and each file a
- * symlink through `..data`. A container therefore sees either the old set of files or the
- * new one, never a mix, and a process watching the directory sees `..data` change (how
- * cert-manager renewals reach a running relay). Nothing is written when nothing changed.
- */
-export function projectVolume(dir: string, files: Map<string, Buffer>): boolean {
-  mkdirSync(dir, { recursive: true });
-  const current = join(dir, "..data");
-  let unchanged = existsSync(current);
-  if (unchanged) {
-    const target = join(dir, readlinkSync(current));
-    const present = readdirSync(target);
-    unchanged =
-      present.length === files.size &&
-      [...files].every(([name, bytes]) => {
-        const path = join(target, name);
-        return existsSync(path) && readFileSync(path).equals(bytes);
-      });
-  }
-  if (unchanged) return false;
-  const previous = existsSync(current) ? readlinkSync(current) : undefined;
-  const stamp = `..${new Date().toISOString().replace(/[-:T]/g, "_").replace(/\..*/, "")}.${randomBytes(4).toString("hex")}`;
-  mkdirSync(join(dir, stamp));
-  for (const [name, bytes] of files) writeFileSync(join(dir, stamp, name), bytes);
-  symlinkSync(stamp, join(dir, "..data_tmp"));
-  renameSync(join(dir, "..data_tmp"), current);
-  for (const [name] of files) {
-    const link = join(dir, name);
-    if (!existsSync(link)) symlinkSync(join("..data", name), link);
-  }
-  for (const entry of readdirSync(dir)) {
-    if (entry.startsWith("..") || files.has(entry)) continue;
-    rmSync(join(dir, entry), { force: true });
-  }
-  if (previous && previous !== stamp) rmSync(join(dir, previous), { recursive: true, force: true });
-  return true;
 }
 
 function projectVolumes(plan: VolumePlan, podIp: string): boolean {
