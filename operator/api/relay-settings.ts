@@ -46,11 +46,12 @@ function fieldsWithout<S extends Record<string, z.ZodType>, K extends keyof S>(
 }
 
 /**
- * intake.proxyProtocolFrom follows spec.clientIp; intake.insecureAuth (AUTH without TLS off
- * loopback) has no place in a fleet that takes mail from other networks.
+ * intake.proxyProtocolFrom follows spec.clientIp; intake.insecureAuth and
+ * intake.plainAuthOnLoopback (AUTH without TLS) have no place in a fleet that takes mail from
+ * other networks: the operator renders both off.
  */
 const poolIntakeSchema = z.strictObject(
-  fieldsWithout(relayConfigSchema.shape.intake.unwrap().shape, ["proxyProtocolFrom", "insecureAuth"]),
+  fieldsWithout(relayConfigSchema.shape.intake.unwrap().shape, ["proxyProtocolFrom", "insecureAuth", "plainAuthOnLoopback"]),
 );
 
 export const poolRelaySettingsSchema = z.strictObject({

@@ -74,9 +74,12 @@ export function relayConfig(pool: RelayPool): Record<string, unknown> {
     ...(spec.trackingForwardedFrom?.length
       ? { tracking: { trustForwardedFrom: spec.trackingForwardedFrom } }
       : {}),
-    ...(spec.clientIp.preserve === "proxyProtocol"
-      ? { intake: { proxyProtocolFrom: spec.clientIp.proxyFrom } }
-      : {}),
+    // AUTH only after TLS on every listener, loopback included (docs/relaypool.md, "TLS").
+    intake: {
+      insecureAuth: false,
+      plainAuthOnLoopback: false,
+      ...(spec.clientIp.preserve === "proxyProtocol" ? { proxyProtocolFrom: spec.clientIp.proxyFrom } : {}),
+    },
   };
   return mergeOwnedOver(settings, owned);
 }

@@ -108,7 +108,7 @@ describe("spec.relay", () => {
       // As a client that skipped the schema might send them: the operator's values still win.
       relay: {
         logLevel: "error",
-        intake: { maxRecipients: 10, proxyProtocolFrom: ["192.0.2.66"] },
+        intake: { maxRecipients: 10, proxyProtocolFrom: ["192.0.2.66"], insecureAuth: true },
         tracking: { trustForwardedFrom: ["0.0.0.0/0"] },
         listen: { smtp: ["0.0.0.0:2525"] },
         dataDir: "/tmp/elsewhere",
@@ -116,7 +116,12 @@ describe("spec.relay", () => {
     });
     expect(config).toMatchObject({
       logLevel: "debug",
-      intake: { maxRecipients: 10, proxyProtocolFrom: ["10.1.2.3"] },
+      intake: {
+        maxRecipients: 10,
+        proxyProtocolFrom: ["10.1.2.3"],
+        insecureAuth: false,
+        plainAuthOnLoopback: false,
+      },
       tracking: { trustForwardedFrom: ["10.9.0.0/16"] },
       listen: { smtp: ["0.0.0.0:25", "0.0.0.0:587"] },
       dataDir: "/var/spool/relayfleet",

@@ -118,6 +118,11 @@ const relayConfigFields = z.strictObject({
       maxAuthFailuresPerUsername: z.number().int().min(1).default(100),
       /** Allow AUTH without TLS on non-loopback listeners (never in production). */
       insecureAuth: z.boolean().default(false),
+      /**
+       * Offer AUTH before TLS on loopback listeners (nothing leaves the machine). A fleet turns it
+       * off: a relay pod's listeners are never loopback in a real cluster, and may be in tests.
+       */
+      plainAuthOnLoopback: z.boolean().default(true),
       /** Accept the PROXY protocol header only from these addresses/ranges (e.g. the load balancer). */
       proxyProtocolFrom: z.array(z.string().refine((v) => isIP(v) !== 0, "an IP address")).default([]),
       /** Keep free on the spool file system; below it MAIL FROM gets 452 4.3.1. */
@@ -139,6 +144,7 @@ const relayConfigFields = z.strictObject({
       maxAuthFailuresPerIp: 20,
       maxAuthFailuresPerUsername: 100,
       insecureAuth: false,
+      plainAuthOnLoopback: true,
       proxyProtocolFrom: [],
       minFreeBytes: 256 * 1024 * 1024,
     }),

@@ -5,7 +5,8 @@
  * every listener that is not loopback AUTH waits for TLS (STARTTLS, or an
  * smtps listener where the session is TLS from the first byte). A listener
  * without `tls` therefore offers no AUTH at all; it still relays for accounts'
- * allowedIps. Loopback never leaves the machine: AUTH is offered there at once.
+ * allowedIps. Loopback never leaves the machine: AUTH is offered there at once,
+ * unless `intake.plainAuthOnLoopback` is false (what the operator renders).
  * `intake.insecureAuth` is the explicit escape hatch for setups that encrypt
  * some other way (a TLS-terminating balancer in front, a private link).
  */
@@ -18,6 +19,8 @@ export interface ListenerAddress {
 
 export interface AuthPolicyConfig {
   insecureAuth: boolean;
+  /** Loopback listeners offer AUTH before TLS (default); a fleet relay sets it false. */
+  plainAuthOnLoopback?: boolean;
 }
 
 /**
@@ -39,6 +42,7 @@ export function authPolicy(
   tlsActive: boolean,
   config: AuthPolicyConfig,
 ): AuthDecision {
-  if (tlsActive || config.insecureAuth || isLoopbackHost(listener.host)) return "offer";
+  if (tlsActive || config.insecureAuth) return "offer";
+  if ((config.plainAuthOnLoopback ?? true) && isLoopbackHost(listener.host)) return "offer";
   return "tls_first";
 }

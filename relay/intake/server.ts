@@ -194,7 +194,10 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     adjustConnections(server, {
       greetingDelayMs: config.intake.greetingDelayMs ?? (listen.port === 25 ? 100 : 0),
       authAllowed: (connection) =>
-        authPolicy(listen, connection.secure, { insecureAuth: config.intake.insecureAuth }) === "offer",
+        authPolicy(listen, connection.secure, {
+          insecureAuth: config.intake.insecureAuth,
+          plainAuthOnLoopback: config.intake.plainAuthOnLoopback,
+        }) === "offer",
       onAuthRefused: (error) => metrics.rejections.inc({ reason: error.code }),
     });
     server.on("error", (error) => log.warn({ err: error }, "SMTP connection error"));

@@ -38,6 +38,14 @@ describe("authPolicy", () => {
     }
   });
 
+  it("keeps AUTH for TLS on loopback too with intake.plainAuthOnLoopback: false (a fleet relay)", () => {
+    const fleet = { insecureAuth: false, plainAuthOnLoopback: false };
+    for (const host of ["127.0.0.1", "127.0.4.9", "::1", "localhost"]) {
+      expect(authPolicy({ host }, false, fleet), host).toBe("tls_first");
+      expect(authPolicy({ host }, true, fleet), host).toBe("offer");
+    }
+  });
+
   it("lets intake.insecureAuth open AUTH without TLS anywhere", () => {
     expect(authPolicy({ host: "0.0.0.0" }, false, { insecureAuth: true })).toBe("offer");
   });
