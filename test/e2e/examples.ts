@@ -21,6 +21,12 @@ export interface ExampleInputs {
   };
   drainTimeoutSeconds?: number;
   trackingBaseUrl: string;
+  /** The pool's certificate: a kubernetes.io/tls Secret in namespace mail (spec.tls). */
+  tlsSecretName?: string;
+  /** spec.smtpPorts (default [25]); 465 needs tlsSecretName. */
+  smtpPorts?: number[];
+  /** spec.relay: the pool's relay settings, named as in relay.yaml. */
+  relay?: Record<string, unknown>;
 }
 
 /** "isp-a.test" → "isp-a": sender names are short and readable. */
@@ -77,9 +83,11 @@ export function exampleObjects(inputs: ExampleInputs): Record<string, unknown>[]
       mode: "full",
       senderRoute: "default",
       redis: { url: inputs.redisUrl },
-      smtpPorts: [25],
+      smtpPorts: inputs.smtpPorts ?? [25],
       trackingBaseUrl: inputs.trackingBaseUrl,
       drain: { timeoutSeconds: inputs.drainTimeoutSeconds ?? 20 },
+      ...(inputs.tlsSecretName ? { tls: { secretName: inputs.tlsSecretName } } : {}),
+      ...(inputs.relay ? { relay: inputs.relay } : {}),
     },
   };
   return [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "mail" } }, route, pool];

@@ -56,7 +56,10 @@ export interface Fleet {
 /** The example RelayPool and SenderRoute wired to this fleet's Redis, Prometheus, ISPs and tracking Service. */
 export function fleetExamples(
   fleet: Fleet,
-  extra: Pick<ExampleInputs, "autoscaling" | "drainTimeoutSeconds"> = {},
+  extra: Pick<
+    ExampleInputs,
+    "autoscaling" | "drainTimeoutSeconds" | "tlsSecretName" | "smtpPorts" | "relay"
+  > = {},
 ): string {
   return exampleYaml({
     redisUrl: fleet.redis.url,
