@@ -14,6 +14,7 @@
  * running sandbox takes the change on a control port on 127.0.0.1.
  */
 
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, isIP } from "node:net";
@@ -25,6 +26,11 @@ import { adminToken, aRecords, putAccount, sendMail } from "../test/e2e/mail.js"
 import { httpsFetch } from "../test/kube/https-fetch.js";
 import { kubeToolsDir } from "../test/kube/kube-tools.js";
 import type { PeerBehaviour } from "../test/support/smtp-peer.js";
+import { createTestCa } from "../test/support/test-ca.js";
+
+/** The example pool's name in DNS: its certificate's name, and the SNI a client sends. */
+const POOL_HOSTNAME = "smtp-marathon.example.com";
+const BOUNCE_DOMAIN = "bounces.marathon.example.com";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -168,8 +174,23 @@ async function run(): Promise<void> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
 
   const domains = [...fleet.peers.keys()];
+  // The pool's certificate, as cert-manager would issue it: a CA of the sandbox's own signs the
+  // pool's name; clients verify against ca/ca.pem.
+  const ca = await createTestCa({ dir: join(dir, "ca") });
+  const issued = await ca.issue(POOL_HOSTNAME);
+  const caFile = join(dir, "ca", "ca.pem");
+  const passwordFile = join(dir, "sandbox-password");
+  const password = randomBytes(12).toString("base64url");
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
   const examples = join(dir, "examples.yaml");
-  writeFileSync(examples, fleetExamples(fleet));
+  writeFileSync(
+    examples,
+    fleetExamples(fleet, {
+      tls: { cert: readFileSync(issued.cert, "utf8"), key: readFileSync(issued.key, "utf8") },
+      smtpPorts: [25, 465],
+      relay: { bounceDomain: BOUNCE_DOMAIN, feedback: { loopAddresses: ["fbl"] } },
+    }),
+  );
   const state: SandboxState = {
     apiUrl: fleet.server.url,
     apiCa: fleet.server.ca,
@@ -198,6 +219,12 @@ In another terminal:
   kubectl get senderroute default -n mail -o yaml            # status.blocked: routed around it
   npm run sandbox -- isp isp-a.test accept --source ${fleet.sourceAddresses[0]}    # and lifts the block
 
+TLS (the pool's certificate is signed by ${caFile}; AUTH only after TLS):
+  RELAY=$(kubectl get dnsendpoint marathon -n mail -o jsonpath='{.spec.endpoints[0].targets[0]}')
+  openssl s_client -starttls smtp -connect $RELAY:25 -servername ${POOL_HOSTNAME} -CAfile ${caFile} -verify_return_error -verify_hostname ${POOL_HOSTNAME}
+  openssl s_client -connect $RELAY:465 -servername ${POOL_HOSTNAME} -CAfile ${caFile} -verify_return_error -verify_hostname ${POOL_HOSTNAME}
+  # after TLS: AUTH as user "sandbox", the password in ${passwordFile}
+
 Ctrl-C stops everything.`);
 
   // The account the examples send from, as soon as a relay is ready to take it.
@@ -205,7 +232,7 @@ Ctrl-C stops everything.`);
     const [first] = aRecords(fleet.server);
     if (!first) return;
     clearInterval(seed);
-    void putAccount(first, adminToken(fleet.server)).then(
+    void putAccount(first, adminToken(fleet.server), "sandbox", [{ username: "sandbox", password }]).then(
       () => console.log(`pool ready at ${aRecords(fleet.server).join(", ")}; account "sandbox" created`),
       (error: unknown) => console.error(`could not create the account: ${String(error)}`),
     );

@@ -98,7 +98,8 @@ export async function startIntake(options: IntakeOptions): Promise<Intake> {
     if (!listen) throw new Error(`bad listen address ${spec}`);
     const serverOptions: SMTPServerOptions = {
       name: config.hostname,
-      banner: "relayfleet ESMTP",
+      // smtp-server already writes "220 <hostname> ESMTP " before the banner.
+      banner: "relayfleet",
       size: config.maxMessageBytes,
       authMethods: ["PLAIN", "LOGIN"],
       authOptional: true,

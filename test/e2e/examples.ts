@@ -21,8 +21,8 @@ export interface ExampleInputs {
   };
   drainTimeoutSeconds?: number;
   trackingBaseUrl: string;
-  /** The pool's certificate: a kubernetes.io/tls Secret in namespace mail (spec.tls). */
-  tlsSecretName?: string;
+  /** The pool's certificate (PEM): written as the kubernetes.io/tls Secret `marathon-tls`, named in spec.tls. */
+  tls?: { cert: string; key: string };
   /** spec.smtpPorts (default [25]); 465 needs tlsSecretName. */
   smtpPorts?: number[];
   /** spec.relay: the pool's relay settings, named as in relay.yaml. */
@@ -86,11 +86,32 @@ export function exampleObjects(inputs: ExampleInputs): Record<string, unknown>[]
       smtpPorts: inputs.smtpPorts ?? [25],
       trackingBaseUrl: inputs.trackingBaseUrl,
       drain: { timeoutSeconds: inputs.drainTimeoutSeconds ?? 20 },
-      ...(inputs.tlsSecretName ? { tls: { secretName: inputs.tlsSecretName } } : {}),
+      ...(inputs.tls ? { tls: { secretName: TLS_SECRET } } : {}),
       ...(inputs.relay ? { relay: inputs.relay } : {}),
     },
   };
-  return [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "mail" } }, route, pool];
+  return [
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "mail" } },
+    ...(inputs.tls ? [tlsSecret(inputs.tls.cert, inputs.tls.key)] : []),
+    route,
+    pool,
+  ];
+}
+
+export const TLS_SECRET = "marathon-tls";
+
+/** The Secret a cert-manager Certificate writes: type kubernetes.io/tls, tls.crt and tls.key. */
+export function tlsSecret(certPem: string, keyPem: string): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "kubernetes.io/tls",
+    metadata: { name: TLS_SECRET, namespace: "mail" },
+    data: {
+      "tls.crt": Buffer.from(certPem).toString("base64"),
+      "tls.key": Buffer.from(keyPem).toString("base64"),
+    },
+  };
 }
 
 export function exampleYaml(inputs: ExampleInputs): string {

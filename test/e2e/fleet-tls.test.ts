@@ -20,6 +20,7 @@ import { SAMPLES, sampleBytes } from "../feedback/samples.js";
 import { kubeClients } from "../kube/kube-tools.js";
 import { createTestCa, type TestCa } from "../support/test-ca.js";
 import { smtpLineSession } from "../support/tls-smtp.js";
+import { tlsSecret } from "./examples.js";
 import { type Fleet, fleetExamples, startFleet } from "./fleet.js";
 import { adminToken, aRecords } from "./mail.js";
 
@@ -31,18 +32,9 @@ const USERNAME = "marathon-app";
 const PASSWORD = "correct horse battery staple";
 const authPlain = Buffer.from(`\0${USERNAME}\0${PASSWORD}`).toString("base64");
 
-/** The Secret a cert-manager Certificate writes: type kubernetes.io/tls, tls.crt and tls.key. */
+/** The renewed Secret, as cert-manager rewrites it in place. */
 async function tlsSecretYaml(issued: { cert: string; key: string }): Promise<string> {
-  return stringify({
-    apiVersion: "v1",
-    kind: "Secret",
-    type: "kubernetes.io/tls",
-    metadata: { name: "marathon-tls", namespace: "mail" },
-    data: {
-      "tls.crt": (await readFile(issued.cert)).toString("base64"),
-      "tls.key": (await readFile(issued.key)).toString("base64"),
-    },
-  });
+  return stringify(tlsSecret(await readFile(issued.cert, "utf8"), await readFile(issued.key, "utf8")));
 }
 
 describe("the fleet over TLS", () => {
@@ -86,18 +78,16 @@ describe("the fleet over TLS", () => {
     ({ kubectl } = kubeClients(fleet.kubeconfigPath, dir));
     const result = await kubectl(["apply", "-f", "crds/"]);
     if (result.code !== 0) throw new Error(result.stderr);
+    const issued = await ca.issue(HOSTNAME);
     const examples = fleetExamples(fleet, {
       autoscaling: { minReplicas: 2, maxReplicas: 2, target: 1000, scaleDownStabilizationSeconds: 8 },
       drainTimeoutSeconds: 10,
-      tlsSecretName: "marathon-tls",
+      tls: { cert: await readFile(issued.cert, "utf8"), key: await readFile(issued.key, "utf8") },
       smtpPorts: [25, 465],
       relay: { bounceDomain: BOUNCE_DOMAIN, feedback: { loopAddresses: ["fbl"] } },
     });
-    // The namespace first (the examples' first document), then the Secret, then the pool.
-    const [namespace, ...rest] = examples.split("---\n");
-    await apply(namespace as string, "namespace.yaml");
-    await apply(await tlsSecretYaml(await ca.issue(HOSTNAME)), "tls-secret.yaml");
-    await apply(rest.join("---\n"), "examples.yaml");
+    // The namespace, the TLS Secret, the SenderRoute and the RelayPool, in that order.
+    await apply(examples, "examples.yaml");
     const deadline = Date.now() + 90_000;
     while (aRecords(fleet.server).length < 2) {
       if (Date.now() > deadline) throw new Error("pool not ready within 90 s");

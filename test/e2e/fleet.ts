@@ -56,10 +56,7 @@ export interface Fleet {
 /** The example RelayPool and SenderRoute wired to this fleet's Redis, Prometheus, ISPs and tracking Service. */
 export function fleetExamples(
   fleet: Fleet,
-  extra: Pick<
-    ExampleInputs,
-    "autoscaling" | "drainTimeoutSeconds" | "tlsSecretName" | "smtpPorts" | "relay"
-  > = {},
+  extra: Pick<ExampleInputs, "autoscaling" | "drainTimeoutSeconds" | "tls" | "smtpPorts" | "relay"> = {},
 ): string {
   return exampleYaml({
     redisUrl: fleet.redis.url,

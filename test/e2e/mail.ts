@@ -37,11 +37,16 @@ export function adminToken(server: TestApiServer, pool = "marathon", namespace =
  * Creates the sending account (mail from loopback). It names no route: it takes the pool's
  * SenderRoute (spec.senderRoute, mail/default), which the relays know as their defaultRoute.
  */
-export async function putAccount(relayIp: string, token: string, name = "sandbox"): Promise<void> {
+export async function putAccount(
+  relayIp: string,
+  token: string,
+  name = "sandbox",
+  credentials: { username: string; password: string }[] = [],
+): Promise<void> {
   const response = await fetch(`http://${relayIp}:8081/v1/accounts/${name}`, {
     method: "PUT",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: JSON.stringify({ allowedIps: ["127.0.0.0/8"], allowedFrom: ["*"] }),
+    body: JSON.stringify({ allowedIps: ["127.0.0.0/8"], allowedFrom: ["*"], credentials }),
   });
   if (!response.ok) throw new Error(`PUT account: HTTP ${response.status} ${await response.text()}`);
 }

@@ -1,12 +1,13 @@
 /**
  * `npm run sandbox` as a newcomer runs it: the script started as its own
  * process, kubectl applying crds/ and the examples it wrote, `send` and
- * `isp` from "another terminal", then Ctrl-C, after which nothing it
- * started is left running.
+ * `isp` from "another terminal", the printed `openssl s_client` STARTTLS
+ * check (chain and name verified) with AUTH after it, then Ctrl-C, after
+ * which nothing it started is left running.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,6 +39,27 @@ describe("npm run sandbox", () => {
         out += chunk.toString();
       });
       child.on("exit", (code) => done({ code, out }));
+    });
+
+  /** Runs openssl with these arguments, typing each line a moment after the last (s_client's -crlf). */
+  const openssl = (args: string[], lines: string[]) =>
+    new Promise<string>((done) => {
+      const child = spawn("openssl", [...args, "-crlf", "-ign_eof"], { stdio: ["pipe", "pipe", "pipe"] });
+      let out = "";
+      child.stdout?.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      child.stderr?.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      const typing = lines.map((line, index) =>
+        setTimeout(() => child.stdin?.write(`${line}\n`), 1_500 * (index + 1)),
+      );
+      const killer = setTimeout(() => child.kill(), 1_500 * (lines.length + 4));
+      child.on("exit", () => {
+        for (const timer of [...typing, killer]) clearTimeout(timer);
+        done(out);
+      });
     });
 
   beforeAll(async () => {
@@ -90,6 +112,32 @@ describe("npm run sandbox", () => {
       expect(applied.code, applied.stderr).toBe(0);
     }
     await expect.poll(() => output, { timeout: 60_000, interval: 250 }).toMatch(/account "sandbox" created/);
+
+    // The printed STARTTLS check, as printed (with the relay's address for $RELAY): the chain and
+    // the name verify, and AUTH as the sandbox account works once the session is TLS.
+    const relay = (
+      await kubectl([
+        "get",
+        "dnsendpoint",
+        "marathon",
+        "-n",
+        "mail",
+        "-o",
+        "jsonpath={.spec.endpoints[0].targets[0]}",
+      ])
+    ).stdout.trim();
+    const printed = /^ {2}(openssl s_client -starttls smtp .*)$/m.exec(output)?.[1];
+    expect(printed, "the banner's openssl line").toBeDefined();
+    const password = (await readFile(join(dir, "sandbox-password"), "utf8")).trim();
+    const session = await openssl((printed as string).replace("$RELAY", relay).split(" ").slice(1), [
+      "EHLO client.example.org",
+      `AUTH PLAIN ${Buffer.from(`\0sandbox\0${password}`).toString("base64")}`,
+      "QUIT",
+    ]);
+    expect(session).toContain("Verify return code: 0 (ok)");
+    expect(session).toContain("Verified peername: smtp-marathon.example.com");
+    expect(session).toMatch(/^250-AUTH PLAIN LOGIN/m);
+    expect(session).toMatch(/^235 2\.7\.0 /m);
 
     const first = await runScript(["send", "--count", "40", "--concurrency", "4"]);
     expect(first.out).toMatch(/^40\/40 accepted in /m);
