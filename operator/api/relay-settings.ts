@@ -51,7 +51,11 @@ function fieldsWithout<S extends Record<string, z.ZodType>, K extends keyof S>(
  * other networks: the operator renders both off.
  */
 const poolIntakeSchema = z.strictObject(
-  fieldsWithout(relayConfigSchema.shape.intake.unwrap().shape, ["proxyProtocolFrom", "insecureAuth", "plainAuthOnLoopback"]),
+  fieldsWithout(relayConfigSchema.shape.intake.unwrap().shape, [
+    "proxyProtocolFrom",
+    "insecureAuth",
+    "plainAuthOnLoopback",
+  ]),
 );
 
 export const poolRelaySettingsSchema = z.strictObject({

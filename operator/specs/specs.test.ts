@@ -33,7 +33,10 @@ describe("builders", () => {
     expect(config.listen.smtp).toEqual(["0.0.0.0:25", "0.0.0.0:587"]);
     expect(yaml).not.toContain("redis");
     // AUTH only after TLS, whatever address the relay's listeners end up on.
-    expect(parseConfig(parse(yaml)).intake).toMatchObject({ insecureAuth: false, plainAuthOnLoopback: false });
+    expect(parseConfig(parse(yaml)).intake).toMatchObject({
+      insecureAuth: false,
+      plainAuthOnLoopback: false,
+    });
     const proxied = parse(
       (
         configMap(pool({ clientIp: { preserve: "proxyProtocol", proxyFrom: ["10.1.2.3"] } })).data as Record<
