@@ -13,6 +13,7 @@ import type { FairnessResult } from "./scenarios/fairness.js";
 import type { LatencyRow } from "./scenarios/latency.js";
 import type { MarathonResult } from "./scenarios/marathon.js";
 import type { ProfileResult } from "./scenarios/profile.js";
+import type { ResponsivenessResult } from "./scenarios/responsiveness.js";
 import { TARGETS, type ThroughputRow } from "./scenarios/throughput.js";
 
 export interface Machine {
@@ -41,6 +42,7 @@ export interface BenchResults {
   bigMessage?: BigMessageRow[];
   marathon?: MarathonResult;
   profile?: ProfileResult;
+  responsiveness?: ResponsivenessResult;
 }
 
 const verdict = (ok: boolean) => (ok ? "**met**" : "**not met**");
@@ -117,7 +119,29 @@ function targetsSection(results: BenchResults, out: string[]) {
     out.push(
       `| marathon: nothing lost, no alert later than 5 s, block routed around within 5 s | lost ${m.lost}, max delay ${fmt(m.delay.max / 1000, 2)} s, blocked IP used for ${fmt(m.blockedIpKeptSendingSeconds, 2)} s after the block | ${verdict(m.lost === 0 && m.delay.max <= 5000 && m.blockedIpKeptSendingSeconds <= 5)} (at ${fmt(m.fullScaleAlerts ? m.sample * m.compression : 0, 2)}× the 2009 intensity, a ${fmt(m.sample * 100, 2)}% sample of runners) |`,
     );
+  const r = results.responsiveness;
+  if (r)
+    out.push(
+      `| 220 banner on a submission listener < 90 ms | p99 ${fmt(r.banner.p99)} ms (max ${fmt(r.banner.max)} ms) | ${verdict(r.banner.p99 < 90)} |`,
+      `| tracking pixel < 100 ms while the webhook receiver hangs | p99 ${fmt(r.pixelWhileReceiverHangs.p99)} ms (max ${fmt(r.pixelWhileReceiverHangs.max)} ms) | ${verdict(r.pixelWhileReceiverHangs.p99 < 100)} |`,
+    );
   out.push("");
+}
+
+function responsivenessSection(r: ResponsivenessResult, out: string[]) {
+  const line = (label: string, p: ResponsivenessResult["banner"]) =>
+    `| ${label} | ${p.count} | ${fmt(p.p50, 1)} | ${fmt(p.p95, 1)} | ${fmt(p.p99, 1)} | ${fmt(p.max, 1)} |`;
+  out.push(
+    "## Responsiveness",
+    "",
+    "Design targets the test suite no longer times (docs/testing.md). *Banner*: connect to a relay process's submission listener, milliseconds to the whole `220` line, one connection at a time. *Pixel*: the tracking server (local Store, in the benchmark's process) answering an open pixel while every webhook POST it sets off hangs until the 2 s timeout.",
+    "",
+    "| what | samples | p50 ms | p95 ms | p99 ms | max ms |",
+    "| --- | --- | --- | --- | --- | --- |",
+    line("banner", r.banner),
+    line("pixel, receiver hanging", r.pixelWhileReceiverHangs),
+    "",
+  );
 }
 
 export async function writeReport(results: BenchResults, repoRoot: string): Promise<void> {
@@ -184,6 +208,7 @@ export async function writeReport(results: BenchResults, repoRoot: string): Prom
       "",
     );
   }
+  if (results.responsiveness) responsivenessSection(results.responsiveness, out);
   if (results.marathon) marathonSection(results.marathon, out);
   if (results.profile) {
     const p = results.profile;

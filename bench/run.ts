@@ -3,7 +3,7 @@
  * relayfleet side by side with a private Postfix, then BENCHMARKS.md, the
  * plots under docs/bench/ and bench/results/latest.json. About 15 minutes;
  * `--quick` is a ~2-minute smoke run (writes bench/results/quick.json only,
- * unless --write). `--only=throughput,latency,fairness,big,marathon,profile`
+ * unless --write). `--only=throughput,latency,fairness,big,responsiveness,marathon,profile`
  * runs a subset (for working on one part). Needs root (Postfix) and the
  * postfix package (smtp-source, smtp-sink).
  */
@@ -21,9 +21,18 @@ import { runFairness } from "./scenarios/fairness.js";
 import { runLatency } from "./scenarios/latency.js";
 import { runMarathon } from "./scenarios/marathon.js";
 import { runProfile } from "./scenarios/profile.js";
+import { runResponsiveness } from "./scenarios/responsiveness.js";
 import { runThroughput } from "./scenarios/throughput.js";
 
-const SECTIONS = ["throughput", "latency", "fairness", "big", "marathon", "profile"] as const;
+const SECTIONS = [
+  "throughput",
+  "latency",
+  "fairness",
+  "big",
+  "responsiveness",
+  "marathon",
+  "profile",
+] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Scale {
@@ -33,6 +42,8 @@ interface Scale {
   fairnessBurst: number;
   fairnessIdleSeconds: number;
   bigRuns: number;
+  /** Banner connections and pixel requests measured by the responsiveness section. */
+  responsivenessSamples: number;
   marathonSeconds: number;
   /** The marathon's replay peak as a share of full mode's measured 2 KB delivered/s. */
   marathonPeakShare: number;
@@ -46,6 +57,7 @@ const FULL: Scale = {
   fairnessBurst: 50_000,
   fairnessIdleSeconds: 30,
   bigRuns: 3,
+  responsivenessSamples: 500,
   marathonSeconds: 150,
   marathonPeakShare: 0.7,
   profileMessages: 5000,
@@ -58,6 +70,7 @@ const QUICK: Scale = {
   fairnessBurst: 3000,
   fairnessIdleSeconds: 5,
   bigRuns: 1,
+  responsivenessSamples: 100,
   marathonSeconds: 20,
   marathonPeakShare: 0.7,
   profileMessages: 1500,
@@ -160,6 +173,10 @@ async function main(): Promise<void> {
         runs: scale.bigRuns,
         log,
       });
+    }
+    if (only.has("responsiveness")) {
+      log("responsiveness (banner, pixel while a webhook receiver hangs)");
+      results.responsiveness = await runResponsiveness({ dir, samples: scale.responsivenessSamples, log });
     }
     if (only.has("marathon")) {
       log("marathon replay");

@@ -1,6 +1,11 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { TIER_ORDER } from "./tiers.js";
+
+function npmScripts(): Record<string, string> {
+  return (JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> }).scripts;
+}
 
 describe("CI and README", () => {
   it(".ci/run runs the test command that README.md names", () => {
@@ -15,5 +20,22 @@ describe("CI and README", () => {
     const readme = readFileSync("README.md", "utf8");
     expect(readme).toContain("npm ci && npm start");
     expect(readme).toContain("npm test");
+  });
+
+  it("npm test checks the tree, then runs the tiers one after another in order, the image last", () => {
+    const steps = npmScripts().test?.split(" && ");
+    expect(steps).toEqual([
+      "node test/support/ensure-system-packages.mjs",
+      "npm run typecheck",
+      "npm run lint",
+      ...TIER_ORDER.map((tier) => `vitest run --project ${tier}`),
+    ]);
+    expect(TIER_ORDER.at(-1)).toBe("image");
+  });
+
+  it("npm run test:fast runs the unit and integration tiers, test:unit the unit tier alone", () => {
+    const scripts = npmScripts();
+    expect(scripts["test:fast"]).toBe("vitest run --project unit && vitest run --project integration");
+    expect(scripts["test:unit"]).toBe("vitest run --project unit");
   });
 });

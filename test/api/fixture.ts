@@ -39,7 +39,7 @@ export async function startApi(kind: StoreKind = "local", exchanges: Exchange[] 
   const store = await openTestStore(kind);
   const metrics = createMetrics({ defaultMetrics: false });
   const drained = { value: false };
-  // An empty quarantine on a spool of its own (quarantining is tested on whole relays, test/relay/poison.test.ts).
+  // An empty quarantine on a spool of its own (quarantining is tested on whole relays, test/faults/poison.test.ts).
   const spoolDir = await tempDir();
   const quarantine = new Quarantine(spoolDir, join(spoolDir, "queue"));
   const server = createServer(

@@ -88,10 +88,12 @@ describe("hostile SMTP input", () => {
 
   it("greets at once on a submission listener (no fixed early-talker wait)", async () => {
     const relay = await startTestIntake({ accounts: [office] });
-    const started = performance.now();
     const client = await rawSmtp(relay.port);
-    expect(await client.reply()).toMatch(/^220 /);
-    expect(performance.now() - started).toBeLessThan(90);
+    // Talking at once, as the 421 case below does: with a greeting wait this EHLO would be refused.
+    // How fast the banner comes is a benchmark figure (bench/scenarios/responsiveness.ts).
+    client.send("EHLO eager.test\r\n");
+    expect(await client.reply(5_000)).toMatch(/^220 /);
+    expect(await client.reply(5_000)).toMatch(/^250[ -]/);
     client.close();
   });
 

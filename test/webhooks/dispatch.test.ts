@@ -180,19 +180,22 @@ describe("webhook retries, timeouts and limits", () => {
   });
 
   it("keeps serving the pixel fast while a receiver hangs, and times the hanging POST out", async () => {
-    const t = await setup();
+    // Each POST hangs for the whole timeout, so a pixel that waited for its POST would take at
+    // least that long; a pixel answered sooner did not wait. How fast it answers is a benchmark
+    // figure (bench/scenarios/responsiveness.ts), not asserted here.
+    const postTimeoutMs = 2_000;
+    const t = await setup("local", { ...FAST, timeoutMs: postTimeoutMs });
     const hanging = await startReceiver(() => "hang");
     await t.hook(hanging.url);
     await fetch(t.pixel(), { headers: BROWSER });
     await hanging.waitFor(1);
-    // The receiver holds the first POST open; the pixel does not wait for it.
-    const started = performance.now();
-    for (let i = 0; i < 20; i++) expect((await fetch(t.pixel(), { headers: BROWSER })).status).toBe(200);
-    const perPixel = (performance.now() - started) / 20;
-    expect(perPixel).toBeLessThan(100);
-    // Each POST ends at the 300 ms timeout and is retried, so the hang is counted, not waited on.
+    for (let i = 0; i < 20; i++) {
+      const answer = await fetch(t.pixel(), { headers: BROWSER, signal: AbortSignal.timeout(postTimeoutMs) });
+      expect(answer.status).toBe(200);
+    }
+    // Each POST ends at its timeout and is retried, so the hang is counted, not waited on.
     await expect
-      .poll(async () => (await t.results()).retried ?? 0, { timeout: 3000 })
+      .poll(async () => (await t.results()).retried ?? 0, { timeout: postTimeoutMs + 8_000 })
       .toBeGreaterThanOrEqual(1);
     expect((await t.results()).delivered).toBeUndefined();
   });

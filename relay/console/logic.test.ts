@@ -1,15 +1,8 @@
 /** The console's pure parts: query strings, timelines, chart buckets, error placement, CSV, file names. */
 import { describe, expect, it } from "vitest";
-import { axisMax } from "../../relay/console/app/chart.js";
-import {
-  fieldForIssue,
-  linesOf,
-  logQuery,
-  timeBuckets,
-  timelineFor,
-  toCsv,
-} from "../../relay/console/app/logic.js";
-import { consoleFileFor, isConsolePath } from "../../relay/console/serve.js";
+import { axisMax } from "./app/chart.js";
+import { fieldForIssue, linesOf, logQuery, timeBuckets, timelineFor, toCsv } from "./app/logic.js";
+import { consoleFileFor, isConsolePath } from "./serve.js";
 
 describe("logQuery", () => {
   it("keeps only the filters given, trims text, turns local times into epoch milliseconds", () => {

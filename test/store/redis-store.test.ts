@@ -10,12 +10,12 @@ import fc from "fast-check";
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { describe, expect, inject, it, onTestFinished } from "vitest";
-import { account, currentHour, event, newMessage } from "../../../test/store/fixtures.js";
-import { freePort } from "../../../test/support/free-port.js";
-import { type Store, StoreError } from "../types.js";
-import { openRedisStore } from "./index.js";
-import { keyPart, storeKeys } from "./keys.js";
-import { MAX_EVENTS_PER_MESSAGE } from "./stats.js";
+import { openRedisStore } from "../../relay/store/redis/index.js";
+import { keyPart, storeKeys } from "../../relay/store/redis/keys.js";
+import { MAX_EVENTS_PER_MESSAGE } from "../../relay/store/redis/stats.js";
+import { type Store, StoreError } from "../../relay/store/types.js";
+import { freePort } from "../support/free-port.js";
+import { account, currentHour, event, newMessage } from "./fixtures.js";
 
 async function openFresh(options: { logger?: pino.Logger } = {}) {
   const prefix = `u${randomUUID()}:`;

@@ -12,9 +12,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeStoreContract } from "../../../test/store/contract.js";
-import { type RedisServer, startRedisServer } from "../../../test/support/redis-server.js";
-import { openRedisStore } from "./index.js";
+import { openRedisStore } from "../../relay/store/redis/index.js";
+import { type RedisServer, startRedisServer } from "../support/redis-server.js";
+import { describeStoreContract } from "./contract.js";
 
 const NODES = 3;
 const servers: RedisServer[] = [];
