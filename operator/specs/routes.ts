@@ -12,7 +12,7 @@
  */
 import { sendersForDomain } from "../../relay/delivery/route.js";
 import { type RouteTable, routeTableSchema } from "../../relay/routes/schema.js";
-import type { BlockedPair } from "../../relay/store/types.js";
+import type { BlockedPair } from "../../relay/vocabulary.js";
 import type { BlockedEntry, SenderRouteSpec } from "../api/senderroute.js";
 
 /** SMTP AUTH credentials read from each sender's authSecretRef, by sender name. */

@@ -5,7 +5,8 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { ApiKeyRecord, Store } from "../store/types.js";
+import type { Store } from "../store/types.js";
+import type { ApiKeyRecord } from "../vocabulary.js";
 import { ApiError } from "./http.js";
 
 export type Principal = { role: "admin" } | { role: "account"; account: string; keyId: string };

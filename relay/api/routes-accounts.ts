@@ -1,7 +1,8 @@
 /** Accounts, their API keys and their transactional groups (CONTRACT.md, "API"). */
 import { hashCredentials } from "../accounts/credentials.js";
+import type { Account } from "../accounts/schema.js";
 import { accountInputSchema, accountNameSchema, accountSchema } from "../accounts/schema.js";
-import { type Account, StoreError } from "../store/types.js";
+import { StoreError } from "../store/types.js";
 import { newApiKey } from "./auth.js";
 import { ApiError, invalid, issuesOf, type Reply } from "./http.js";
 import { type ApiRoute, defineRoute } from "./route.js";

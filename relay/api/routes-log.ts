@@ -1,6 +1,6 @@
 /** The SMTP log, one message, stats, the errors list and reports (CONTRACT.md, "API"). */
 import { z } from "zod";
-import type { DeliveryStats, ReportDimension } from "../store/types.js";
+import type { DeliveryStats, ReportDimension } from "../vocabulary.js";
 import { canSee } from "./auth.js";
 import { ApiError, limitParam, parseWith, type Reply, timeParam } from "./http.js";
 import { type ApiRoute, defineRoute } from "./route.js";

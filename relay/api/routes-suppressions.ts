@@ -1,6 +1,6 @@
 /** Suppression lists: bounces, unsubscribes, complaints (CONTRACT.md, "API"). */
 import { z } from "zod";
-import type { SuppressionList } from "../store/types.js";
+import type { SuppressionList } from "../vocabulary.js";
 import { ApiError, limitParam, parseWith, type Reply } from "./http.js";
 import { type ApiRoute, defineRoute } from "./route.js";
 import { accountNameParam } from "./routes-accounts.js";

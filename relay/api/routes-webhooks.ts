@@ -6,7 +6,7 @@
  * mistake is a 400 now rather than a refused delivery later.
  */
 import { randomBytes } from "node:crypto";
-import type { WebhookRecord } from "../store/types.js";
+import type { WebhookRecord } from "../vocabulary.js";
 import { newWebhookSecret } from "../webhooks/signature.js";
 import { checkTargetUrl } from "../webhooks/targets.js";
 import { ApiError, invalid, type Reply } from "./http.js";

@@ -4,9 +4,9 @@
  * check real answers against that document).
  */
 import { z } from "zod";
+import type { Account } from "../accounts/schema.js";
 import { accountInputSchema, accountSchema, dkimKeySchema } from "../accounts/schema.js";
 import { GROUP_NAME_PATTERN } from "../intake/headers.js";
-import type { Account } from "../store/types.js";
 
 const time = z.number().int().describe("milliseconds since the epoch (UTC)");
 

@@ -7,14 +7,8 @@
  * increment, so concurrent callers never overshoot a limit.
  */
 import { z } from "zod";
-import type {
-  LimitCheck,
-  LimitWindow,
-  SendingCounts,
-  SendingLimits,
-  Store,
-  TransactionalGroup,
-} from "../types.js";
+import type { LimitWindow, SendingCounts, SendingLimits, TransactionalGroup } from "../../vocabulary.js";
+import type { LimitCheck, Store } from "../types.js";
 import type { LocalContext } from "./context.js";
 import { staleBefore, windowStart } from "./time.js";
 import { storedValue, timeSchema, validInput } from "./validate.js";

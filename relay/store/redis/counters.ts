@@ -1,5 +1,7 @@
 /** Sending counters, fixed-window rate counters and transactional groups. */
-import type { LimitCheck, LimitWindow, SendingCounts, SendingLimits, TransactionalGroup } from "../types.js";
+
+import type { LimitWindow, SendingCounts, SendingLimits, TransactionalGroup } from "../../vocabulary.js";
+import type { LimitCheck } from "../types.js";
 import { StoreError } from "../types.js";
 import { byCodeUnit } from "./codecs.js";
 import type { RedisContext } from "./context.js";
