@@ -45,6 +45,17 @@ export interface SendingCounts {
 
 // ---------------------------------------------------------------- groups
 
+/**
+ * The one rule for a transactional group's name, wherever one arrives (the
+ * API, the X-Relay-Group header at intake), is read again (before a copy, with
+ * X-Relay-Track) or is kept (the Store): 1 to 128 letters, digits, spaces or
+ * . _ : @ / + -, not starting or ending with a space. So no control
+ * characters, and nothing a header cannot carry (its value is trimmed).
+ */
+export const GROUP_NAME_PATTERN = /^(?! )[\p{L}\p{N} ._:@/+-]{1,128}(?<! )$/u;
+export const GROUP_NAME_RULE =
+  "1-128 letters, digits, spaces or . _ : @ / + -, not starting or ending with a space";
+
 export interface TransactionalGroup {
   name: string;
   createdAt: number;

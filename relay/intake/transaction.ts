@@ -16,12 +16,12 @@ import type { SpooledEnvelope } from "../spool/envelope.js";
 import type { Spool, SpoolEntry, SpoolWriter } from "../spool/spool.js";
 import { type Store, StoreError } from "../store/types.js";
 import { malformedLineOffset } from "../transform/header-block.js";
-import type { SuppressionEntry } from "../vocabulary.js";
+import { GROUP_NAME_PATTERN, type SuppressionEntry } from "../vocabulary.js";
 import type { AccountDirectory } from "./accounts.js";
 import { envelopeAddressProblem } from "./addresses.js";
 import { AuthLimits } from "./auth-limits.js";
 import { DataGuard } from "./data-guard.js";
-import { firstHeader, fromAddresses, GROUP_NAME_PATTERN } from "./headers.js";
+import { firstHeader, fromAddresses } from "./headers.js";
 
 export interface IntakeDeps {
   config: Pick<RelayConfig, "hostname" | "maxMessageBytes" | "intake">;
