@@ -93,7 +93,6 @@ export const senderRouteStatusSchema = object({
 export type SenderRouteSpec = Infer<typeof senderRouteSpecSchema>;
 export type SenderRouteStatus = Infer<typeof senderRouteStatusSchema>;
 export type BlockedEntry = Infer<typeof blockedEntrySchema>;
-export type SenderSpec = Infer<typeof senderSchema>;
 
 export interface SenderRoute {
   apiVersion: "relayfleet.io/v1alpha1";

@@ -31,10 +31,3 @@ export function setConditions(
   }
   return result;
 }
-
-export function conditionOf(
-  conditions: readonly Condition[] | undefined,
-  type: string,
-): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}

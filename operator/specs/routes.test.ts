@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { BlockedPair } from "../../relay/store/types.js";
+import type { BlockedPair } from "../../relay/vocabulary.js";
 import type { SenderRouteSpec } from "../api/senderroute.js";
 import { blockedStatus, pairsForRoute, pairsToRelease, publishedRouteTable, releaseAt } from "./routes.js";
 

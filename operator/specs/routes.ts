@@ -10,9 +10,10 @@
  * ever falling back to the rest of the pool. When every allowed sender is
  * blocked no failover exists: the pair stays blocked and mail waits.
  */
-import { sendersForDomain } from "../../relay/delivery/route.js";
+
 import { type RouteTable, routeTableSchema } from "../../relay/routes/schema.js";
-import type { BlockedPair } from "../../relay/store/types.js";
+import { sendersForDomain } from "../../relay/routes/selection.js";
+import type { BlockedPair } from "../../relay/vocabulary.js";
 import type { BlockedEntry, SenderRouteSpec } from "../api/senderroute.js";
 
 /** SMTP AUTH credentials read from each sender's authSecretRef, by sender name. */

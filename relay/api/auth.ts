@@ -5,10 +5,16 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { ApiKeyRecord, Store } from "../store/types.js";
+import type { Store } from "../store/types.js";
+import type { ApiKeyRecord } from "../vocabulary.js";
+import type { Access } from "./endpoint.js";
 import { ApiError } from "./http.js";
 
-export type Principal = { role: "admin" } | { role: "account"; account: string; keyId: string };
+export type Principal =
+  | { role: "admin" }
+  | { role: "account"; account: string; keyId: string }
+  /** No token asked for (a public endpoint: the probes). */
+  | { role: "anonymous" };
 
 export function bearerOf(request: IncomingMessage): string | undefined {
   const header = request.headers.authorization ?? "";
@@ -38,14 +44,22 @@ const UNAUTHORIZED = () =>
     "www-authenticate": 'Bearer realm="relayfleet"',
   });
 
+/**
+ * The one bearer check of the API listener, for an endpoint's access level
+ * (endpoint.ts): public asks for nothing, fleet takes the admin token alone,
+ * the others also an API key (whose reach each endpoint then checks).
+ */
 export async function authenticate(
+  access: Access,
   request: IncomingMessage,
   adminToken: string,
   store: Store,
 ): Promise<Principal> {
+  if (access === "public") return { role: "anonymous" };
   const token = bearerOf(request);
   if (!token) throw UNAUTHORIZED();
   if (tokensEqual(token, adminToken)) return { role: "admin" };
+  if (access === "fleet") throw UNAUTHORIZED();
   if (!/^rfk_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/.test(token)) throw UNAUTHORIZED();
   const record = await store.findApiKey(hashApiKey(token));
   if (!record) throw UNAUTHORIZED();
@@ -53,7 +67,7 @@ export async function authenticate(
 }
 
 export function canSee(principal: Principal, account: string): boolean {
-  return principal.role === "admin" || principal.account === account;
+  return principal.role === "admin" || (principal.role === "account" && principal.account === account);
 }
 
 export function requireAdmin(principal: Principal): void {

@@ -1,9 +1,9 @@
 /**
- * The OpenAPI 3.1 document served at /v1/openapi.json, generated from the route
+ * The OpenAPI 3.1 document served at /v1/openapi.json, generated from the endpoint
  * table and its zod schemas (JSON Schema 2020-12, which OpenAPI 3.1 uses).
  */
 import { type ZodType, z } from "zod";
-import type { ApiRoute } from "./route.js";
+import type { Access, Endpoint } from "./endpoint.js";
 import { errorBodySchema } from "./schemas.js";
 
 type JsonSchema = Record<string, unknown>;
@@ -18,22 +18,30 @@ export function openApiPath(pattern: string): string {
   return pattern.replace(/:([A-Za-z]+)/g, "{$1}");
 }
 
+const ACCESS_TEXT: Record<Access, string> = {
+  public: "anyone, no token",
+  fleet: "the admin token",
+  admin: "the admin token",
+  account: "the admin token or this account's API key",
+  caller: "the admin token or the owning account's API key",
+};
+
 const ERROR_RESPONSE = (description: string) => ({
   description,
   content: { "application/json": { schema: jsonSchema(errorBodySchema, "output") } },
 });
 
-function queryParameters(route: ApiRoute): JsonSchema[] {
+function queryParameters(endpoint: Endpoint): JsonSchema[] {
   const parameters: JsonSchema[] = [];
-  if (route.querySchema) {
-    const schema = jsonSchema(route.querySchema, "input");
+  if (endpoint.querySchema) {
+    const schema = jsonSchema(endpoint.querySchema, "input");
     const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
     const required = new Set((schema.required as string[] | undefined) ?? []);
     for (const [name, property] of Object.entries(properties)) {
       parameters.push({ name, in: "query", required: required.has(name), schema: property });
     }
   }
-  if (route.response.table) {
+  if (endpoint.response.table) {
     parameters.push({
       name: "format",
       in: "query",
@@ -45,41 +53,41 @@ function queryParameters(route: ApiRoute): JsonSchema[] {
   return parameters;
 }
 
-function operation(route: ApiRoute): JsonSchema {
-  const pathParameters = [...route.pattern.matchAll(/:([A-Za-z]+)/g)].map((m) => ({
+function operation(endpoint: Endpoint): JsonSchema {
+  const pathParameters = [...endpoint.pattern.matchAll(/:([A-Za-z]+)/g)].map((m) => ({
     name: m[1],
     in: "path",
     required: true,
     schema: { type: "string" },
   }));
   const content: Record<string, JsonSchema> = {};
-  if (route.response.schema)
-    content["application/json"] = { schema: jsonSchema(route.response.schema, "output") };
-  if (route.response.table) {
+  if (endpoint.response.schema)
+    content["application/json"] = { schema: jsonSchema(endpoint.response.schema, "output") };
+  if (endpoint.response.table) {
     content["text/csv"] = { schema: { type: "string" } };
     content["application/xml"] = { schema: { type: "string" } };
   }
   const success = {
-    description: route.response.description,
+    description: endpoint.response.description,
     ...(Object.keys(content).length > 0 ? { content } : {}),
   };
   return {
-    summary: route.summary,
-    tags: [route.tag],
-    operationId: `${route.method.toLowerCase()}${openApiPath(route.pattern).replace(/[^A-Za-z]+(.)?/g, (_m, c: string | undefined) => (c ?? "").toUpperCase())}`,
-    description: `Access: ${route.access === "admin" ? "the admin token" : route.access === "account" ? "the admin token or this account's API key" : "the admin token or the owning account's API key"}.`,
-    parameters: [...pathParameters, ...queryParameters(route)],
-    ...(route.bodySchema
+    summary: endpoint.summary,
+    tags: [endpoint.tag],
+    operationId: `${endpoint.method.toLowerCase()}${openApiPath(endpoint.pattern).replace(/[^A-Za-z]+(.)?/g, (_m, c: string | undefined) => (c ?? "").toUpperCase())}`,
+    description: `Access: ${ACCESS_TEXT[endpoint.access]}.`,
+    parameters: [...pathParameters, ...queryParameters(endpoint)],
+    ...(endpoint.bodySchema
       ? {
           requestBody: {
-            required: !route.bodySchema.safeParse(undefined).success,
-            content: { "application/json": { schema: jsonSchema(route.bodySchema, "input") } },
+            required: !endpoint.bodySchema.safeParse(undefined).success,
+            content: { "application/json": { schema: jsonSchema(endpoint.bodySchema, "input") } },
           },
         }
       : {}),
     responses: {
-      [String(route.response.status)]: success,
-      ...(route.response.alsoStatus ? { [String(route.response.alsoStatus)]: success } : {}),
+      [String(endpoint.response.status)]: success,
+      ...(endpoint.response.alsoStatus ? { [String(endpoint.response.alsoStatus)]: success } : {}),
       "400": ERROR_RESPONSE("invalid request; `issues` names each field at fault"),
       "401": ERROR_RESPONSE("no or unknown bearer token"),
       "403": ERROR_RESPONSE("the token may not make this call"),
@@ -88,12 +96,12 @@ function operation(route: ApiRoute): JsonSchema {
   };
 }
 
-export function openApiDocument(routes: readonly ApiRoute[]): JsonSchema {
+export function openApiDocument(endpoints: readonly Endpoint[]): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
-  for (const route of routes) {
-    const path = openApiPath(route.pattern);
+  for (const endpoint of endpoints) {
+    const path = openApiPath(endpoint.pattern);
     paths[path] ??= {};
-    (paths[path] as Record<string, JsonSchema>)[route.method.toLowerCase()] = operation(route);
+    (paths[path] as Record<string, JsonSchema>)[endpoint.method.toLowerCase()] = operation(endpoint);
   }
   return {
     openapi: "3.1.0",

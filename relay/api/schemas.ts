@@ -4,9 +4,9 @@
  * check real answers against that document).
  */
 import { z } from "zod";
+import type { Account } from "../accounts/schema.js";
 import { accountInputSchema, accountSchema, dkimKeySchema } from "../accounts/schema.js";
-import { GROUP_NAME_PATTERN } from "../intake/headers.js";
-import type { Account } from "../store/types.js";
+import { GROUP_NAME_PATTERN, GROUP_NAME_RULE } from "../vocabulary.js";
 
 const time = z.number().int().describe("milliseconds since the epoch (UTC)");
 
@@ -45,7 +45,7 @@ export const apiKeySchema = z.object({
 });
 
 export const groupBodySchema = z.strictObject({
-  name: z.string().regex(GROUP_NAME_PATTERN, "1-128 letters, digits, spaces or . _ : @ / + -"),
+  name: z.string().regex(GROUP_NAME_PATTERN, GROUP_NAME_RULE),
 });
 export const groupSchema = z.object({ name: z.string(), createdAt: time });
 

@@ -1,10 +1,11 @@
 /**
- * The API listener (CONTRACT.md, "API"): lifecycle endpoints (lifecycle.ts),
- * the OpenAPI document, and the admin and reporting calls of the route table.
+ * The API listener (CONTRACT.md, "API"): one endpoint table holding the
+ * lifecycle endpoints (endpoints-lifecycle.ts) and the admin and reporting
+ * calls, behind one bearer check (auth.ts), plus the OpenAPI document.
  *
- * Plain node:http with a small route table: about twenty calls, each a
- * validate-load-answer handler, gain little from a framework, and the route
- * table doubles as the OpenAPI source.
+ * Plain node:http with a small endpoint table: about twenty calls, each a
+ * validate-load-answer handler, gain little from a framework, and the
+ * reporting part of the table doubles as the OpenAPI source.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Counter, type Registry } from "prom-client";
@@ -14,24 +15,28 @@ import type { Store } from "../store/types.js";
 import { StoreError } from "../store/types.js";
 import { targetCheck } from "../webhooks/targets.js";
 import { authenticate } from "./auth.js";
+import type { Endpoint } from "./endpoint.js";
+import { matchEndpoint } from "./endpoint-match.js";
+import { accountEndpoints } from "./endpoints-accounts.js";
+import { type LifecycleDeps, lifecycleEndpoints } from "./endpoints-lifecycle.js";
+import { logEndpoints } from "./endpoints-log.js";
+import { type QuarantineAccess, quarantineEndpoints } from "./endpoints-quarantine.js";
+import { suppressionEndpoints } from "./endpoints-suppressions.js";
+import { webhookEndpoints } from "./endpoints-webhooks.js";
 import { ApiError, writeError, writeReply } from "./http.js";
-import { handleLifecycle, type LifecycleDeps } from "./lifecycle.js";
 import { openApiDocument } from "./openapi.js";
-import type { ApiRoute } from "./route.js";
-import { matchRoute } from "./router.js";
-import { accountRoutes } from "./routes-accounts.js";
-import { logRoutes } from "./routes-log.js";
-import { type QuarantineAccess, quarantineRoutes } from "./routes-quarantine.js";
-import { suppressionRoutes } from "./routes-suppressions.js";
-import { webhookRoutes } from "./routes-webhooks.js";
 
-export const API_ROUTES: readonly ApiRoute[] = [
-  ...accountRoutes,
-  ...suppressionRoutes,
-  ...logRoutes,
-  ...webhookRoutes,
-  ...quarantineRoutes,
+/** The admin and reporting API: what /v1/openapi.json documents. */
+export const API_ENDPOINTS: readonly Endpoint[] = [
+  ...accountEndpoints,
+  ...suppressionEndpoints,
+  ...logEndpoints,
+  ...webhookEndpoints,
+  ...quarantineEndpoints,
 ];
+
+/** Every endpoint the listener answers. */
+const ENDPOINTS: readonly Endpoint[] = [...lifecycleEndpoints, ...API_ENDPOINTS];
 
 export interface ApiDeps {
   store: Store;
@@ -68,13 +73,12 @@ export function createApiHandler(deps: ApiDeps) {
     now: deps.now ?? Date.now,
     webhookTargets: targetCheck(deps.allowPrivateWebhookTargets ?? []),
     ...(deps.quarantine ? { quarantine: deps.quarantine } : {}),
+    lifecycle: deps.lifecycle,
   };
   const requests = requestCounter(deps.registry);
   let openApiText: string | undefined;
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<string> {
-    if (await handleLifecycle(request, response, deps.lifecycle))
-      return (request.url ?? "/").split("?")[0] ?? "/";
     const url = new URL(request.url ?? "/", "http://api.invalid");
     // The web console's static page (relay/console); it calls the API below with the user's token.
     if (isConsolePath(url.pathname)) {
@@ -84,7 +88,7 @@ export function createApiHandler(deps: ApiDeps) {
     if (url.pathname === "/v1/openapi.json") {
       if (request.method !== "GET" && request.method !== "HEAD")
         throw new ApiError("method_not_allowed", "use GET");
-      openApiText ??= `${JSON.stringify(openApiDocument(API_ROUTES), null, 2)}\n`;
+      openApiText ??= `${JSON.stringify(openApiDocument(API_ENDPOINTS), null, 2)}\n`;
       response.writeHead(200, {
         "content-type": "application/json; charset=utf-8",
         "cache-control": "no-cache",
@@ -92,7 +96,7 @@ export function createApiHandler(deps: ApiDeps) {
       response.end(openApiText);
       return url.pathname;
     }
-    const match = matchRoute(API_ROUTES, request.method ?? "GET", url.pathname);
+    const match = matchEndpoint(ENDPOINTS, request.method ?? "GET", url.pathname);
     if (match.kind === "bad_encoding")
       throw new ApiError("invalid_request", "the path is not valid percent-encoding");
     if (match.kind === "none") throw new ApiError("not_found", `no such call: ${url.pathname}`);
@@ -101,10 +105,10 @@ export function createApiHandler(deps: ApiDeps) {
         allow: match.allowed.join(", "),
       });
     }
-    const principal = await authenticate(request, deps.apiToken, deps.store);
-    const reply = await match.route.run({ request, url, params: match.params, principal, api });
+    const principal = await authenticate(match.endpoint.access, request, deps.apiToken, deps.store);
+    const reply = await match.endpoint.run({ request, url, params: match.params, principal, api });
     writeReply(request, response, reply, url);
-    return match.route.pattern;
+    return match.endpoint.pattern;
   }
 
   return (request: IncomingMessage, response: ServerResponse): void => {
@@ -137,7 +141,7 @@ function toApiError(error: unknown): ApiError {
 /** The matched pattern when there is one, so the metric's labels stay bounded. */
 function routeLabel(request: IncomingMessage): string {
   const path = (request.url ?? "/").split("?")[0] ?? "/";
-  const match = matchRoute(API_ROUTES, request.method ?? "GET", path);
-  if (match.kind === "found") return match.route.pattern;
+  const match = matchEndpoint(ENDPOINTS, request.method ?? "GET", path);
+  if (match.kind === "found") return match.endpoint.pattern;
   return match.kind === "method" ? match.pattern : "unmatched";
 }

@@ -4,7 +4,7 @@
  * which hold from the moment the answer arrives, before the Store round trip.
  * No I/O here; the route book feeds it.
  */
-import type { BlockedPair } from "../store/types.js";
+import type { BlockedPair } from "../vocabulary.js";
 
 const key = (sender: string, domain: string) => `${sender}\u0000${domain.toLowerCase()}`;
 

@@ -4,7 +4,7 @@
  * UNKNOWN_RECIPIENT_RULES), as zone-mta keeps its bounces.txt, so adding one
  * is adding a line; route tables add their own block patterns at run time.
  */
-import type { AttemptOutcome } from "../store/types.js";
+import type { AttemptOutcome } from "../vocabulary.js";
 
 /** Where in the SMTP dialogue the answer came. */
 export type AnswerStage =

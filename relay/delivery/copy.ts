@@ -13,9 +13,9 @@ import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Sender } from "../routes/schema.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
-import type { DeliveryAttempt } from "../store/types.js";
 import type { TokenKeyring } from "../tracking/token.js";
 import { AlternativeCache, KeyCache, type TransformContext } from "../transform/index.js";
+import type { DeliveryAttempt } from "../vocabulary.js";
 import { classifyAnswer, type RemoteAnswer, type Verdict } from "./classify.js";
 import { COPY_WORKER_LOSSES_BEFORE_QUARANTINE, type QuarantineReason } from "./copy-dispatch.js";
 import {

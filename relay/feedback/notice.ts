@@ -11,7 +11,7 @@ import type { Account } from "../accounts/schema.js";
 import { buildDsn, noticeRecipients, oneLine, rfc5322Date } from "../notify/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
-import type { MessageRecord } from "../store/types.js";
+import type { MessageRecord } from "../vocabulary.js";
 import type { FeedbackVerdict } from "./verdict.js";
 
 export interface NoticeInput {

@@ -14,8 +14,9 @@ import { clientKey } from "../limits/client-key.js";
 import { WindowCounter } from "../limits/window-counter.js";
 import type { Logger } from "../log/logger.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
-import type { MessageRecord, NewEvent, Store, SuppressionList } from "../store/types.js";
+import type { Store } from "../store/types.js";
 import { verifyToken } from "../tracking/token.js";
+import type { MessageRecord, NewEvent, SuppressionList } from "../vocabulary.js";
 import {
   bufferReport,
   IncomingBusyError,

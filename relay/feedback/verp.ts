@@ -24,7 +24,6 @@ const RECIPIENT_HASH_BYTES = 5;
 const MAC_BYTES = 10;
 const CODE_CHARS = Math.ceil(((RECIPIENT_HASH_BYTES + MAC_BYTES) * 8) / 5);
 const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
-export const VERP_PREFIX_PATTERN = /^[a-z0-9][a-z0-9._-]{0,14}$/;
 
 export interface VerpSettings {
   /** Lower-case; the domain whose mail the relay takes as feedback. */

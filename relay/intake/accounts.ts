@@ -9,7 +9,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { hashPassword, verifyPassword } from "../accounts/credentials.js";
 import { clientMatcher, ipMatcher } from "../accounts/match.js";
-import type { Account, Store, Unsubscribe } from "../store/types.js";
+import type { Account } from "../accounts/schema.js";
+import type { Store, Unsubscribe } from "../store/types.js";
 
 export type PasswordVerifier = (password: string, storedHash: string) => Promise<boolean>;
 

@@ -7,11 +7,6 @@
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-/** The domain mail to `address` is routed by: what follows the last "@", lower-cased. */
-export function routingDomain(address: string): string {
-  return address.slice(address.lastIndexOf("@") + 1).toLowerCase();
-}
-
 /** Why an envelope address is unacceptable, or undefined when it is fine. */
 export function envelopeAddressProblem(address: string, kind: "sender" | "recipient"): string | undefined {
   if (CONTROL.test(address)) return "control characters in the address";

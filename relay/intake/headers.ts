@@ -48,6 +48,3 @@ export function fromAddresses(header: Buffer): string[] {
   for (const value of headerValues(header, "from")) walk(addressparser(value) as Parsed[]);
   return out;
 }
-
-/** Transactional group names: printable, no control characters, at most 128 characters. */
-export const GROUP_NAME_PATTERN = /^[\p{L}\p{N} ._:@/+-]{1,128}$/u;

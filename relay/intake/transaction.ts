@@ -14,13 +14,14 @@ import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
 import type { Spool, SpoolEntry, SpoolWriter } from "../spool/spool.js";
-import { type Store, StoreError, type SuppressionEntry } from "../store/types.js";
+import { type Store, StoreError } from "../store/types.js";
 import { malformedLineOffset } from "../transform/header-block.js";
+import { GROUP_NAME_PATTERN, type SuppressionEntry } from "../vocabulary.js";
 import type { AccountDirectory } from "./accounts.js";
 import { envelopeAddressProblem } from "./addresses.js";
 import { AuthLimits } from "./auth-limits.js";
 import { DataGuard } from "./data-guard.js";
-import { firstHeader, fromAddresses, GROUP_NAME_PATTERN } from "./headers.js";
+import { firstHeader, fromAddresses } from "./headers.js";
 
 export interface IntakeDeps {
   config: Pick<RelayConfig, "hostname" | "maxMessageBytes" | "intake">;

@@ -78,4 +78,3 @@ export const routeTableSchema = z
 export type RouteTableInput = z.input<typeof routeTableSchema>;
 export type RouteTable = z.output<typeof routeTableSchema>;
 export type Sender = z.output<typeof senderSchema>;
-export type DomainRoute = z.output<typeof domainRouteSchema>;

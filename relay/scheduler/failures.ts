@@ -6,7 +6,7 @@ import type { Verdict } from "../delivery/classify.js";
 import { enhancedStatus } from "../delivery/classify.js";
 import type { Failure } from "../notify/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
-import type { DeliveryAttempt } from "../store/types.js";
+import type { DeliveryAttempt } from "../vocabulary.js";
 import type { RecipientProgress } from "./progress.js";
 
 /** A recipient the intake refused after acceptance (suppressed, over limit). */

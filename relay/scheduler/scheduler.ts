@@ -2,7 +2,7 @@
  * The scheduler: takes spooled messages, splits them into per-recipient jobs,
  * and dispatches them fairly across accounts (deficit round robin, dedicated
  * lanes) within the domain and sender caps, through the route the account's
- * table gives (relay/delivery/route.ts). Outcomes move each recipient on:
+ * table gives (relay/routes/selection.ts). Outcomes move each recipient on:
  * delivered; blocked → report and retry at once through another sender;
  * deferred → back off (relay/scheduler/retry.ts) until the maximum age;
  * bounced → notice. A message leaves the spool only when every recipient is
@@ -14,11 +14,11 @@
 import type { Account } from "../accounts/schema.js";
 import type { CopyDeliverer, CopyOutcome, DeliveryMode } from "../delivery/copy.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
-import { chooseSender, recipientDomain } from "../delivery/route.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Notifier } from "../notify/index.js";
 import type { RouteTable, Sender } from "../routes/schema.js";
+import { chooseSender, recipientDomain } from "../routes/selection.js";
 import type { Quarantine } from "../spool/quarantine.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";

@@ -6,8 +6,6 @@ import { openLocalStore } from "./local/index.js";
 import { openRedisStore } from "./redis/index.js";
 import type { Store } from "./types.js";
 
-export * from "./types.js";
-
 export async function openStore(
   config: Pick<RelayConfig, "store" | "dataDir">,
   logger: Logger,

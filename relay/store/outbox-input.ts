@@ -5,7 +5,8 @@
  * "|" into fields, so neither may appear in one.
  */
 import { z } from "zod";
-import { type NewWebhookDelivery, StoreError, type WebhookClaimRequest } from "./types.js";
+import type { NewWebhookDelivery } from "../vocabulary.js";
+import { StoreError, type WebhookClaimRequest } from "./types.js";
 
 const token = z.string().regex(/^[\x21-\x7b\x7d\x7e]{1,200}$/, "printable ASCII, no space or |");
 

@@ -7,15 +7,9 @@ const CONTROL = "\\x00-\\x1f\\x7f";
 /** A URL in text ends at whitespace, a quote, an angle bracket or a control character. */
 export const textUrlPattern = (): RegExp => new RegExp(`\\bhttps?:\\/\\/[^\\s<>"${CONTROL}]+`, "gi");
 
-const NON_ASCII = /[^\t\n\r\x20-\x7e]/;
 const CONTROL_EXCEPT_TAB = new RegExp(`[${"\\x00-\\x08"}\\x0a-\\x1f\\x7f]`);
 const SPACE_OR_CONTROL = new RegExp(`[\\s${CONTROL}]`);
 const SPACE = /\s/;
-
-/** True when every char is printable ASCII, tab or a line break. */
-export function isPlainAscii(text: string): boolean {
-  return !NON_ASCII.test(text);
-}
 
 export function hasControlCharacter(value: string): boolean {
   return CONTROL_EXCEPT_TAB.test(value);

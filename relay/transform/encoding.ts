@@ -68,7 +68,3 @@ function withFinalBreak(bytes: Buffer, endsWithBreak: boolean): Buffer {
   if (endsWithBreak) return Buffer.concat([bytes, Buffer.from("\r\n")]);
   return bytes.subarray(0, bytes.length - 2);
 }
-
-export function endsWithLineBreak(bytes: Buffer): boolean {
-  return bytes.length > 0 && bytes[bytes.length - 1] === 0x0a;
-}

@@ -92,10 +92,6 @@ export function fieldValue(field: HeaderField): string {
     .trim();
 }
 
-export function hasTerminator(block: HeaderBlock): boolean {
-  return block.terminator.length > 0;
-}
-
 function isEmptyLine(line: Buffer): boolean {
   return (line.length === 2 && line[0] === 0x0d && line[1] === LF) || (line.length === 1 && line[0] === LF);
 }

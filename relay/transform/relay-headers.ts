@@ -1,6 +1,8 @@
 /**
  * X-Relay-Group and X-Relay-Track (CONTRACT.md, "SMTP"): read at intake, removed before delivery.
  */
+
+import { GROUP_NAME_PATTERN } from "../vocabulary.js";
 import { hasControlCharacter } from "./ascii.js";
 import { fieldValue, type HeaderField, parseHeaderBlock } from "./header-block.js";
 
@@ -32,7 +34,6 @@ export class RelayHeaderError extends Error {
   }
 }
 
-const GROUP_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 ._:@+-]{0,127}$/;
 const SWITCHES: Record<string, boolean> = {
   on: true,
   yes: true,
@@ -55,8 +56,10 @@ export function readRelayHeaders(headerBlock: Buffer): RelayHeaders {
   const result: RelayHeaders = { track: {} };
   const group = single(fields, "x-relay-group");
   if (group !== undefined) {
-    if (!GROUP_PATTERN.test(group)) throw new RelayHeaderError("bad-group", "X-Relay-Group");
-    result.group = group;
+    // The field's bytes as UTF-8, as the intake read them when it accepted the name.
+    const name = Buffer.from(group, "latin1").toString("utf8");
+    if (!GROUP_NAME_PATTERN.test(name)) throw new RelayHeaderError("bad-group", "X-Relay-Group");
+    result.group = name;
   }
   const track = single(fields, "x-relay-track");
   if (track !== undefined) result.track = parseTrack(track);

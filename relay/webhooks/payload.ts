@@ -4,7 +4,7 @@
  * retry and for every webhook told of it, so a receiver can drop duplicates.
  */
 import { randomUUID } from "node:crypto";
-import type { EventType, StoredEvent } from "../store/types.js";
+import type { EventType, StoredEvent } from "../vocabulary.js";
 
 export interface WebhookPayload {
   id: string;

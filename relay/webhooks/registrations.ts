@@ -4,7 +4,8 @@
  * webhooks (on every relay of a fleet), and reloaded after `ttlMs` anyway,
  * since a Redis pub/sub message can be lost while a relay is disconnected.
  */
-import type { Store, Unsubscribe, WebhookRecord } from "../store/types.js";
+import type { Store, Unsubscribe } from "../store/types.js";
+import type { WebhookRecord } from "../vocabulary.js";
 
 interface Entry {
   hooks: WebhookRecord[];

@@ -20,7 +20,8 @@
  * never reach the writer.
  */
 import { type Logger, silentLogger } from "../log/logger.js";
-import type { EventResult, Store, StoredEvent } from "../store/types.js";
+import type { EventResult, Store } from "../store/types.js";
+import type { StoredEvent } from "../vocabulary.js";
 
 export type EventListener = (event: StoredEvent, unique: boolean) => void | Promise<void>;
 

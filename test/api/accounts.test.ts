@@ -226,4 +226,27 @@ describe("API authentication, validation and errors", () => {
     expect(count("unmatched", "404")).toBe(1);
     expect(count("/v1/admin/drain", "200")).toBe(1);
   });
+
+  it("takes the admin token alone for drain and hand-off, no token for the probes", async () => {
+    const api = await startApi();
+    const acmeKey = await withAccountKey(api, "acme");
+    for (const path of ["/v1/admin/drain", "/v1/admin/handoff", "/v1/admin/spool"]) {
+      for (const token of [null, acmeKey, "not-the-admin-token"]) {
+        const refused = await api.call("POST", path, { token });
+        expect(refused.status, `${path} ${token}`).toBe(401);
+        expect(refused.headers.get("www-authenticate")).toBe('Bearer realm="relayfleet"');
+      }
+      expect((await api.call("GET", path)).status).toBe(405);
+    }
+    expect(api.drained.value).toBe(false);
+    // Past the bearer check, the lifecycle's own answers (this fixture's store is not shared).
+    expect((await api.call("POST", "/v1/admin/spool", { body: "null\n" })).json()).toEqual({
+      error: "hand-off needs relays that share a Store (store.redis)",
+    });
+    expect((await api.call("GET", "/healthz", { token: "not-the-admin-token" })).json()).toEqual({
+      status: "ok",
+    });
+    expect((await api.call("POST", "/v1/admin/drain")).json()).toEqual({ status: "drained" });
+    expect((await api.call("GET", "/readyz", { token: null })).json()).toEqual({ status: "draining" });
+  });
 });

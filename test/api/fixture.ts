@@ -48,7 +48,6 @@ export async function startApi(kind: StoreKind = "local", exchanges: Exchange[] 
       apiToken: ADMIN_TOKEN,
       registry: metrics.registry,
       lifecycle: {
-        apiToken: ADMIN_TOKEN,
         isDraining: () => drained.value,
         drain: async () => {
           drained.value = true;

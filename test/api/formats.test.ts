@@ -2,8 +2,8 @@
 import { parse as parseCsv } from "csv-parse/sync";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
+import { mergePatch } from "../../relay/api/endpoints-accounts.js";
 import { negotiateFormat, toCsv, toXml, xmlText } from "../../relay/api/formats.js";
-import { mergePatch } from "../../relay/api/routes-accounts.js";
 
 describe("negotiateFormat", () => {
   it.each([

@@ -8,7 +8,7 @@ import { Ajv2020 } from "ajv/dist/2020.js";
 import { parse as parseCsv } from "csv-parse/sync";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { describe, expect, it } from "vitest";
-import type { NewMessage } from "../../relay/store/types.js";
+import type { NewMessage } from "../../relay/vocabulary.js";
 import type { StoreKind } from "../tracking/fixture.js";
 import { type ApiClient, type Exchange, startApi } from "./fixture.js";
 

@@ -1,6 +1,7 @@
 /** Store contract: sending counters, rate-limit hits and transactional groups. */
 import { describe, expect, it } from "vitest";
-import type { LimitCheck, SendingLimits, Store } from "../../relay/store/types.js";
+import type { LimitCheck, Store } from "../../relay/store/types.js";
+import type { SendingLimits } from "../../relay/vocabulary.js";
 import type { StoreHarness } from "./contract-harness.js";
 import { currentHour, DAY, HOUR, MINUTE, nextUtcMonth } from "./fixtures.js";
 

@@ -1,6 +1,6 @@
 /** Store contract: tracking and delivery events, and per-message stats. */
 import { describe, expect, it } from "vitest";
-import { EMPTY_STATS, type StoredEvent } from "../../relay/store/types.js";
+import { EMPTY_STATS, type StoredEvent } from "../../relay/vocabulary.js";
 import type { StoreHarness } from "./contract-harness.js";
 import { attempt, currentHour, event, newMessage } from "./fixtures.js";
 

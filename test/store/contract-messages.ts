@@ -1,6 +1,7 @@
 /** Store contract: the message log (recordMessage, recordAttempt, markSuppressed, getMessage, listMessages, purgeMessages). */
 import { describe, expect, it } from "vitest";
-import type { MessageQuery, MessageSummary, Store } from "../../relay/store/types.js";
+import type { MessageQuery, Store } from "../../relay/store/types.js";
+import type { MessageSummary } from "../../relay/vocabulary.js";
 import type { StoreHarness } from "./contract-harness.js";
 import { attempt, collectPages, currentHour, event, MINUTE, newMessage } from "./fixtures.js";
 

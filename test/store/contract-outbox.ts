@@ -4,7 +4,8 @@
  * restarts and single-sent by a fleet while its relays live.
  */
 import { describe, expect, it } from "vitest";
-import { type NewWebhookDelivery, type Store, StoreError } from "../../relay/store/types.js";
+import { type Store, StoreError } from "../../relay/store/types.js";
+import type { NewWebhookDelivery } from "../../relay/vocabulary.js";
 import type { StoreHarness } from "./contract-harness.js";
 import { account } from "./fixtures.js";
 

@@ -1,11 +1,7 @@
 /** Store contract: group stats over hours, engagement reports over days, and the errors list. */
 import { describe, expect, it } from "vitest";
-import {
-  type AccountErrorRecord,
-  type DeliveryStats,
-  EMPTY_STATS,
-  type Store,
-} from "../../relay/store/types.js";
+import type { Store } from "../../relay/store/types.js";
+import { type AccountErrorRecord, type DeliveryStats, EMPTY_STATS } from "../../relay/vocabulary.js";
 import type { StoreHarness } from "./contract-harness.js";
 import {
   attempt,

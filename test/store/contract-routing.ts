@@ -1,6 +1,6 @@
 /** Store contract: route tables and blocked (sender, domain) pairs. */
 import { describe, expect, it } from "vitest";
-import type { BlockedPair } from "../../relay/store/types.js";
+import type { BlockedPair } from "../../relay/vocabulary.js";
 import type { StoreHarness } from "./contract-harness.js";
 import { currentHour, HOUR, MINUTE, routeTable } from "./fixtures.js";
 

@@ -1,6 +1,6 @@
 /** Store contract: suppression lists. */
 import { describe, expect, it } from "vitest";
-import type { SuppressionEntry } from "../../relay/store/types.js";
+import type { SuppressionEntry } from "../../relay/vocabulary.js";
 import type { StoreHarness } from "./contract-harness.js";
 import { collectPages, currentHour, MINUTE } from "./fixtures.js";
 

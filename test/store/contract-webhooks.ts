@@ -1,6 +1,7 @@
 /** Store contract: webhook registrations (put, list, delete) and what deleting an account does to them. */
 import { describe, expect, it, vi } from "vitest";
-import { type StoreChange, StoreError, type WebhookRecord } from "../../relay/store/types.js";
+import { type StoreChange, StoreError } from "../../relay/store/types.js";
+import type { WebhookRecord } from "../../relay/vocabulary.js";
 import type { StoreHarness } from "./contract-harness.js";
 import { account } from "./fixtures.js";
 

@@ -8,7 +8,8 @@
 import { randomUUID } from "node:crypto";
 import { type Account, type AccountInput, accountSchema } from "../../relay/accounts/schema.js";
 import { type RouteTable, type RouteTableInput, routeTableSchema } from "../../relay/routes/schema.js";
-import type { DeliveryAttempt, NewEvent, NewMessage, Page } from "../../relay/store/types.js";
+import type { Page } from "../../relay/store/types.js";
+import type { DeliveryAttempt, NewEvent, NewMessage } from "../../relay/vocabulary.js";
 
 export const MINUTE = 60_000;
 export const HOUR = 60 * MINUTE;

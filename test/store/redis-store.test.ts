@@ -85,8 +85,8 @@ describe("redis store adapter", () => {
     expect((await store.getCounts("a", now)).hour).toBe(1);
     expect((await store.getCounts("a}:sent", now)).hour).toBe(1);
     await store.addGroup("acme", "g:1", now);
-    await store.addGroup("acme", "g}1", now);
-    expect((await store.listGroups("acme")).map((g) => g.name)).toEqual(["g:1", "g}1"]);
+    await store.addGroup("acme", "g/1", now);
+    expect((await store.listGroups("acme")).map((g) => g.name)).toEqual(["g/1", "g:1"]);
   });
 
   it("escapes key parts injectively, never leaving a brace or separator", () => {

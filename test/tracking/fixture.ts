@@ -6,9 +6,10 @@ import { accountSchema } from "../../relay/accounts/schema.js";
 import { createMetrics } from "../../relay/metrics/index.js";
 import { openLocalStore } from "../../relay/store/local/index.js";
 import { openRedisStore } from "../../relay/store/redis/index.js";
-import type { NewMessage, Store } from "../../relay/store/types.js";
+import type { Store } from "../../relay/store/types.js";
 import { startTrackingServer, type TrackingDeps } from "../../relay/tracking/server.js";
 import { makeKeyring, signToken, type TokenClaims, type TokenKeyring } from "../../relay/tracking/token.js";
+import type { NewMessage } from "../../relay/vocabulary.js";
 import { tempDir } from "../support/temp-dir.js";
 
 type UnsignedClaims = TokenClaims extends infer C

@@ -8,9 +8,10 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { accountSchema } from "../../relay/accounts/schema.js";
 import { createMetrics } from "../../relay/metrics/index.js";
-import { type EventType, type NewMessage, type Store, StoreError } from "../../relay/store/types.js";
+import { type Store, StoreError } from "../../relay/store/types.js";
 import { startTrackingServer } from "../../relay/tracking/server.js";
 import { makeKeyring, signToken } from "../../relay/tracking/token.js";
+import type { EventType, NewMessage } from "../../relay/vocabulary.js";
 import {
   SIGNATURE_HEADER,
   verifySignature,

@@ -10,7 +10,8 @@
  * deleted while no operator ran).
  */
 import { ZodError } from "zod";
-import type { BlockedPair, Store } from "../../../relay/store/types.js";
+import type { Store } from "../../../relay/store/types.js";
+import type { BlockedPair } from "../../../relay/vocabulary.js";
 import type { RelayPool } from "../../api/relaypool.js";
 import type { BlockedEntry, SenderRoute, SenderRouteStatus } from "../../api/senderroute.js";
 import type { KubeObject } from "../../kube/client.js";

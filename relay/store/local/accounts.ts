@@ -8,7 +8,8 @@
 import { z } from "zod";
 import { accountForClient } from "../../accounts/match.js";
 import { type Account, accountSchema } from "../../accounts/schema.js";
-import { type ApiKeyRecord, type Store, StoreError } from "../types.js";
+import type { ApiKeyRecord } from "../../vocabulary.js";
+import { type Store, StoreError } from "../types.js";
 import type { LocalContext } from "./context.js";
 import { storedJson, storedValue, timeSchema, validInput } from "./validate.js";
 

@@ -7,14 +7,15 @@
  * increment, so concurrent callers never overshoot a limit.
  */
 import { z } from "zod";
-import type {
-  LimitCheck,
-  LimitWindow,
-  SendingCounts,
-  SendingLimits,
-  Store,
-  TransactionalGroup,
-} from "../types.js";
+import {
+  GROUP_NAME_PATTERN,
+  GROUP_NAME_RULE,
+  type LimitWindow,
+  type SendingCounts,
+  type SendingLimits,
+  type TransactionalGroup,
+} from "../../vocabulary.js";
+import type { LimitCheck, Store } from "../types.js";
 import type { LocalContext } from "./context.js";
 import { staleBefore, windowStart } from "./time.js";
 import { storedValue, timeSchema, validInput } from "./validate.js";
@@ -31,12 +32,7 @@ const limitsSchema = z.object({
 });
 const countSchema = z.number().int().min(0);
 const hitSchema = z.object({ key: z.string().min(1).max(1024), windowSeconds: z.number().int().min(1) });
-/** Group names arrive in an X-Relay-Group header: printable, one line. */
-const groupNameSchema = z
-  .string()
-  .min(1)
-  .max(256)
-  .regex(/^[^\p{Cc}]+$/u, "no control characters");
+const groupNameSchema = z.string().regex(GROUP_NAME_PATTERN, GROUP_NAME_RULE);
 const countRow = z.object({ count: z.number().int() });
 const groupRow = z.object({ name: z.string(), created_at: timeSchema });
 

@@ -2,7 +2,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { FINAL_STATUSES, type RecipientStatus } from "../types.js";
+import { FINAL_STATUSES, type RecipientStatus } from "../../vocabulary.js";
 import { decideIncrement } from "./counters.js";
 import { decodeCursor, encodeCursor, pageLimit, toPage } from "./cursor.js";
 import { RECIPIENT_STATUSES, statusAfterAttempt } from "./records.js";

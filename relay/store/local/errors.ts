@@ -3,7 +3,8 @@
  * by arrival). Only the newest MAX_ERRORS_PER_ACCOUNT are kept.
  */
 import { z } from "zod";
-import type { AccountErrorRecord, Store } from "../types.js";
+import type { AccountErrorRecord } from "../../vocabulary.js";
+import type { Store } from "../types.js";
 import type { LocalContext } from "./context.js";
 import { decodeCursor, pageLimit, toPage } from "./cursor.js";
 import { storedJson, storedValue, timeSchema, validInput, withoutEmpty } from "./validate.js";

@@ -14,13 +14,11 @@ import { z } from "zod";
 import {
   type DeliveryStats,
   EMPTY_STATS,
-  type EventResult,
   type EventType,
   type ReportDimension,
   type ReportRow,
-  type Store,
-  type TimeRange,
-} from "../types.js";
+} from "../../vocabulary.js";
+import type { EventResult, Store, TimeRange } from "../types.js";
 import type { LocalContext } from "./context.js";
 import type { LocalDb } from "./db.js";
 import { newEventSchema, type ValidEvent } from "./records.js";

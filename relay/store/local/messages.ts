@@ -6,14 +6,12 @@
 import { z } from "zod";
 import type {
   DeliveryAttempt,
-  EventResult,
-  MessageQuery,
   MessageRecord,
   MessageSummary,
   RecipientRecord,
-  Store,
   StoredEvent,
-} from "../types.js";
+} from "../../vocabulary.js";
+import type { EventResult, MessageQuery, Store } from "../types.js";
 import type { LocalContext } from "./context.js";
 import { decodeCursor, pageLimit, toPage } from "./cursor.js";
 import { addToStats, applyEvent, findMessageRef } from "./events.js";

@@ -5,6 +5,7 @@
  * claims; retrying clears the token and sets the next due time.
  */
 import { z } from "zod";
+import type { WebhookDelivery } from "../../vocabulary.js";
 import {
   checkClaimRequest,
   checkEnqueue,
@@ -12,7 +13,7 @@ import {
   claimScanLimit,
   DEFAULT_SKIP_DELAY_MS,
 } from "../outbox-input.js";
-import { type Store, StoreError, type WebhookDelivery } from "../types.js";
+import { type Store, StoreError } from "../types.js";
 import type { LocalContext } from "./context.js";
 import { EVENT_TYPES } from "./records.js";
 import { storedValue, timeSchema } from "./validate.js";

@@ -3,7 +3,7 @@
  * input) and on the way out (JSON payloads read back from disk).
  */
 import { z } from "zod";
-import { type EventType, FINAL_STATUSES, type RecipientStatus } from "../types.js";
+import { type EventType, FINAL_STATUSES, type RecipientStatus } from "../../vocabulary.js";
 import { timeSchema } from "./validate.js";
 
 /** Free text from remote servers and clients is kept, but not without bound. */

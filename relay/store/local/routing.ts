@@ -3,7 +3,8 @@
  */
 import { z } from "zod";
 import { routeTableSchema } from "../../routes/schema.js";
-import type { BlockedPair, Store } from "../types.js";
+import type { BlockedPair } from "../../vocabulary.js";
+import type { Store } from "../types.js";
 import type { LocalContext } from "./context.js";
 import {
   nameSchema,

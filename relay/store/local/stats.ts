@@ -3,7 +3,7 @@
  * stats tables. The decisions are pure; events.ts applies them.
  */
 import { z } from "zod";
-import type { DeliveryStats, EventType, ReportDimension } from "../types.js";
+import type { DeliveryStats, EventType, ReportDimension } from "../../vocabulary.js";
 import { utcHourLabel } from "./time.js";
 
 export type StatKey = keyof DeliveryStats;

@@ -3,7 +3,8 @@
  * Addresses are stored lower-cased; `search` matches a lower-cased substring.
  */
 import { z } from "zod";
-import { type Store, SUPPRESSION_LISTS, type SuppressionEntry } from "../types.js";
+import { SUPPRESSION_LISTS, type SuppressionEntry } from "../../vocabulary.js";
+import type { Store } from "../types.js";
 import type { LocalContext } from "./context.js";
 import { decodeCursor, pageLimit, toPage } from "./cursor.js";
 import { orNull, storedValue, timeSchema, validInput, withoutEmpty } from "./validate.js";

@@ -1,7 +1,7 @@
 /**
  * UTC time buckets for counters and stats. Pure; every caller passes "now".
  */
-import type { LimitWindow } from "../types.js";
+import type { LimitWindow } from "../../vocabulary.js";
 
 export const HOUR_MS = 3_600_000;
 export const DAY_MS = 86_400_000;

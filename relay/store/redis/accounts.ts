@@ -5,8 +5,10 @@
  */
 
 import { accountForClient } from "../../accounts/match.js";
+import type { Account } from "../../accounts/schema.js";
 import { accountSchema } from "../../accounts/schema.js";
-import { type Account, type ApiKeyRecord, StoreError } from "../types.js";
+import type { ApiKeyRecord } from "../../vocabulary.js";
+import { StoreError } from "../types.js";
 import { apiKeySchema, byCodeUnit, checkInput, decodeStored } from "./codecs.js";
 import { execResults } from "./connection.js";
 import type { RedisContext } from "./context.js";

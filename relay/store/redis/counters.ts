@@ -1,5 +1,14 @@
 /** Sending counters, fixed-window rate counters and transactional groups. */
-import type { LimitCheck, LimitWindow, SendingCounts, SendingLimits, TransactionalGroup } from "../types.js";
+
+import {
+  GROUP_NAME_PATTERN,
+  GROUP_NAME_RULE,
+  type LimitWindow,
+  type SendingCounts,
+  type SendingLimits,
+  type TransactionalGroup,
+} from "../../vocabulary.js";
+import type { LimitCheck } from "../types.js";
 import { StoreError } from "../types.js";
 import { byCodeUnit } from "./codecs.js";
 import type { RedisContext } from "./context.js";
@@ -85,7 +94,7 @@ export async function addGroup(
   name: string,
   now: number,
 ): Promise<{ created: boolean }> {
-  if (name === "") throw new StoreError("invalid", "group name is empty");
+  if (!GROUP_NAME_PATTERN.test(name)) throw new StoreError("invalid", `group name: ${GROUP_NAME_RULE}`);
   return { created: (await ctx.client.hsetnx(ctx.keys.groups(account), name, String(now))) === 1 };
 }
 

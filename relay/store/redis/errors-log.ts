@@ -1,5 +1,6 @@
 /** Errors found after acceptance: a capped, time-ordered set per account. */
-import type { AccountErrorRecord, Page, PageQuery, TimeRange } from "../types.js";
+import type { AccountErrorRecord } from "../../vocabulary.js";
+import type { Page, PageQuery, TimeRange } from "../types.js";
 import { accountErrorSchema, checkInput, compact, decodeStored, pageLimit } from "./codecs.js";
 import { AGGREGATE_TTL_MS, type RedisContext } from "./context.js";
 import { pageDescending } from "./paging.js";

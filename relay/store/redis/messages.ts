@@ -15,14 +15,12 @@
 import { z } from "zod";
 import type {
   DeliveryAttempt,
-  EventResult,
-  MessageQuery,
   MessageRecord,
   MessageSummary,
   NewMessage,
-  Page,
   RecipientRecord,
-} from "../types.js";
+} from "../../vocabulary.js";
+import type { EventResult, MessageQuery, Page } from "../types.js";
 import { StoreError } from "../types.js";
 import {
   attemptSchema,

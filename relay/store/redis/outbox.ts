@@ -6,6 +6,7 @@
  * account bounds what the slot holds.
  */
 import { z } from "zod";
+import type { WebhookDelivery } from "../../vocabulary.js";
 import {
   checkClaimRequest,
   checkEnqueue,
@@ -14,7 +15,7 @@ import {
   outboxAccountSchema,
   outboxHookKey,
 } from "../outbox-input.js";
-import { StoreError, type WebhookDelivery } from "../types.js";
+import { StoreError } from "../types.js";
 import { decodeStored } from "./codecs.js";
 import type { RedisContext } from "./context.js";
 import { replyArray, replyNumber, replyString } from "./scripts.js";

@@ -1,6 +1,9 @@
 /** Route tables and blocked (sender, domain) pairs, in the {routes} slot. */
+
+import type { RouteTable } from "../../routes/schema.js";
 import { routeTableSchema } from "../../routes/schema.js";
-import { type BlockedPair, type RouteTable, StoreError } from "../types.js";
+import type { BlockedPair } from "../../vocabulary.js";
+import { StoreError } from "../types.js";
 import { blockedPairSchema, byCodeUnit, checkInput, compact, decodeStored } from "./codecs.js";
 import type { RedisContext } from "./context.js";
 

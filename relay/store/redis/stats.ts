@@ -17,13 +17,11 @@ import { z } from "zod";
 import {
   type DeliveryStats,
   EMPTY_STATS,
-  type EventResult,
   type NewEvent,
   type ReportDimension,
   type ReportRow,
-  StoreError,
-  type TimeRange,
-} from "../types.js";
+} from "../../vocabulary.js";
+import { type EventResult, StoreError, type TimeRange } from "../types.js";
 import { checkInput, compact, newEventSchema } from "./codecs.js";
 import { execResults } from "./connection.js";
 import { AGGREGATE_TTL_MS, type RedisContext } from "./context.js";

@@ -1,13 +1,7 @@
 /** Suppression lists: per account and list, a hash of entries and a lexicographic index for paging. */
 import { z } from "zod";
-import {
-  type Page,
-  type PageQuery,
-  StoreError,
-  SUPPRESSION_LISTS,
-  type SuppressionEntry,
-  type SuppressionList,
-} from "../types.js";
+import { SUPPRESSION_LISTS, type SuppressionEntry, type SuppressionList } from "../../vocabulary.js";
+import { type Page, type PageQuery, StoreError } from "../types.js";
 import {
   checkInput,
   compact,

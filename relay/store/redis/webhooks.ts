@@ -3,7 +3,7 @@
  * Every change touches that one key, so plain commands are atomic and no
  * script is needed.
  */
-import type { WebhookRecord } from "../types.js";
+import type { WebhookRecord } from "../../vocabulary.js";
 import { byCodeUnit, checkInput, decodeStored, webhookSchema } from "./codecs.js";
 import type { RedisContext } from "./context.js";
 

@@ -1,10 +1,11 @@
 /** Accounts, their API keys and their transactional groups (CONTRACT.md, "API"). */
 import { hashCredentials } from "../accounts/credentials.js";
+import type { Account } from "../accounts/schema.js";
 import { accountInputSchema, accountNameSchema, accountSchema } from "../accounts/schema.js";
-import { type Account, StoreError } from "../store/types.js";
+import { StoreError } from "../store/types.js";
 import { newApiKey } from "./auth.js";
+import { defineEndpoint, type Endpoint } from "./endpoint.js";
 import { ApiError, invalid, issuesOf, type Reply } from "./http.js";
-import { type ApiRoute, defineRoute } from "./route.js";
 import {
   accountPatchSchema,
   accountPutSchema,
@@ -90,8 +91,8 @@ const accountsTable = (accounts: Account[]): Reply => {
   };
 };
 
-export const accountRoutes: ApiRoute[] = [
-  defineRoute({
+export const accountEndpoints: Endpoint[] = [
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/accounts",
     access: "caller",
@@ -105,11 +106,11 @@ export const accountRoutes: ApiRoute[] = [
     },
     async handle({ api, principal }) {
       if (principal.role === "admin") return accountsTable(await api.store.listAccounts());
-      const own = await api.store.getAccount(principal.account);
+      const own = principal.role === "account" ? await api.store.getAccount(principal.account) : undefined;
       return accountsTable(own ? [own] : []);
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/accounts/:name",
     access: "account",
@@ -120,7 +121,7 @@ export const accountRoutes: ApiRoute[] = [
       return { kind: "json", body: accountView(await loadAccount(api.store, params.name ?? "")) };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "PUT",
     pattern: "/v1/accounts/:name",
     access: "admin",
@@ -151,7 +152,7 @@ export const accountRoutes: ApiRoute[] = [
       return { kind: "json", status: existing ? 200 : 201, body: accountView(account) };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "PATCH",
     pattern: "/v1/accounts/:name",
     access: "admin",
@@ -166,7 +167,7 @@ export const accountRoutes: ApiRoute[] = [
       return { kind: "json", body: accountView(account) };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "DELETE",
     pattern: "/v1/accounts/:name",
     access: "admin",
@@ -180,7 +181,7 @@ export const accountRoutes: ApiRoute[] = [
       return { kind: "empty", status: 204 };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "POST",
     pattern: "/v1/accounts/:name/keys",
     access: "admin",
@@ -198,7 +199,7 @@ export const accountRoutes: ApiRoute[] = [
       };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "DELETE",
     pattern: "/v1/accounts/:name/keys/:id",
     access: "account",
@@ -212,7 +213,7 @@ export const accountRoutes: ApiRoute[] = [
       return { kind: "empty", status: 204 };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "POST",
     pattern: "/v1/accounts/:name/groups",
     access: "account",
@@ -236,7 +237,7 @@ export const accountRoutes: ApiRoute[] = [
       };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/accounts/:name/groups",
     access: "account",

@@ -7,7 +7,7 @@
  *   3. blocked (sender, domain) pairs are skipped.
  * The policy is applied last, to what rules 2 and 3 leave.
  */
-import type { RouteTable, Sender } from "../routes/schema.js";
+import type { RouteTable, Sender } from "./schema.js";
 
 export type IsBlocked = (sender: string, domain: string) => boolean;
 

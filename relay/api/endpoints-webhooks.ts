@@ -6,12 +6,12 @@
  * mistake is a 400 now rather than a refused delivery later.
  */
 import { randomBytes } from "node:crypto";
-import type { WebhookRecord } from "../store/types.js";
+import type { WebhookRecord } from "../vocabulary.js";
 import { newWebhookSecret } from "../webhooks/signature.js";
 import { checkTargetUrl } from "../webhooks/targets.js";
+import { defineEndpoint, type Endpoint } from "./endpoint.js";
+import { accountNameParam } from "./endpoints-accounts.js";
 import { ApiError, invalid, type Reply } from "./http.js";
-import { type ApiRoute, defineRoute } from "./route.js";
-import { accountNameParam } from "./routes-accounts.js";
 import { pageSchema, webhookBodySchema, webhookCreatedSchema, webhookViewSchema } from "./schemas.js";
 
 /** Each event is POSTed to every matching webhook: a small bound keeps that fan-out small. */
@@ -22,8 +22,8 @@ function view({ secret: _secret, ...rest }: WebhookRecord) {
   return rest;
 }
 
-export const webhookRoutes: ApiRoute[] = [
-  defineRoute({
+export const webhookEndpoints: Endpoint[] = [
+  defineEndpoint({
     method: "POST",
     pattern: "/v1/accounts/:name/webhooks",
     access: "account",
@@ -51,7 +51,7 @@ export const webhookRoutes: ApiRoute[] = [
       return { kind: "json", status: 201, body: webhook };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/accounts/:name/webhooks",
     access: "account",
@@ -75,7 +75,7 @@ export const webhookRoutes: ApiRoute[] = [
       };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "DELETE",
     pattern: "/v1/accounts/:name/webhooks/:id",
     access: "account",

@@ -1,10 +1,10 @@
 /** The SMTP log, one message, stats, the errors list and reports (CONTRACT.md, "API"). */
 import { z } from "zod";
-import type { DeliveryStats, ReportDimension } from "../store/types.js";
+import type { DeliveryStats, ReportDimension } from "../vocabulary.js";
 import { canSee } from "./auth.js";
+import { defineEndpoint, type Endpoint } from "./endpoint.js";
+import { accountNameParam } from "./endpoints-accounts.js";
 import { ApiError, limitParam, parseWith, type Reply, timeParam } from "./http.js";
-import { type ApiRoute, defineRoute } from "./route.js";
-import { accountNameParam } from "./routes-accounts.js";
 import {
   addressSchema,
   errorRecordSchema,
@@ -38,8 +38,8 @@ function statsReply(stats: DeliveryStats): Reply {
   };
 }
 
-export const logRoutes: ApiRoute[] = [
-  defineRoute({
+export const logEndpoints: Endpoint[] = [
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/accounts/:name/messages",
     access: "account",
@@ -71,7 +71,7 @@ export const logRoutes: ApiRoute[] = [
       };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/messages/:id",
     access: "caller",
@@ -85,7 +85,7 @@ export const logRoutes: ApiRoute[] = [
       return { kind: "json", body: message };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/messages/:id/stats",
     access: "caller",
@@ -109,7 +109,7 @@ export const logRoutes: ApiRoute[] = [
       return statsReply(stats);
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/accounts/:name/groups/:group/stats",
     access: "account",
@@ -127,7 +127,7 @@ export const logRoutes: ApiRoute[] = [
       return statsReply(await api.store.getGroupStats(accountNameParam(params.name), group, query));
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/accounts/:name/errors",
     access: "account",
@@ -153,7 +153,7 @@ export const logRoutes: ApiRoute[] = [
       };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/accounts/:name/reports/:report",
     access: "account",

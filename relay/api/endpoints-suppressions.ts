@@ -1,9 +1,9 @@
 /** Suppression lists: bounces, unsubscribes, complaints (CONTRACT.md, "API"). */
 import { z } from "zod";
-import type { SuppressionList } from "../store/types.js";
+import type { SuppressionList } from "../vocabulary.js";
+import { defineEndpoint, type Endpoint } from "./endpoint.js";
+import { accountNameParam } from "./endpoints-accounts.js";
 import { ApiError, limitParam, parseWith, type Reply } from "./http.js";
-import { type ApiRoute, defineRoute } from "./route.js";
-import { accountNameParam } from "./routes-accounts.js";
 import {
   addressSchema,
   bulkSuppressionBodySchema,
@@ -34,8 +34,8 @@ const entryReply = (entry: z.output<typeof suppressionSchema>, status = 200): Re
   columns: SUPPRESSION_COLUMNS,
 });
 
-export const suppressionRoutes: ApiRoute[] = [
-  defineRoute({
+export const suppressionEndpoints: Endpoint[] = [
+  defineEndpoint({
     method: "GET",
     pattern: BASE,
     access: "account",
@@ -69,7 +69,7 @@ export const suppressionRoutes: ApiRoute[] = [
       };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "PUT",
     pattern: BASE,
     access: "account",
@@ -96,7 +96,7 @@ export const suppressionRoutes: ApiRoute[] = [
       return { kind: "json", body: { added: body.addresses.length } };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "GET",
     pattern: `${BASE}/:address`,
     access: "account",
@@ -118,7 +118,7 @@ export const suppressionRoutes: ApiRoute[] = [
       return entryReply(entry);
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "PUT",
     pattern: `${BASE}/:address`,
     access: "account",
@@ -140,7 +140,7 @@ export const suppressionRoutes: ApiRoute[] = [
       return entryReply((await api.store.getSuppression(account, list, address)) ?? entry);
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "DELETE",
     pattern: `${BASE}/:address`,
     access: "account",

@@ -1,16 +1,17 @@
 /**
- * One API call: method, path, who may call it, its query and body schemas, and
- * its handler. The same definition validates requests and writes the OpenAPI
- * document (openapi.ts), so the two cannot drift apart.
+ * One endpoint of the API listener: method, path, who may call it, its query
+ * and body schemas, and its handler. The same definition validates requests
+ * and writes the OpenAPI document (openapi.ts), so the two cannot drift apart.
  */
 import type { IncomingMessage } from "node:http";
 import type { ZodType, z } from "zod";
 import type { Store } from "../store/types.js";
 import type { TargetCheck } from "../webhooks/targets.js";
 import { type Principal, requireAccount, requireAdmin } from "./auth.js";
+import type { EndpointSpec, Method } from "./endpoint-match.js";
+import type { LifecycleDeps } from "./endpoints-lifecycle.js";
+import type { QuarantineAccess } from "./endpoints-quarantine.js";
 import { ApiError, parseQuery, parseWith, type Reply, readJson } from "./http.js";
-import type { Method, RouteSpec } from "./router.js";
-import type { QuarantineAccess } from "./routes-quarantine.js";
 
 export interface ApiContext {
   store: Store;
@@ -19,9 +20,11 @@ export interface ApiContext {
   webhookTargets: TargetCheck;
   /** This relay's quarantine (relay/spool/quarantine.ts); absent without a scheduler. */
   quarantine?: QuarantineAccess;
+  /** Draining and hand-off of this relay (endpoints-lifecycle.ts). */
+  lifecycle: LifecycleDeps;
 }
 
-export interface RouteInput<Q, B> {
+export interface EndpointInput<Q, B> {
   request: IncomingMessage;
   url: URL;
   params: Record<string, string>;
@@ -32,11 +35,14 @@ export interface RouteInput<Q, B> {
 }
 
 /**
- * admin: the admin token only. account: the admin token, or a key of the
+ * public: no token (the Kubernetes probes). fleet: the admin token alone, for
+ * the calls the operator and other relays make (drain, hand-off); an API key
+ * is no credential there, so it is refused as unknown (401). admin: the admin
+ * token only (an API key: 403). account: the admin token, or a key of the
  * account named by `:name`. caller: any valid token; the handler checks what
  * the record it loads belongs to (e.g. a message).
  */
-export type Access = "admin" | "account" | "caller";
+export type Access = "public" | "fleet" | "admin" | "account" | "caller";
 
 export interface ResponseDoc {
   status: number;
@@ -49,17 +55,17 @@ export interface ResponseDoc {
   table?: { root: string; row: string };
 }
 
-export interface ApiRoute extends RouteSpec {
+export interface Endpoint extends EndpointSpec {
   access: Access;
   summary: string;
   tag: string;
   querySchema?: ZodType;
   bodySchema?: ZodType;
   response: ResponseDoc;
-  run(input: Omit<RouteInput<unknown, unknown>, "query" | "body">): Promise<Reply>;
+  run(input: Omit<EndpointInput<unknown, unknown>, "query" | "body">): Promise<Reply>;
 }
 
-export function defineRoute<
+export function defineEndpoint<
   Q extends ZodType | undefined = undefined,
   B extends ZodType | undefined = undefined,
 >(def: {
@@ -72,12 +78,12 @@ export function defineRoute<
   body?: B;
   response: ResponseDoc;
   handle(
-    input: RouteInput<
+    input: EndpointInput<
       Q extends ZodType ? z.output<Q> : undefined,
       B extends ZodType ? z.output<B> : undefined
     >,
   ): Promise<Reply>;
-}): ApiRoute {
+}): Endpoint {
   return {
     method: def.method,
     pattern: def.pattern,

@@ -1,14 +1,14 @@
-/** A route table matched by method and path pattern (`/v1/accounts/:name`); pure. */
+/** An endpoint table matched by method and path pattern (`/v1/accounts/:name`); pure. */
 export type Method = "GET" | "PUT" | "POST" | "PATCH" | "DELETE";
 
-export interface RouteSpec {
+export interface EndpointSpec {
   method: Method;
   /** Segments; `:name` captures one segment (percent-decoded). */
   pattern: string;
 }
 
-export type Match<R> =
-  | { kind: "found"; route: R; params: Record<string, string> }
+export type Match<E> =
+  | { kind: "found"; endpoint: E; params: Record<string, string> }
   | { kind: "method"; allowed: Method[]; pattern: string }
   | { kind: "none" }
   | { kind: "bad_encoding" };
@@ -35,24 +35,24 @@ function matchPattern(
   return params;
 }
 
-export function matchRoute<R extends RouteSpec>(
-  routes: readonly R[],
+export function matchEndpoint<E extends EndpointSpec>(
+  endpoints: readonly E[],
   method: string,
   path: string,
-): Match<R> {
+): Match<E> {
   const segments = path.split("/").filter((segment, i) => i > 0 || segment !== "");
   if (segments.at(-1) === "") segments.pop();
   const allowed: Method[] = [];
   let pattern = "";
-  for (const route of routes) {
-    const params = matchPattern(route.pattern, segments);
+  for (const endpoint of endpoints) {
+    const params = matchPattern(endpoint.pattern, segments);
     if (params === "bad") return { kind: "bad_encoding" };
     if (!params) continue;
-    if (route.method === method || (method === "HEAD" && route.method === "GET")) {
-      return { kind: "found", route, params };
+    if (endpoint.method === method || (method === "HEAD" && endpoint.method === "GET")) {
+      return { kind: "found", endpoint, params };
     }
-    allowed.push(route.method);
-    pattern = route.pattern;
+    allowed.push(endpoint.method);
+    pattern = endpoint.pattern;
   }
   return allowed.length > 0 ? { kind: "method", allowed, pattern } : { kind: "none" };
 }

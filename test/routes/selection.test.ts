@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { type RouteTableInput, routeTableSchema } from "../../relay/routes/schema.js";
 import {
   chooseSender,
   domainMatches,
   pickWeighted,
   recipientDomain,
   sendersForDomain,
-} from "../../relay/delivery/route.js";
-import { type RouteTableInput, routeTableSchema } from "../../relay/routes/schema.js";
+} from "../../relay/routes/selection.js";
 
 const table = (input: Partial<RouteTableInput> = {}) =>
   routeTableSchema.parse({

@@ -6,8 +6,8 @@
 import { z } from "zod";
 import { MESSAGE_ID_PATTERN } from "../spool/id.js";
 import { quarantineRecordSchema } from "../spool/quarantine.js";
+import { defineEndpoint, type Endpoint } from "./endpoint.js";
 import { ApiError, parseWith } from "./http.js";
-import { type ApiRoute, defineRoute } from "./route.js";
 
 /** What the API reaches of the quarantine (the running scheduler's). */
 export interface QuarantineAccess {
@@ -25,8 +25,8 @@ function access(quarantine: QuarantineAccess | undefined): QuarantineAccess {
   return quarantine;
 }
 
-export const quarantineRoutes: ApiRoute[] = [
-  defineRoute({
+export const quarantineEndpoints: Endpoint[] = [
+  defineEndpoint({
     method: "GET",
     pattern: "/v1/admin/quarantine",
     access: "admin",
@@ -42,7 +42,7 @@ export const quarantineRoutes: ApiRoute[] = [
       return { kind: "json", body: { items: await access(api.quarantine).list() } };
     },
   }),
-  defineRoute({
+  defineEndpoint({
     method: "POST",
     pattern: "/v1/admin/quarantine/:id/release",
     access: "admin",
