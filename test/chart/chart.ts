@@ -86,12 +86,13 @@ export const VALUE_SETS: Record<string, string[]> = {
   ],
 };
 
-export function helm(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ToolResult> {
+/** `timeoutMs`: how long helm may run before it is killed (`helm test --timeout` needs longer). */
+export function helm(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<ToolResult> {
   return new Promise((done) => {
     execFile(
       resolve(kubeToolsDir(), "helm"),
       args,
-      { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: 30_000 },
+      { env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, timeout: timeoutMs },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
         done({ code, stdout, stderr });

@@ -238,19 +238,23 @@ describe("helm test", () => {
     expect(script).toContain('require("nodemailer")');
     expect(script).toContain("requireTLS: true");
     expect(script).toContain("process.exit(1)");
+    expect(script).toContain("if (env.SMTP_CA) tls.ca = env.SMTP_CA;");
   });
 
-  it("reads SMTP AUTH from a Secret when one is named, and is left out without the example pool", async () => {
+  it("reads SMTP AUTH and the CA from Secrets when they are named, and is left out without the example pool", async () => {
     const docs = await renderChart([
       "--set",
       "examples.enabled=true",
       "--set",
       "tests.smtp.authSecret.name=helm-test-login",
       "--set",
+      "tests.smtp.caSecret.name=example-smtp-tls",
+      "--set",
       "tests.smtp.port=25",
     ]);
     const [container] = containersOf(testPod(docs)?.spec ?? {});
     expect(container?.env?.filter((e) => e.valueFrom)).toEqual([
+      { name: "SMTP_CA", valueFrom: { secretKeyRef: { name: "example-smtp-tls", key: "ca.crt" } } },
       { name: "SMTP_USER", valueFrom: { secretKeyRef: { name: "helm-test-login", key: "user" } } },
       { name: "SMTP_PASSWORD", valueFrom: { secretKeyRef: { name: "helm-test-login", key: "password" } } },
     ]);

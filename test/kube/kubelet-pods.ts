@@ -2,8 +2,9 @@
  * The decisions of the minimal kubelet (kubelet.ts), as pure functions: which
  * pods a StatefulSet or Deployment should have, how a pod's container becomes
  * a local relay process (argv, environment, files, the relay config rewritten
- * to the pod's own loopback address and directories), and the statuses the
- * kubelet reports. No I/O here.
+ * to the pod's own loopback address and directories) or a node program, which
+ * pods fit this node, what a Service's cluster DNS name answers, and the
+ * statuses the kubelet reports. No I/O here.
  */
 import { parse, stringify } from "yaml";
 
@@ -115,6 +116,7 @@ export function podFromTemplate(owner: Json, ownerKind: WorkloadKind, name: stri
 
 export interface Container {
   name: string;
+  workingDir?: string;
   args?: string[];
   command?: string[];
   env?: {
@@ -302,10 +304,120 @@ export interface ProcessStatus {
   restarts: number;
   startedAt?: string;
   message?: string;
+  /** The container's name; relay pods report "relay". */
+  container?: string;
+  /** Set when the container ran to completion and stays down (phase Succeeded or Failed). */
+  terminated?: { exitCode: number; finishedAt: string };
+}
+
+/** The relayfleet image's node and application directory (Containerfile: WORKDIR /app, ENTRYPOINT). */
+export const IMAGE_NODE = "/usr/local/bin/node";
+export const IMAGE_APP_DIR = "/app";
+
+/**
+ * A container whose command is the image's node (the chart's `helm test` Pod) runs as
+ * that node program; every other container runs as the relay.
+ */
+export function runsAsNodeProgram(container: Container): boolean {
+  return container.command?.[0] === IMAGE_NODE;
+}
+
+/**
+ * The node program on this machine: the container's arguments after the node, paths
+ * seen through the mounts, and the working directory with the image's /app being the
+ * repository (its node_modules are the image's).
+ */
+export function nodeProgram(
+  container: Container,
+  plan: VolumePlan,
+  repoRoot: string,
+): { args: string[]; cwd: string } {
+  const toHost = (path: string) =>
+    path === IMAGE_APP_DIR || path.startsWith(`${IMAGE_APP_DIR}/`)
+      ? repoRoot + path.slice(IMAGE_APP_DIR.length)
+      : hostPathFor(path, plan);
+  const args = [...(container.command ?? []).slice(1), ...(container.args ?? [])].map(toHost);
+  return { args, cwd: container.workingDir ? toHost(container.workingDir) : repoRoot };
+}
+
+/** What follows a container's exit under the pod's restartPolicy (default Always), as the kubelet decides it. */
+export function afterExit(restartPolicy: unknown, exitCode: number): "restart" | "Succeeded" | "Failed" {
+  if (restartPolicy === "Never") return exitCode === 0 ? "Succeeded" : "Failed";
+  if (restartPolicy === "OnFailure") return exitCode === 0 ? "Succeeded" : "restart";
+  return "restart";
+}
+
+/** This node's labels, as a node carries them. */
+export const NODE_LABELS: Record<string, string> = {
+  "kubernetes.io/hostname": "relayfleet-test-node",
+  "kubernetes.io/os": "linux",
+};
+
+/** Whether a pod's nodeSelector fits this node (the scheduler's first filter; affinity is not looked at). */
+export function fitsNode(pod: Json, nodeLabels: Record<string, string>): boolean {
+  const selector = (specOf(pod).nodeSelector ?? {}) as Record<string, string>;
+  return Object.entries(selector).every(([key, value]) => nodeLabels[key] === value);
+}
+
+/** A pod no node fits, as the scheduler leaves it. */
+export function unschedulableStatus(): Json {
+  return {
+    phase: "Pending",
+    conditions: [
+      {
+        type: "PodScheduled",
+        status: "False",
+        reason: "Unschedulable",
+        message: "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.",
+      },
+    ],
+  };
+}
+
+const isReadyPod = (pod: Json) =>
+  ((pod.status as Json | undefined)?.conditions as { type: string; status: string }[] | undefined)?.some(
+    (c) => c.type === "Ready" && c.status === "True",
+  ) ?? false;
+
+/**
+ * What cluster DNS answers for each Service: `NAME.NAMESPACE.svc` (and the same under
+ * `.cluster.local`) → the addresses of the ready pods its selector picks (all running ones
+ * with publishNotReadyAddresses). That is a headless Service's answer; there is no
+ * kube-proxy here to give a ClusterIP, so a client reaches a pod's port under the
+ * Service's port number, which is right for Services whose port is their target port.
+ */
+export function serviceRecords(services: readonly Json[], pods: readonly Json[]): Record<string, string[]> {
+  const records: Record<string, string[]> = {};
+  for (const service of services) {
+    const spec = specOf(service) as { selector?: Record<string, string>; publishNotReadyAddresses?: boolean };
+    if (!spec.selector) continue;
+    const { name, namespace } = meta(service);
+    const addresses = pods
+      .filter((pod) => {
+        const m = meta(pod);
+        const status = (pod.status ?? {}) as { phase?: string; podIP?: string };
+        return (
+          m.namespace === namespace &&
+          !m.deletionTimestamp &&
+          status.phase === "Running" &&
+          status.podIP &&
+          Object.entries(spec.selector ?? {}).every(([key, value]) => m.labels?.[key] === value) &&
+          (spec.publishNotReadyAddresses || isReadyPod(pod))
+        );
+      })
+      .map((pod) => (pod.status as { podIP: string }).podIP)
+      .sort();
+    records[`${name}.${namespace}.svc`] = addresses;
+    records[`${name}.${namespace}.svc.cluster.local`] = addresses;
+  }
+  return records;
 }
 
 export function podStatus(status: ProcessStatus): Json {
   const ready = status.ready ? "True" : "False";
+  const done = status.terminated;
+  // A completed pod's containers are not ready, for the reason the kubelet gives.
+  const notReadyReason = done ? { reason: "PodCompleted" } : {};
   return {
     phase: status.phase,
     ...(status.podIp
@@ -321,19 +433,27 @@ export function podStatus(status: ProcessStatus): Json {
     conditions: [
       { type: "PodScheduled", status: "True" },
       { type: "Initialized", status: "True" },
-      { type: "ContainersReady", status: ready },
-      { type: "Ready", status: ready },
+      { type: "ContainersReady", status: ready, ...notReadyReason },
+      { type: "Ready", status: ready, ...notReadyReason },
     ],
     containerStatuses: [
       {
-        name: "relay",
+        name: status.container ?? "relay",
         ready: status.ready,
         restartCount: status.restarts,
         started: status.phase === "Running",
         image: "relayfleet:local",
         imageID: "",
-        state:
-          status.phase === "Running"
+        state: done
+          ? {
+              terminated: {
+                exitCode: done.exitCode,
+                reason: done.exitCode === 0 ? "Completed" : "Error",
+                startedAt: status.startedAt,
+                finishedAt: done.finishedAt,
+              },
+            }
+          : status.phase === "Running"
             ? { running: { startedAt: status.startedAt } }
             : { waiting: { reason: status.message ? "CrashLoopBackOff" : "ContainerCreating" } },
       },

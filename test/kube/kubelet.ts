@@ -7,21 +7,35 @@
  * pod's env (Secrets, fieldRefs). Readiness is the container's readinessProbe
  * (/readyz). A deleted pod gets SIGTERM, then SIGKILL after its grace period,
  * and only then leaves the API (a finalizer holds it meanwhile), as a pod
- * shows Terminating on a real node. A process that dies is restarted.
- * Test infrastructure: it runs any container as the relay.
+ * shows Terminating on a real node. A process that dies is restarted, unless
+ * the pod's restartPolicy says otherwise (Never; OnFailure after exit 0): then
+ * the pod is Succeeded or Failed with the container's terminated state.
+ * Test infrastructure: it runs any container as the relay, except one whose
+ * command is the image's node (the chart's `helm test` Pod), which runs as
+ * that node program with the repository as the image's /app. Such programs
+ * resolve Service names through cluster-dns.mjs (NODE_OPTIONS=--import) from
+ * the Services' ready endpoints, which the kubelet writes to a file as they
+ * change: what cluster DNS answers, and no change to the program or chart. A
+ * pod whose nodeSelector this node does not match stays Pending, unscheduled.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, rmSync } from "node:fs";
+import { createWriteStream, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { constants as osConstants } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { projectVolume } from "../support/projected-volume.js";
 import type { ControllerFactory, InProcessApi } from "./controllers.js";
 import {
+  afterExit,
   firstContainer,
+  fitsNode,
   hostPathFor,
   type Json,
   KUBELET_FINALIZER,
   meta,
+  NODE_LABELS,
+  nodeProgram,
   type ProcessStatus,
   planScale,
   planVolumes,
@@ -29,13 +43,17 @@ import {
   podStatus,
   resolveEnv,
   rewriteRelayConfig,
+  runsAsNodeProgram,
+  serviceRecords,
   specOf,
+  unschedulableStatus,
   type VolumePlan,
   type WorkloadKind,
   workloadStatus,
 } from "./kubelet-pods.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../..");
+const CLUSTER_DNS_HOOK = pathToFileURL(join(import.meta.dirname, "cluster-dns.mjs")).href;
 
 export interface KubeletOptions {
   /** Pod directories, logs and retained claims go here. */
@@ -47,12 +65,15 @@ export interface KubeletOptions {
   readinessIntervalMs?: number;
   /** Extra environment for every relay (e.g. LOG_LEVEL). */
   env?: Record<string, string>;
+  /** This node's labels, which pods' nodeSelectors must match; default NODE_LABELS. */
+  nodeLabels?: Record<string, string>;
   onEvent?: (event: { pod: string; what: string }) => void;
 }
 
 export interface RunningPod {
   key: string;
   name: string;
+  uid: string;
   ip: string;
   status: ProcessStatus;
   child?: ChildProcess;
@@ -101,6 +122,7 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
   let probeTimer: NodeJS.Timeout | undefined;
   let stopAll: Promise<void> | undefined;
   const emit = (pod: string, what: string) => options.onEvent?.({ pod, what });
+  const dnsFile = join(options.workDir, "cluster-dns.json");
 
   const type = (apiVersion: string, kind: string) => {
     const found = api?.types.findByKind(apiVersion, kind);
@@ -150,16 +172,33 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
       );
       projectVolumes(plan, entry.ip);
       const env = resolveEnv(pod, container, entry.ip, lookups);
-      const args = [...(container.command ?? []).slice(1), ...(container.args ?? [])].map((arg) =>
-        hostPathFor(arg, plan),
-      );
+      const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp" };
       mkdirSync(dirname(entry.logFile), { recursive: true });
       const log = createWriteStream(entry.logFile, { flags: "a" });
-      const child = spawn(process.execPath, ["--import", "tsx", "bin/relayfleet.ts", ...args], {
-        cwd: REPO_ROOT,
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...options.env, ...env },
-      });
+      let child: ChildProcess;
+      if (runsAsNodeProgram(container)) {
+        const program = nodeProgram(container, plan, REPO_ROOT);
+        writeClusterDns();
+        child = spawn(process.execPath, program.args, {
+          cwd: program.cwd,
+          stdio: ["ignore", "pipe", "pipe"],
+          env: {
+            ...base,
+            ...env,
+            NODE_OPTIONS: `--import ${CLUSTER_DNS_HOOK}`,
+            RELAYFLEET_TEST_CLUSTER_DNS: dnsFile,
+          },
+        });
+      } else {
+        const args = [...(container.command ?? []).slice(1), ...(container.args ?? [])].map((arg) =>
+          hostPathFor(arg, plan),
+        );
+        child = spawn(process.execPath, ["--import", "tsx", "bin/relayfleet.ts", ...args], {
+          cwd: REPO_ROOT,
+          stdio: ["ignore", "pipe", "pipe"],
+          env: { ...base, ...options.env, ...env },
+        });
+      }
       child.stdout?.pipe(log, { end: false });
       child.stderr?.pipe(log, { end: false });
       entry.child = child;
@@ -169,12 +208,27 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
         ready: false,
         restarts: entry.status.restarts,
         startedAt: new Date().toISOString(),
+        ...(runsAsNodeProgram(container) ? { container: container.name } : {}),
       };
       emit(entry.key, `started pid ${child.pid} on ${entry.ip}`);
       child.once("exit", (code, signal) => {
         log.end();
         entry.child = undefined;
         if (entry.stopping || stopAll) return;
+        // A signal's exit code is 128 + its number, as a container runtime reports it.
+        const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+        const next = afterExit(specOf(pod).restartPolicy, exitCode);
+        if (next !== "restart") {
+          emit(entry.key, `exited (${signal ?? code}); ${next}`);
+          entry.status = {
+            ...entry.status,
+            phase: next,
+            ready: false,
+            terminated: { exitCode, finishedAt: new Date().toISOString() },
+          };
+          writeStatus(entry);
+          return;
+        }
         emit(entry.key, `exited (${signal ?? code}); restarting`);
         entry.status = { ...entry.status, ready: false, restarts: entry.status.restarts + 1 };
         writeStatus(entry);
@@ -263,14 +317,27 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
         void terminate(entry, Math.min(grace, options.maxGraceMs ?? grace)).then(done);
       return;
     }
+    if (entry && entry.uid !== meta(pod).uid) {
+      // The pod this process ran for is gone and a new one has its name (a helm test run
+      // again): stop the old process, then start the new pod.
+      if (!entry.stopping) void terminate(entry, options.maxGraceMs ?? 30_000).then(schedule);
+      return;
+    }
     if (entry) {
       if (entry.child && !entry.stopping) refreshVolumes(pod, entry);
+      return;
+    }
+    if (!fitsNode(pod, options.nodeLabels ?? NODE_LABELS)) {
+      const status = unschedulableStatus();
+      if (api && JSON.stringify(pod.status) !== JSON.stringify(status))
+        api.objects.putInternal(type("v1", "Pod"), { ...pod, status } as never);
       return;
     }
     const ip = allocateIp();
     entry = {
       key,
       name: meta(pod).name,
+      uid: meta(pod).uid,
       ip,
       status: { phase: "Pending", ready: false, restarts: 0 },
       logFile: join(options.workDir, "logs", `${meta(pod).namespace}_${meta(pod).name}.log`),
@@ -300,7 +367,35 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
     for (const kind of ["StatefulSet", "Deployment"] as const)
       for (const owner of api.objects.list(type("apps/v1", kind), undefined) as Json[])
         syncWorkload(owner, kind);
-    for (const pod of api.objects.list(type("v1", "Pod"), undefined) as Json[]) syncPod(pod);
+    const pods = api.objects.list(type("v1", "Pod"), undefined) as Json[];
+    for (const pod of pods) syncPod(pod);
+    // A pod that left the API without this kubelet's finalizer (one it did not create,
+    // such as a helm test Pod): its process goes too, and its address is free again.
+    const present = new Set(pods.map((pod) => `${meta(pod).namespace}/${meta(pod).name}`));
+    for (const entry of running.values())
+      if (!present.has(entry.key) && !entry.stopping) void terminate(entry, options.maxGraceMs ?? 30_000);
+    if ([...running.values()].some((entry) => entry.child && entry.status.container)) writeClusterDns();
+  }
+
+  /** The Services' DNS records for node programs (cluster-dns.mjs), rewritten only when they change. */
+  function writeClusterDns(): void {
+    if (!api) return;
+    const records = JSON.stringify(
+      serviceRecords(
+        api.objects.list(type("v1", "Service"), undefined) as Json[],
+        api.objects.list(type("v1", "Pod"), undefined) as Json[],
+      ),
+    );
+    let current: string | undefined;
+    try {
+      current = readFileSync(dnsFile, "utf8");
+    } catch {
+      current = undefined;
+    }
+    if (current === records) return;
+    writeFileSync(`${dnsFile}.tmp`, records);
+    // Rename, so a lookup never reads half a file.
+    renameSync(`${dnsFile}.tmp`, dnsFile);
   }
 
   async function probe(): Promise<void> {
@@ -341,7 +436,7 @@ export function relayKubelet(options: KubeletOptions): Kubelet {
       mkdirSync(options.workDir, { recursive: true });
       const unsubscribe = inProcess.storage.subscribe((event) => {
         if (
-          ["apps/statefulsets", "apps/deployments", "/pods", "/secrets", "/configmaps"].includes(
+          ["apps/statefulsets", "apps/deployments", "/pods", "/secrets", "/configmaps", "/services"].includes(
             event.resource,
           )
         )
