@@ -1,6 +1,6 @@
 /**
  * RelayPool (relayfleet.io/v1alpha1): a fleet of relays behind one hostname.
- * CONTRACT.md, "Custom resources". Defaults and validation live here, in
+ * Every field: docs/reference/custom-resources.md. Defaults and validation live here, in
  * the CRD schema, so the API server refuses a bad pool with the field named
  * and the operator reads an object with every default already filled.
  */

@@ -1,5 +1,5 @@
 /**
- * Accounts: who may relay, and how their mail is treated (CONTRACT.md, "Accounts").
+ * Accounts: who may relay, and how their mail is treated (fields: docs/reference/config.md, accounts[]).
  *
  * `accountInputSchema` validates what users write (config `accounts:` entries and
  * API bodies); it carries plain passwords. `Account` is what the Store keeps: the

@@ -1,6 +1,6 @@
 /**
  * Which tracking hits come from machines rather than people. They are still
- * recorded, flagged `bot`, and the stats keep them apart (HOSTILE-INPUTS row 20):
+ * recorded, flagged `bot`, and the stats keep them apart:
  * counting Apple's prefetches as opens, or a link scanner's GET as a click,
  * would make every message look read.
  *

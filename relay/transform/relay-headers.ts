@@ -1,5 +1,5 @@
 /**
- * X-Relay-Group and X-Relay-Track (CONTRACT.md, "SMTP"): read at intake, removed before delivery.
+ * X-Relay-Group and X-Relay-Track: read at intake, removed before delivery.
  */
 import { hasControlCharacter } from "./ascii.js";
 import { fieldValue, type HeaderField, parseHeaderBlock } from "./header-block.js";
