@@ -46,9 +46,7 @@ export interface SigningHeaderLines {
 
 /** The fields of a header block (its terminating empty line may be included). */
 export function parseHeaderLines(headerBlock: Buffer): HeaderLine[] {
-  const rows = headerBlock
-    .toString("binary")
-    .replace(/[\r\n]+$/, "")
+  const rows = withoutTrailingLineBreaks(headerBlock.toString("binary"))
     .split(/\r?\n/)
     .map((row) => [row]);
   for (let i = rows.length - 1; i > 0; i--) {
@@ -67,6 +65,30 @@ export function parseHeaderLines(headerBlock: Buffer): HeaderLine[] {
       line: Buffer.from(row, "binary"),
     };
   });
+}
+
+/** `text` without the CRs and LFs at its end (mailauth's /[\r\n]+$/, quadratic on a long run of them). */
+function withoutTrailingLineBreaks(text: string): string {
+  let end = text.length;
+  while (end > 0 && (text[end - 1] === "\r" || text[end - 1] === "\n")) end--;
+  return text.slice(0, end);
+}
+
+const TAG_SEPARATOR = /[;:\s]/;
+
+/**
+ * The field with the value of its first b= tag (one after a separator) removed, up to the next
+ * ";": what mailauth's /([;:\s]+b=)[^;]+/ replaced, scanned by hand (that pattern is quadratic).
+ */
+function withoutSignatureValue(text: string): string {
+  for (let at = text.indexOf("b="); at !== -1; at = text.indexOf("b=", at + 1)) {
+    if (at === 0 || !TAG_SEPARATOR.test(text[at - 1] ?? "")) continue;
+    const valueStart = at + 2;
+    const semicolon = text.indexOf(";", valueStart);
+    const valueEnd = semicolon === -1 ? text.length : semicolon;
+    if (valueEnd > valueStart) return text.slice(0, valueStart) + text.slice(valueEnd);
+  }
+  return text;
 }
 
 /** The fields to sign, bottom-up (RFC 6376 §5.4.2: the last instance first), from a ":" list. */
@@ -140,13 +162,6 @@ export function canonicalizedHeader(
   };
   const placeholder = signatureFieldLine({ b: "a".repeat(73), ...signed });
   const chunks = lines.headers.map((field) => relaxedLine(field.line, "\r\n"));
-  chunks.push(
-    Buffer.from(
-      relaxedLine(placeholder)
-        .toString("binary")
-        .replace(/([;:\s]+b=)[^;]+/, "$1"),
-      "binary",
-    ),
-  );
+  chunks.push(Buffer.from(withoutSignatureValue(relaxedLine(placeholder).toString("binary")), "binary"));
   return { canonicalized: Buffer.concat(chunks), tags: signed };
 }
