@@ -14,10 +14,8 @@ Every key of the relay's configuration file, from \`relay/config/schema.ts\` (it
 "required" marks a key an enclosing object or list entry must have. How the file
 is read, the environment overrides and TLS: [../configuration.md](../configuration.md).
 On Kubernetes a RelayPool's \`spec.relay\` takes the same names, less the keys the
-operator sets ([custom-resources.md](custom-resources.md)). The fields of \`routes\`
-and \`accounts[]\` (the same schemas the Store and the API use) have no descriptions
-in their schemas yet; [../intake.md](../intake.md) and the API
-([api.md](api.md)) say what they do.
+operator sets ([custom-resources.md](custom-resources.md)). \`routes\` and \`accounts[]\`
+share their schemas with the Store and the API ([api.md](api.md)).
 
 ${fieldTable(fieldRows(schema, ""))}
 `;
