@@ -63,10 +63,10 @@ export interface Relay {
   apiToken: string;
   /** Where the relay keeps the API token it generated (absent when config gives one). */
   apiTokenFile?: string;
-  /** Delivers what the intake accepts (and what was in the spool at start); issue 5. */
+  /** Delivers what the intake accepts (and what was in the spool at start). */
   scheduler: RunningScheduler;
   apiAddress: { host: string; port: number };
-  /** Pixel, click and unsubscribe endpoints (issue 6). */
+  /** Pixel, click and unsubscribe endpoints. */
   trackingAddress: { host: string; port: number };
   metricsAddress: { host: string; port: number };
   /** Set when the relay made a demo account on a bare machine. */
@@ -173,7 +173,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   });
   if (recovered.length > 0)
     logger.info({ messages: recovered.length }, "resuming messages found in the spool");
-  // Scheduling and delivery (issue 5). The tracking key is the secret file's text, hashed to
+  // Scheduling and delivery. The tracking key is the secret file's text, hashed to
   // the 32 bytes an HMAC key needs; the tracking server must derive it the same way.
   const trackingSecret =
     config.trackingSecret ??
@@ -182,7 +182,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     id: "k1",
     secret: createHash("sha256").update(trackingSecret).digest(),
   });
-  // Bounces and complaints (issue 11): VERP return paths out, the bounce domain's mail in.
+  // Bounces and complaints: VERP return paths out, the bounce domain's mail in.
   const verp = feedbackSettings(config, trackingKeys);
   const scheduler = await startScheduler({
     spool,
@@ -273,7 +273,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
         logger,
       }),
   };
-  // API and tracking listeners (issue 6): relay/api/server.ts, relay/tracking/server.ts.
+  // API and tracking listeners: relay/api/server.ts, relay/tracking/server.ts.
   const api = createServer(
     createApiHandler({
       store,

@@ -1,6 +1,6 @@
 /**
  * RelayPool (relayfleet.io/v1alpha1): a fleet of relays behind one hostname.
- * CONTRACT.md, "Custom resources". Defaults and validation live here, in
+ * Every field: docs/reference/custom-resources.md. Defaults and validation live here, in
  * the CRD schema, so the API server refuses a bad pool with the field named
  * and the operator reads an object with every default already filled.
  */
@@ -26,18 +26,19 @@ const IP = "^[0-9a-fA-F.:]+$";
 export const autoscalingSchema = object({
   minReplicas: integer({ minimum: 1, maximum: 1000 }).default(1),
   maxReplicas: integer({ minimum: 1, maximum: 1000 }).required(),
-  /** queue: messages waiting per replica; acceptRate: messages accepted per second per replica. */
-  metric: oneOf(["queue", "acceptRate"] as const).default("queue"),
-  /** The per-replica value the pool is sized for. */
-  target: number({ minimum: 0.001 }).required(),
-  /** Absent: the operator scrapes the relays' /metrics itself. */
-  prometheusUrl: string({ pattern: "^https?://", maxLength: 2048 }),
-  /** Ratio within which the current size is kept (HPA's default 0.1). */
-  tolerance: number({ minimum: 0, maximum: 1 }).default(0.1),
+  metric: oneOf(["queue", "acceptRate"] as const)
+    .default("queue")
+    .describe("queue: messages waiting per replica; acceptRate: messages accepted per second per replica."),
+  target: number({ minimum: 0.001 }).required().describe("The per-replica value the pool is sized for."),
+  prometheusUrl: string({ pattern: "^https?://", maxLength: 2048 }).describe(
+    "Absent: the operator scrapes the relays' /metrics itself.",
+  ),
+  tolerance: number({ minimum: 0, maximum: 1 })
+    .default(0.1)
+    .describe("Ratio within which the current size is kept (HPA's default 0.1)."),
   scaleUpStabilizationSeconds: integer({ minimum: 0, maximum: 3600 }).default(0),
   scaleDownStabilizationSeconds: integer({ minimum: 0, maximum: 3600 }).default(300),
-  /** How often metrics are read. */
-  intervalSeconds: integer({ minimum: 1, maximum: 600 }).default(15),
+  intervalSeconds: integer({ minimum: 1, maximum: 600 }).default(15).describe("How often metrics are read."),
 })
   .describe("Present: the operator sizes the pool from metrics and spec.replicas is ignored.")
   .validate({
@@ -59,8 +60,9 @@ export const relayPoolSpecSchema = object({
     .default(1)
     .describe("The scale subresource writes here; used when autoscaling is absent."),
   autoscaling: autoscalingSchema,
-  /** The image `npm run image` builds (Containerfile); push it and name yours in a real cluster. */
-  image: string({ minLength: 1, maxLength: 512 }).default("relayfleet:0.1.0"),
+  image: string({ minLength: 1, maxLength: 512 })
+    .default("relayfleet:0.1.0")
+    .describe("The image `npm run image` builds (Containerfile); push it and name yours in a real cluster."),
   imagePullPolicy: oneOf(["Always", "IfNotPresent", "Never"] as const),
   hostname: string({ pattern: DNS_NAME, maxLength: 253 }).describe(
     "DNS name whose A records list the ready relays (an ExternalDNS DNSEndpoint).",
@@ -73,8 +75,9 @@ export const relayPoolSpecSchema = object({
   redis: object({
     url: string({ pattern: "^rediss?://", maxLength: 2048 }),
     secretRef: secretKeyRef,
-    /** The URL names a node of a Redis Cluster (the relays discover the others). */
-    cluster: boolean().default(false),
+    cluster: boolean()
+      .default(false)
+      .describe("The URL names a node of a Redis Cluster (the relays discover the others)."),
   })
     .required()
     .validate({
@@ -82,14 +85,12 @@ export const relayPoolSpecSchema = object({
       message: "set exactly one of url or secretRef",
     }),
   trackingBaseUrl: string({ pattern: "^https?://", maxLength: 2048 }),
-  /** Holds the relays' admin API token; created by the operator when absent. */
-  apiTokenSecretRef: secretKeyRef,
-  /**
-   * Holds the key that signs tracking links and VERP return paths; created by
-   * the operator when absent. Every relay of the pool gets the same one, so
-   * any relay verifies a link another relay wrote.
-   */
-  trackingSecretRef: secretKeyRef,
+  apiTokenSecretRef: secretKeyRef.describe(
+    "Holds the relays' admin API token; created by the operator when absent.",
+  ),
+  trackingSecretRef: secretKeyRef.describe(
+    "Holds the key that signs tracking links and VERP return paths; created by the operator when absent. Every relay of the pool gets the same one, so any relay verifies a link another relay wrote.",
+  ),
   workload: oneOf(["StatefulSet", "Deployment"] as const)
     .default("StatefulSet")
     .describe(
@@ -120,11 +121,11 @@ export const relayPoolSpecSchema = object({
   service: object({
     type: oneOf(["LoadBalancer", "NodePort", "ClusterIP"] as const).default("LoadBalancer"),
     annotations: stringMap(),
-    /**
-     * nodes: the DNS records list the ready relays' node or pod addresses (spec.endpointAddress);
-     * loadBalancer: the SMTP Service's load balancer addresses (status.loadBalancer.ingress).
-     */
-    publishAddresses: oneOf(["nodes", "loadBalancer"] as const).default("nodes"),
+    publishAddresses: oneOf(["nodes", "loadBalancer"] as const)
+      .default("nodes")
+      .describe(
+        "nodes: the DNS records list the ready relays' node or pod addresses (spec.endpointAddress); loadBalancer: the SMTP Service's load balancer addresses (status.loadBalancer.ingress).",
+      ),
   })
     .default({ type: "LoadBalancer", publishAddresses: "nodes" })
     .validate({
@@ -133,11 +134,11 @@ export const relayPoolSpecSchema = object({
       fieldPath: ".publishAddresses",
     }),
   clientIp: object({
-    /**
-     * local: externalTrafficPolicy Local keeps the client's address (no SNAT);
-     * proxyProtocol: the load balancer sends a PROXY header, trusted only from proxyFrom.
-     */
-    preserve: oneOf(["local", "proxyProtocol"] as const).default("local"),
+    preserve: oneOf(["local", "proxyProtocol"] as const)
+      .default("local")
+      .describe(
+        "local: externalTrafficPolicy Local keeps the client's address (no SNAT); proxyProtocol: the load balancer sends a PROXY header, trusted only from proxyFrom.",
+      ),
     proxyFrom: array(string({ pattern: IP, maxLength: 64 }), { maxItems: 64 }).default([]),
   })
     .default({ preserve: "local", proxyFrom: [] })
@@ -146,15 +147,14 @@ export const relayPoolSpecSchema = object({
       message: "proxyProtocol needs the load balancer addresses in proxyFrom",
       fieldPath: ".proxyFrom",
     }),
-  /**
-   * The ingress or load balancer in front of the tracking Service (IPs or CIDR ranges): its
-   * X-Forwarded-For is believed, so opens and clicks carry the reader's address.
-   */
   trackingForwardedFrom: array(string({ pattern: "^[0-9a-fA-F.:]+(/[0-9]{1,3})?$", maxLength: 64 }), {
     maxItems: 64,
-  }),
-  /** Which address of a ready relay the DNS records publish. */
-  endpointAddress: oneOf(["hostIP", "podIP"] as const).default("hostIP"),
+  }).describe(
+    "The ingress or load balancer in front of the tracking Service (IPs or CIDR ranges): its X-Forwarded-For is believed, so opens and clicks carry the reader's address.",
+  ),
+  endpointAddress: oneOf(["hostIP", "podIP"] as const)
+    .default("hostIP")
+    .describe("Which address of a ready relay the DNS records publish."),
   drain: object({
     timeoutSeconds: integer({ minimum: 0, maximum: 86400 }).default(300),
   }).default({ timeoutSeconds: 300 }),
@@ -162,18 +162,18 @@ export const relayPoolSpecSchema = object({
     maxUnavailable: integer({ minimum: 0 }).default(1),
   }).default({ maxUnavailable: 1 }),
   resources: opaque<Record<string, unknown>>("object"),
-  /** Absent: relays spread over nodes (a soft spread on kubernetes.io/hostname); given: used instead. */
-  topologySpreadConstraints: opaque<Record<string, unknown>[]>("array"),
-  /** Absent: relays prefer nodes without another relay of the pool; given: used instead. */
-  affinity: opaque<Record<string, unknown>>("object"),
+  topologySpreadConstraints: opaque<Record<string, unknown>[]>("array").describe(
+    "Absent: relays spread over nodes (a soft spread on kubernetes.io/hostname); given: used instead.",
+  ),
+  affinity: opaque<Record<string, unknown>>("object").describe(
+    "Absent: relays prefer nodes without another relay of the pool; given: used instead.",
+  ),
   nodeSelector: stringMap(),
   tolerations: opaque<Record<string, unknown>[]>("array"),
   podAnnotations: stringMap(),
-  /**
-   * Labels on the relays' ServiceMonitor, for a Prometheus that selects by label (kube-prometheus-stack:
-   * `release: <its release name>`).
-   */
-  serviceMonitorLabels: stringMap(),
+  serviceMonitorLabels: stringMap().describe(
+    "Labels on the relays' ServiceMonitor, for a Prometheus that selects by label (kube-prometheus-stack: `release: <its release name>`).",
+  ),
   debug: boolean().default(false).describe("Relays log at debug level (wins over relay.logLevel)."),
   relay: poolRelaySettings,
 }).validate({
@@ -187,14 +187,14 @@ export const relayPoolStatusSchema = object({
   replicas: integer({ minimum: 0 }),
   readyReplicas: integer({ minimum: 0 }),
   desiredReplicas: integer({ minimum: 0 }),
-  /** The scale subresource's labelSelectorPath (a string, as HPA wants it). */
-  selector: string(),
+  selector: string().describe("The scale subresource's labelSelectorPath (a string, as HPA wants it)."),
   endpoints: array(string(), { maxItems: 1000 }),
   conditions: conditionsSchema,
   observedGeneration: integer({ minimum: 0 }),
   lastScaleTime: string({ format: "date-time" }),
-  /** The metric value behind the last autoscaling decision (per replica). */
-  currentMetricValue: number(),
+  currentMetricValue: number().describe(
+    "The metric value behind the last autoscaling decision (per replica).",
+  ),
 });
 
 export type RelayPoolSpec = Infer<typeof relayPoolSpecSchema>;

@@ -12,29 +12,24 @@ const IP = "^[0-9a-fA-F.:]+$";
 
 export const senderSchema = object({
   name: string({ pattern: NAME, maxLength: 63 }).required(),
-  /** Smart host; absent when mx is true. */
-  host: string({ minLength: 1, maxLength: 253 }),
+  host: string({ minLength: 1, maxLength: 253 }).describe("Smart host; absent when mx is true."),
   port: integer({ minimum: 1, maximum: 65535 }).default(25),
-  /** Deliver straight to the recipient domain's MX hosts. */
-  mx: boolean().default(false),
-  /** Source address for outgoing connections (the "outbound IP"). */
-  localAddress: string({ pattern: IP, maxLength: 64 }),
+  mx: boolean().default(false).describe("Deliver straight to the recipient domain's MX hosts."),
+  localAddress: string({ pattern: IP, maxLength: 64 }).describe(
+    'Source address for outgoing connections (the "outbound IP").',
+  ),
   tls: oneOf(["none", "starttls", "tls"] as const).default("starttls"),
   requireTls: boolean().default(false),
   verifyCertificates: boolean().default(true),
   weight: integer({ minimum: 0, maximum: 10000 }).default(1),
   maxConnections: integer({ minimum: 1, maximum: 10000 }).default(20),
-  /**
-   * SMTP AUTH for a smart host that asks for it: a Secret in the route's namespace holding the
-   * user name and password. The operator reads it and publishes the credentials with the route
-   * table (to the fleet's Redis, where the relays read them); a change to the Secret is picked
-   * up within a minute.
-   */
   authSecretRef: object({
     name: string({ pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", maxLength: 253 }).required(),
     userKey: string({ minLength: 1, maxLength: 253 }).default("username"),
     passwordKey: string({ minLength: 1, maxLength: 253 }).default("password"),
-  }),
+  }).describe(
+    "SMTP AUTH for a smart host that asks for it: a Secret in the route's namespace holding the user name and password. The operator reads it and publishes the credentials with the route table (to the fleet's Redis, where the relays read them); a change to the Secret is picked up within a minute.",
+  ),
 }).validate({
   rule: "has(self.host) != self.mx",
   message: "a sender has either host (a smart host) or mx: true, not both",
@@ -50,10 +45,12 @@ export const senderRouteSpecSchema = object({
   senders: array(senderSchema, { minItems: 1, maxItems: 64, listType: "map", mapKeys: ["name"] }).required(),
   domains: array(domainRouteSchema, { maxItems: 256 }).default([]),
   blocking: object({
-    /** How long a reported block holds before the pair is tried again. */
-    holdSeconds: integer({ minimum: 1, maximum: 2592000 }).default(14400),
-    /** Text in a remote answer that means "this IP is blocked here" (case-insensitive). */
-    patterns: array(string({ minLength: 1, maxLength: 256 }), { maxItems: 64 }).default([]),
+    holdSeconds: integer({ minimum: 1, maximum: 2592000 })
+      .default(14400)
+      .describe("How long a reported block holds before the pair is tried again."),
+    patterns: array(string({ minLength: 1, maxLength: 256 }), { maxItems: 64 })
+      .default([])
+      .describe('Text in a remote answer that means "this IP is blocked here" (case-insensitive).'),
   }).default({ holdSeconds: 14400, patterns: [] }),
 }).validate(
   {
@@ -74,18 +71,17 @@ export const blockedEntrySchema = object({
   domain: string().required(),
   since: string({ format: "date-time" }).required(),
   until: string({ format: "date-time" }).required(),
-  /** The remote answer that reported the block. */
-  reason: string({ maxLength: 1024 }).required(),
+  reason: string({ maxLength: 1024 }).required().describe("The remote answer that reported the block."),
   reportedBy: string({ maxLength: 253 }),
 });
 
 export const senderRouteStatusSchema = object({
   blocked: array(blockedEntrySchema, { maxItems: 4096 }),
   blockedCount: integer({ minimum: 0 }),
-  /** The metadata.generation of the spec now published in the Store. */
-  publishedGeneration: integer({ minimum: 0 }),
-  /** Route table name in the Store ("namespace/name"). */
-  publishedAs: string(),
+  publishedGeneration: integer({ minimum: 0 }).describe(
+    "The metadata.generation of the spec now published in the Store.",
+  ),
+  publishedAs: string().describe('Route table name in the Store ("namespace/name").'),
   conditions: conditionsSchema,
   observedGeneration: integer({ minimum: 0 }),
 });

@@ -1,5 +1,5 @@
 /**
- * Accounts: who may relay, and how their mail is treated (CONTRACT.md, "Accounts").
+ * Accounts: who may relay, and how their mail is treated (fields: docs/reference/config.md, accounts[]).
  *
  * `accountInputSchema` validates what users write (config `accounts:` entries and
  * API bodies); it carries plain passwords. `Account` is what the Store keeps: the
@@ -26,62 +26,122 @@ export const fromPatternSchema = z
   .regex(/^(\*|[^\s@]+@[^\s@]+)$/, "an address pattern such as *@acme.com or alerts@acme.com");
 
 export const credentialInputSchema = z.strictObject({
-  username: z.string().min(1).max(256),
-  password: z.string().min(1).max(1024),
+  username: z.string().min(1).max(256).describe("SMTP AUTH username."),
+  password: z.string().min(1).max(1024).describe("SMTP AUTH password; stored as its scrypt hash only."),
 });
 
 export const dkimKeySchema = z.strictObject({
-  domain: z.string().min(1).max(253),
-  selector: z.string().regex(/^[a-z0-9._-]{1,63}$/i, "a DNS label such as s1"),
-  privateKey: z.string().includes("PRIVATE KEY", { message: "a PEM private key" }),
-  algorithm: z.enum(["rsa-sha256", "ed25519-sha256"]).optional(),
+  domain: z
+    .string()
+    .min(1)
+    .max(253)
+    .describe("d=: signs mail whose From is this domain or one under it (DMARC relaxed alignment)."),
+  selector: z
+    .string()
+    .regex(/^[a-z0-9._-]{1,63}$/i, "a DNS label such as s1")
+    .describe("s=: the key is published at SELECTOR._domainkey.DOMAIN."),
+  privateKey: z
+    .string()
+    .includes("PRIVATE KEY", { message: "a PEM private key" })
+    .describe("PEM private key (RSA or Ed25519)."),
+  algorithm: z
+    .enum(["rsa-sha256", "ed25519-sha256"])
+    .optional()
+    .describe("Checked against the key's type when given; absent: taken from the key."),
 });
 
 const accountSettingsShape = {
-  name: accountNameSchema,
-  allowedIps: z.array(ipRangeSchema).default([]),
-  allowedFrom: z.array(fromPatternSchema).default([]),
+  name: accountNameSchema.describe("The account's name."),
+  allowedIps: z
+    .array(ipRangeSchema)
+    .default([])
+    .describe("Clients (IPs or CIDR ranges) that relay as this account without AUTH."),
+  allowedFrom: z
+    .array(fromPatternSchema)
+    .default([])
+    .describe('Envelope and header From addresses the account may send as ("*@acme.com", "*" for any).'),
   tracking: z
     .strictObject({
-      opens: z.boolean().default(true),
-      clicks: z.boolean().default(true),
-      /** Also rewrite links found in text/plain parts. */
-      textClicks: z.boolean().default(false),
+      opens: z.boolean().default(true).describe("Add the open pixel to HTML parts."),
+      clicks: z.boolean().default(true).describe("Rewrite links in HTML parts to tracked redirects."),
+      textClicks: z.boolean().default(false).describe("Also rewrite links found in text/plain parts."),
     })
-    .default({ opens: true, clicks: true, textClicks: false }),
-  /** 0: never wrap. RFC 5322 caps a line at 998 octets. */
-  wrapColumn: z.number().int().min(0).max(998).default(76),
-  autoAlternative: z.boolean().default(true),
-  suppression: z.enum(["notify", "reject"]).default("notify"),
-  bypassUnsubscribes: z.boolean().default(false),
-  /** Keep mailing addresses that complained (default: complaints stop future mail). */
-  bypassComplaints: z.boolean().default(false),
+    .default({ opens: true, clicks: true, textClicks: false })
+    .describe("What the transform tracks in this account's mail."),
+  wrapColumn: z
+    .number()
+    .int()
+    .min(0)
+    .max(998)
+    .default(76)
+    .describe("Column text parts are wrapped at; 0: never wrap. RFC 5322 caps a line at 998 octets."),
+  autoAlternative: z
+    .boolean()
+    .default(true)
+    .describe("Generate the missing half of a multipart/alternative from the half the sender wrote."),
+  suppression: z
+    .enum(["notify", "reject"])
+    .default("notify")
+    .describe(
+      "A suppressed recipient or one past the limits: reject at RCPT, or accept the message, leave that recipient out and notify.",
+    ),
+  bypassUnsubscribes: z.boolean().default(false).describe("Keep mailing addresses that unsubscribed."),
+  bypassComplaints: z
+    .boolean()
+    .default(false)
+    .describe("Keep mailing addresses that complained (default: complaints stop future mail)."),
   limits: z
     .strictObject({
-      perHour: z.number().int().min(0).default(0),
-      perDay: z.number().int().min(0).default(0),
-      perMonth: z.number().int().min(0).default(0),
-      overageAllowed: z.boolean().default(false),
+      perHour: z.number().int().min(0).default(0).describe("Recipients per hour; 0: no limit."),
+      perDay: z.number().int().min(0).default(0).describe("Recipients per day; 0: no limit."),
+      perMonth: z.number().int().min(0).default(0).describe("Recipients per month; 0: no limit."),
+      overageAllowed: z
+        .boolean()
+        .default(false)
+        .describe("Past a limit mail still goes, counted as overage, instead of being refused."),
     })
-    .default({ perHour: 0, perDay: 0, perMonth: 0, overageAllowed: false }),
+    .default({ perHour: 0, perDay: 0, perMonth: 0, overageAllowed: false })
+    .describe("Sending limits."),
   notify: z
     .strictObject({
-      accountManager: z.email().optional(),
-      toAccountManager: z.boolean().default(true),
-      toFrom: z.boolean().default(true),
+      accountManager: z.email().optional().describe("Address of the account's manager."),
+      toAccountManager: z
+        .boolean()
+        .default(true)
+        .describe("Tell the account manager about errors found after acceptance."),
+      toFrom: z
+        .boolean()
+        .default(true)
+        .describe("Tell the envelope sender about errors found after acceptance."),
     })
-    .default({ toAccountManager: true, toFrom: true }),
-  /** Route table name (in a fleet: SenderRoute namespace/name). */
-  route: z.string().min(1).max(253).default("default"),
-  lane: z.enum(["shared", "dedicated"]).default("shared"),
-  /** Share of delivery capacity relative to other accounts (fair scheduling). */
-  weight: z.number().int().min(1).max(1000).default(1),
-  dkim: z.array(dkimKeySchema).default([]),
+    .default({ toAccountManager: true, toFrom: true })
+    .describe("Who hears about errors found after acceptance."),
+  route: z
+    .string()
+    .min(1)
+    .max(253)
+    .default("default")
+    .describe("Route table name (in a fleet: SenderRoute namespace/name)."),
+  lane: z
+    .enum(["shared", "dedicated"])
+    .default("shared")
+    .describe("dedicated: delivery slots reserved for this account that no other account may use."),
+  weight: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(1)
+    .describe("Share of delivery capacity relative to other accounts (fair scheduling)."),
+  dkim: z
+    .array(dkimKeySchema)
+    .default([])
+    .describe("DKIM keys; mail is signed with each that matches its From."),
 };
 
 export const accountInputSchema = z.strictObject({
   ...accountSettingsShape,
-  credentials: z.array(credentialInputSchema).default([]),
+  credentials: z.array(credentialInputSchema).default([]).describe("SMTP AUTH usernames and passwords."),
 });
 
 export const storedCredentialSchema = z.strictObject({

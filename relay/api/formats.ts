@@ -1,5 +1,5 @@
 /**
- * Every list and stats call answers JSON, CSV or XML (CONTRACT.md, "API").
+ * Every list and stats call answers JSON, CSV or XML (docs/reference/api.md).
  * Pure: negotiation and serialisation only.
  *
  * - JSON is the natural shape: a list is `{items, nextCursor?}`, stats an object.
@@ -33,6 +33,7 @@ const MEDIA_TYPES: Record<string, Format> = {
 /**
  * `?format=` wins; then the Accept header, by q-value then order; JSON when
  * nothing is asked for or `*\/*` is acceptable. Undefined: nothing we can serve (406).
+ * Not `negotiator`: not a dependency, and three types with a ?format= override need only this.
  */
 export function negotiateFormat(formatParam: string | null, accept: string | undefined): Format | undefined {
   if (formatParam !== null) {

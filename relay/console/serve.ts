@@ -1,5 +1,5 @@
 /**
- * The web console (issue 13): a static single page under /console/ on the API
+ * The web console: a static single page under /console/ on the API
  * listener. It holds no data of its own; the page calls the /v1 API with the
  * token the user signs in with.
  *

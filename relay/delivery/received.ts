@@ -32,7 +32,7 @@ export function receivedHeader(envelope: SpooledEnvelope, recipient: string, hos
 /**
  * An address we may put in MAIL FROM or RCPT TO: no control characters or
  * angle brackets that could end the command or smuggle a second one
- * (HOSTILE-INPUTS rows 5 and 6), a non-empty local part (quoted ones may
+ * a non-empty local part (quoted ones may
  * hold spaces) and a domain after the last "@" with nothing exotic in it, at
  * most 320 octets. The null sender "" is allowed for MAIL FROM only.
  */

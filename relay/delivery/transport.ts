@@ -5,7 +5,7 @@
  * We call the pool's `send` with the envelope ourselves rather than going
  * through `Mailer.sendMail`: the Mailer re-parses envelope addresses with
  * addressparser, and a recipient such as `"a@evil x"@allowed.example` must
- * reach RCPT TO exactly as validated (HOSTILE-INPUTS row 5). The message
+ * reach RCPT TO exactly as validated. The message
  * bytes are never looked at by nodemailer, so no header can add a recipient.
  */
 import type { Readable } from "node:stream";

@@ -1,5 +1,5 @@
 /**
- * Bounces and complaints coming back (issue 11). The door:
+ * Bounces and complaints coming back. The door:
  *
  *   - `returnPathFor(settings)`: the VERP envelope sender of each delivered
  *     copy (relay/delivery/copy.ts asks for it);

@@ -5,6 +5,8 @@
  * Anything it cannot make sense of becomes a leaf with its raw bytes, never
  * an exception; the classifier decides what a leaf is worth.
  */
+import libmime from "libmime";
+import { decode as decodeQuotedPrintable } from "libqp";
 
 export interface HeaderField {
   /** Lower-cased. */
@@ -64,64 +66,20 @@ export function fieldValue(fields: readonly HeaderField[], name: string): string
   return fields.find((field) => field.name === name)?.value;
 }
 
-/** "type/subtype; a=b; c="d"" → type and lower-cased parameter names. */
+/**
+ * "type/subtype; a=b; c="d"" → type and lower-cased parameter names (libmime: quoting, comments,
+ * RFC 2231 continuations and charsets).
+ */
 export function parseContentType(value: string | undefined): {
   type: string;
   params: Record<string, string>;
 } {
   if (!value) return { type: "text/plain", params: {} };
-  const parts = splitParams(value);
-  const type = (parts.shift() ?? "").trim().toLowerCase();
+  const parsed = libmime.parseHeaderValue(value);
+  const type = parsed.value.trim().toLowerCase();
   const params: Record<string, string> = {};
-  for (const part of parts) {
-    const eq = part.indexOf("=");
-    if (eq <= 0) continue;
-    const name = part.slice(0, eq).trim().toLowerCase();
-    let paramValue = part.slice(eq + 1).trim();
-    if (paramValue.startsWith('"') && paramValue.endsWith('"') && paramValue.length >= 2) {
-      paramValue = paramValue.slice(1, -1).replace(/\\(.)/g, "$1");
-    }
-    params[name] = paramValue;
-  }
+  for (const [name, param] of Object.entries(parsed.params)) if (name !== "") params[name] = String(param);
   return { type: /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(type) ? type : "text/plain", params };
-}
-
-function splitParams(value: string): string[] {
-  const out: string[] = [];
-  let current = "";
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const char = value[i] as string;
-    if (char === "\\" && quoted) {
-      current += char + (value[i + 1] ?? "");
-      i++;
-      continue;
-    }
-    if (char === '"') quoted = !quoted;
-    if (char === ";" && !quoted) {
-      out.push(current);
-      current = "";
-      continue;
-    }
-    current += char;
-  }
-  out.push(current);
-  return out;
-}
-
-export function decodeQuotedPrintable(body: Buffer): Buffer {
-  const text = body.toString("latin1").replace(/=\r?\n/g, "");
-  const out: number[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const char = text.charCodeAt(i);
-    if (char === 0x3d && /^[0-9a-f]{2}$/i.test(text.slice(i + 1, i + 3))) {
-      out.push(Number.parseInt(text.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else {
-      out.push(char & 0xff);
-    }
-  }
-  return Buffer.from(out);
 }
 
 function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
@@ -129,7 +87,7 @@ function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
     case "base64":
       return Buffer.from(body.toString("latin1").replace(/[^A-Za-z0-9+/=]/g, ""), "base64");
     case "quoted-printable":
-      return decodeQuotedPrintable(body);
+      return decodeQuotedPrintable(body.toString("latin1"));
     default:
       return body;
   }
@@ -166,7 +124,11 @@ function parseEntity(raw: Buffer, depth: number, budget: { parts: number }): Mim
   return entity;
 }
 
-/** The parts between "--boundary" lines (an unterminated last part still counts). */
+/**
+ * The parts between "--boundary" lines (an unterminated last part still counts). Not mailsplit: it
+ * streams (async, per chunk) where this reads a report already whole in memory, synchronously and
+ * within MIME_LIMITS, which mailsplit does not bound.
+ */
 function splitMultipart(body: Buffer, boundary: string): Buffer[] {
   const text = body.toString("latin1");
   const delimiter = `--${boundary}`;

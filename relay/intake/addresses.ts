@@ -1,5 +1,5 @@
 /**
- * Envelope address rules (HOSTILE-INPUTS.md rows 4 to 6): route only on the
+ * Envelope address rules: route only on the
  * domain after the last "@"; "%" and "!" are never routing; no control
  * characters anywhere.
  */

@@ -1,7 +1,7 @@
 /**
  * The relay's front door: smtp-server listeners from config, wired to the
  * transaction logic, with the connection limits, deadlines and drain that
- * smtp-server leaves to the application (HOSTILE-INPUTS.md rows 15 to 17).
+ * smtp-server leaves to the application (docs/intake.md).
  */
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from "smtp-server";
 import { parseListenAddress } from "../config/schema.js";

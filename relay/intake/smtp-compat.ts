@@ -3,7 +3,7 @@
  * accepted (the library has no option for any of them):
  *
  * - Our replies carry their own enhanced status code (RELAY_ERRORS, and
- *   "2.0.0 Ok: queued as ID" from CONTRACT.md). smtp-server would put its
+ *   "2.0.0 Ok: queued as ID": docs/reference/smtp-replies.md). smtp-server would put its
  *   generic code in front of it; when the text already starts with one, the
  *   library's is left out.
  * - A 421 reply means "closing the channel" (RFC 5321 §3.8): after sending
@@ -12,7 +12,7 @@
  *   (spam bots on port 25). A client that sends one message per connection is
  *   capped near 10 messages/s per connection by that alone, so the wait is
  *   per listener: kept on port 25, off on submission ports, where clients are
- *   known and authenticated (DESIGN.md, "Things already learned about speed").
+ *   known and authenticated.
  * - AUTH is offered and accepted per connection as `authAllowed` decides
  *   (relay/intake/auth-policy.ts): left out of EHLO and answered 530 5.7.0
  *   until the session is TLS. smtp-server's own rule only applies when

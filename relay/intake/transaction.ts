@@ -36,7 +36,7 @@ export interface IntakeDeps {
   now?: () => number;
   /** Base delay after a failed AUTH, multiplied by the IP's recent failures (default 1000 ms). */
   authFailureDelayMs?: number;
-  /** Mail for the bounce domain (issue 11, relay/feedback); absent: no bounce domain. */
+  /** Mail for the bounce domain (relay/feedback); absent: no bounce domain. */
   feedback?: FeedbackIntake;
 }
 
@@ -51,7 +51,7 @@ export interface SessionState {
   account?: Account;
   refused: SpooledEnvelope["refused"];
   writer?: SpoolWriter;
-  /** Bounce-domain recipients of the current transaction (issue 11): taken by relay/feedback, never relayed. */
+  /** Bounce-domain recipients of the current transaction: taken by relay/feedback, never relayed. */
   feedbackTo?: string[];
   dataStartedAt?: number;
   dataBytes: number;

@@ -1,6 +1,6 @@
 /**
  * The relay's metrics: a private prom-client Registry (never the global
- * default), every name prefixed `relayfleet_` (CONTRACT.md, "Metrics").
+ * default), every name prefixed `relayfleet_` (all listed in docs/reference/metrics.md).
  * One `Metrics` object is created per process and passed down.
  */
 import { createServer, type Server } from "node:http";

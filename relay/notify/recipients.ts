@@ -1,6 +1,6 @@
 /**
- * Who hears about an error found after acceptance (CONTRACT.md, account
- * `notify`): the account manager and/or the envelope sender. Pure.
+ * Who hears about an error found after acceptance (an account's `notify`:
+ * docs/reference/config.md): the account manager and/or the envelope sender. Pure.
  *
  * "The From address" is taken to be the envelope sender: that is where
  * RFC 5321 §4.5.5 sends delivery status notifications, and it is the address

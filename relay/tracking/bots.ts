@@ -1,6 +1,6 @@
 /**
  * Which tracking hits come from machines rather than people. They are still
- * recorded, flagged `bot`, and the stats keep them apart (HOSTILE-INPUTS row 20):
+ * recorded, flagged `bot`, and the stats keep them apart:
  * counting Apple's prefetches as opens, or a link scanner's GET as a click,
  * would make every message look read.
  *
@@ -42,6 +42,7 @@ interface UserAgentRule {
 /** Apple MPP's proxies send exactly this user agent; Apple Mail itself sends a full one. */
 const APPLE_MPP_USER_AGENT = "Mozilla/5.0";
 
+// Not `isbot`: not a dependency, and it knows crawlers, not mail's image proxies and link scanners.
 const USER_AGENT_RULES: readonly UserAgentRule[] = [
   { pattern: /GoogleImageProxy|ggpht\.com/i, reason: "gmail-image-proxy" },
   { pattern: /YahooMailProxy/i, reason: "yahoo-image-proxy" },

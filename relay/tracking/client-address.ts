@@ -16,6 +16,7 @@ export function proxyCheck(trusted: readonly string[]): ProxyCheck {
 /**
  * Walks X-Forwarded-For from the right (the entry our own proxy added) past
  * every trusted proxy; the first address that is not one is the client.
+ * Not `proxy-addr` (the same rule): not a dependency, and this shares ipMatcher with allowedIps.
  */
 export function clientAddress(
   socketIp: string | undefined,

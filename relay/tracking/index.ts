@@ -1,4 +1,4 @@
-/** The tracking server's door: tokens (token.ts, issue 4) and the public HTTP endpoints. */
+/** The tracking server's door: tokens (token.ts) and the public HTTP endpoints. */
 export { type BotReason, type BotVerdict, classifyClient } from "./bots.js";
 export { countryOf } from "./geoip.js";
 export {

@@ -1,5 +1,5 @@
 /**
- * The public tracking server (CONTRACT.md, "Tracking endpoints"):
+ * The public tracking server:
  *
  *   GET  /o/TOKEN.gif   open pixel: always the GIF, never cached
  *   GET  /c/TOKEN       302 to the URL signed into the token, and nowhere else
@@ -7,7 +7,7 @@
  *   POST /u/TOKEN       the button, and RFC 8058 one-click: onto the account's unsubscribe list
  *
  * A token that does not verify, or names the wrong kind for the path, gets 404:
- * there is no fallback that reads a URL from the query (HOSTILE-INPUTS rows 18-20).
+ * there is no fallback that reads a URL from the query (that would be an open redirect).
  * Recording is best effort for the pixel and the redirect (the reader gets the
  * image or the link even when the store is down, or past the recording limits
  * per token and per client, which keep a flood of hits out of the Store); an

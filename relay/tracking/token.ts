@@ -9,7 +9,7 @@
  *
  * Click tokens carry the URL itself, not a hash of it: the tracking server redirects to
  * `payload.url` and needs no lookup, and because the MAC covers the URL, the server can only
- * ever redirect to a URL this relay signed (HOSTILE-INPUTS row 18). Everything the MAC covers is
+ * ever redirect to a URL this relay signed. Everything the MAC covers is
  * readable by whoever holds the link; nothing in it is secret.
  *
  * Keys rotate by id: tokens are signed with `keyring.current` and verified with whichever key

@@ -9,7 +9,7 @@ import { textUrlPattern } from "./ascii.js";
 import { encodeBody, MAX_LINE_OCTETS } from "./encoding.js";
 import { longestLine, trimUrlEnd } from "./plain.js";
 
-/** HOSTILE-INPUTS row 21: html-to-text and linkifying get at most this much input. */
+/** html-to-text and linkifying get at most this much input, so one huge HTML part cannot pin a CPU. */
 export const MAX_ALTERNATIVE_SOURCE_CHARS = 1024 * 1024;
 
 export function newBoundary(): string {

@@ -1,6 +1,6 @@
 /**
  * Content-Transfer-Encoding, strictly: a body that does not decode cleanly is reported, never
- * "repaired" and re-encoded lossily (HOSTILE-INPUTS row 12).
+ * "repaired" and re-encoded lossily (that would change what the sender wrote).
  */
 import { decode as decodeBase64, encode as encodeBase64, wrap as wrapBase64 } from "libbase64";
 import { decode as decodeQp, encode as encodeQp, wrap as wrapQp } from "libqp";

@@ -4,8 +4,8 @@
  *   spooled message → CRLF guard → mailsplit → MimeRewriter (tracking, ***uniqueid***, wrap,
  *   alternatives, headers) → CRLF guard → DKIM (signed last, over the final bytes) → copy
  *
- * In passthrough mode only the relay's own X-Relay-* headers are removed (CONTRACT.md: they are
- * read and removed before delivery) and DKIM is added; the body is not touched.
+ * In passthrough mode only the relay's own X-Relay-* headers are removed (they are read at intake
+ * and never leave the relay) and DKIM is added; the body is not touched.
  */
 import { Readable } from "node:stream";
 import type { Account } from "../accounts/schema.js";

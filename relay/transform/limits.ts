@@ -1,6 +1,6 @@
 /**
  * Bounds that keep one hostile message from taking the relay's memory or CPU
- * (HOSTILE-INPUTS rows 9, 10 and 21). Past a limit the rest of the message is copied as it came.
+ * (memory: a huge header or part; CPU: HTML to text). Past a limit the rest of the message is copied as it came.
  */
 export interface TransformLimits {
   /** One node's header block (mailsplit `maxHeadSize`); a bigger one fails the transform. */

@@ -1,5 +1,5 @@
 /**
- * Outbound smuggling guard (HOSTILE-INPUTS rows 2 and 14): every line ends in CRLF, nothing else.
+ * Outbound smuggling guard (SMTP smuggling: docs/intake.md): every line ends in CRLF, nothing else.
  *
  * - A bare LF becomes CRLF. That is what nodemailer's DataStream puts on the wire anyway, so doing
  *   it here first means the DKIM signature covers the bytes actually sent.

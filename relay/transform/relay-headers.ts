@@ -1,5 +1,5 @@
 /**
- * X-Relay-Group and X-Relay-Track (CONTRACT.md, "SMTP"): read at intake, removed before delivery.
+ * X-Relay-Group and X-Relay-Track: read at intake, removed before delivery.
  */
 
 import { GROUP_NAME_PATTERN } from "../vocabulary.js";

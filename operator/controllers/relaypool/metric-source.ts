@@ -9,7 +9,10 @@ import { names } from "../../specs/labels.js";
 export const QUEUE_METRIC = "relayfleet_queue_messages";
 export const ACCEPTED_METRIC = "relayfleet_messages_accepted_total";
 
-/** Sum of every sample of `metric` in Prometheus text exposition; undefined when it is absent. */
+/**
+ * Sum of every sample of `metric` in Prometheus text exposition; undefined when it is absent.
+ * By hand: prom-client writes the format but does not parse it, and one metric's sum needs no parser.
+ */
 export function sumSamples(text: string, metric: string): number | undefined {
   let total: number | undefined;
   for (const line of text.split("\n")) {
