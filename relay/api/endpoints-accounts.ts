@@ -1,4 +1,4 @@
-/** Accounts, their API keys and their transactional groups (CONTRACT.md, "API"). */
+/** Accounts, their API keys and their transactional groups (docs/reference/api.md). */
 import { hashCredentials } from "../accounts/credentials.js";
 import type { Account } from "../accounts/schema.js";
 import { accountInputSchema, accountNameSchema, accountSchema } from "../accounts/schema.js";

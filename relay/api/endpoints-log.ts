@@ -1,4 +1,4 @@
-/** The SMTP log, one message, stats, the errors list and reports (CONTRACT.md, "API"). */
+/** The SMTP log, one message, stats, the errors list and reports (docs/reference/api.md). */
 import { z } from "zod";
 import type { DeliveryStats, ReportDimension } from "../vocabulary.js";
 import { canSee } from "./auth.js";

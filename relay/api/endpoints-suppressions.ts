@@ -1,4 +1,4 @@
-/** Suppression lists: bounces, unsubscribes, complaints (CONTRACT.md, "API"). */
+/** Suppression lists: bounces, unsubscribes, complaints (docs/reference/api.md). */
 import { z } from "zod";
 import type { SuppressionList } from "../vocabulary.js";
 import { defineEndpoint, type Endpoint } from "./endpoint.js";

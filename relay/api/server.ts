@@ -1,5 +1,5 @@
 /**
- * The API listener (CONTRACT.md, "API"): one endpoint table holding the
+ * The API listener (docs/reference/api.md): one endpoint table holding the
  * lifecycle endpoints (endpoints-lifecycle.ts) and the admin and reporting
  * calls, behind one bearer check (auth.ts), plus the OpenAPI document.
  *
