@@ -127,7 +127,7 @@ async function ensureDemoAccount(store: Store, config: RelayConfig, now: number)
 }
 
 /**
- * Worker threads for per-recipient copies (relay/delivery/copy-pool.ts): one fewer than the
+ * Worker threads for per-recipient copies (relay/copy/pool.ts): one fewer than the
  * cores, at least one, at most four (the main thread keeps the SMTP sessions, spool and Store).
  * RELAYFLEET_COPY_WORKERS overrides it (1 to 16): every copy is made in a worker, so that no
  * message can stall the main thread.

@@ -166,7 +166,7 @@ const relayConfigFields = z.strictObject({
     })
     .default({ queueSeconds: 0, handoffPort: 8081 }),
   /**
-   * Per-recipient copies (relay/delivery/copy-pool.ts): each is made in a worker thread and
+   * Per-recipient copies (relay/copy/pool.ts): each is made in a worker thread and
    * may take `timeoutSeconds` plus `secondsPerMiB` per MiB of the message (wall-clock time
    * while its worker works on it alone); past that the message is quarantined
    * (dataDir/spool/quarantine) and its sender told. While every worker is stuck on a copy for

@@ -5,9 +5,14 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { CopyDeliverer, type DeliveryMode, type TransformFn } from "../delivery/copy.js";
-import { DEFAULT_COPY_DEADLINE } from "../delivery/copy-dispatch.js";
-import { CopyPool } from "../delivery/copy-pool.js";
+import {
+  CopyMaker,
+  CopyPool,
+  DEFAULT_COPY_DEADLINE,
+  type DeliveryMode,
+  type TransformFn,
+} from "../copy/index.js";
+import { CopyDeliverer } from "../delivery/deliverer.js";
 import { RoutingDirectory } from "../delivery/directory.js";
 import { MxCache, type MxResolver, systemMxResolver } from "../delivery/mx.js";
 import { type Timeouts, TransportPool } from "../delivery/transport.js";
@@ -26,7 +31,7 @@ import type { RetryPolicy } from "./retry.js";
 import { Scheduler, type SchedulerCounts } from "./scheduler.js";
 import type { SlotLimits } from "./slots.js";
 
-export type { DeliveryMode, TransformFn } from "../delivery/copy.js";
+export type { DeliveryMode, TransformFn } from "../copy/index.js";
 export type { MxRecord, MxResolver } from "../delivery/mx.js";
 export type { RetryPolicy } from "./retry.js";
 export type { SlotLimits } from "./slots.js";
@@ -49,7 +54,7 @@ export interface SchedulerOptions {
   retry?: Partial<RetryPolicy>;
   timeouts?: Partial<Timeouts>;
   /**
-   * Worker threads making the copies (relay/delivery/copy-pool.ts); at least 1. Used when
+   * Worker threads making the copies (relay/copy/pool.ts); at least 1. Used when
    * `transform` is relay/transform's transformForRecipient, which is what the workers run; any
    * other transform (tests) runs on this thread.
    */
@@ -114,18 +119,18 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
   await mkdir(copiesDir, { recursive: true });
   const quarantine = new Quarantine(options.spool.dir, options.spool.queueDir);
   // Workers run relay/transform's own transform: a different one (tests) stays on this thread.
-  const copies = options.copies ?? {};
+  const copySettings = options.copies ?? {};
   const pool =
     options.transform === transformForRecipient
       ? new CopyPool({
           size: Math.max(1, options.copyWorkers ?? 1),
-          ...(copies.spareWorkers !== undefined ? { spares: copies.spareWorkers } : {}),
-          ...(copies.spareAfterSeconds !== undefined
-            ? { spareAfterMs: copies.spareAfterSeconds * 1000 }
+          ...(copySettings.spareWorkers !== undefined ? { spares: copySettings.spareWorkers } : {}),
+          ...(copySettings.spareAfterSeconds !== undefined
+            ? { spareAfterMs: copySettings.spareAfterSeconds * 1000 }
             : {}),
           deadline: {
-            seconds: copies.timeoutSeconds ?? DEFAULT_COPY_DEADLINE.seconds,
-            secondsPerMiB: copies.secondsPerMiB ?? DEFAULT_COPY_DEADLINE.secondsPerMiB,
+            seconds: copySettings.timeoutSeconds ?? DEFAULT_COPY_DEADLINE.seconds,
+            secondsPerMiB: copySettings.secondsPerMiB ?? DEFAULT_COPY_DEADLINE.secondsPerMiB,
           },
           copiesDir,
           logger,
@@ -133,18 +138,22 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
           onCopyEnd: (id) => journal.ended(id),
         })
       : undefined;
-  const deliverer = new CopyDeliverer({
+  const copies = new CopyMaker({
     spool: options.spool,
-    transports,
-    mx: new MxCache(options.resolver ?? systemMxResolver, 60_000, now),
-    hostname: options.hostname,
     ...(options.transform ? { transform: options.transform } : {}),
     ...(options.tracking ? { tracking: options.tracking } : {}),
     metrics: options.metrics,
     now,
-    ...(options.returnPath ? { returnPath: options.returnPath } : {}),
     ...(pool ? { pool } : {}),
     logger,
+  });
+  const deliverer = new CopyDeliverer({
+    copies,
+    transports,
+    mx: new MxCache(options.resolver ?? systemMxResolver, 60_000, now),
+    hostname: options.hostname,
+    now,
+    ...(options.returnPath ? { returnPath: options.returnPath } : {}),
   });
   let scheduler: Scheduler | undefined;
   const notifier = new Notifier({
@@ -171,8 +180,6 @@ export async function startScheduler(options: SchedulerOptions): Promise<Running
     ...(options.random ? { random: options.random } : {}),
     withProgress,
     quarantine,
-    // With a pool the deliverer reads X-Relay-Track (a worker, from the bytes it reads anyway).
-    readTrackOverrides: options.transform !== undefined && !pool,
   });
   scheduler = running;
   const crashLooped = new Set(verdict.quarantine);

@@ -5,7 +5,7 @@
  * a notice. The scheduler owns the queues; this decides and records.
  */
 import { repeatedConnectRefusal } from "../delivery/classify.js";
-import type { CopyOutcome } from "../delivery/copy.js";
+import type { CopyOutcome } from "../delivery/deliverer.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";

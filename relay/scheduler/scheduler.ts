@@ -12,7 +12,8 @@
  * that keeps the state and does the I/O.
  */
 import type { Account } from "../accounts/schema.js";
-import type { CopyDeliverer, CopyOutcome, DeliveryMode } from "../delivery/copy.js";
+import { type DeliveryMode, NO_INSTRUCTIONS, readRelayInstructions } from "../copy/index.js";
+import type { CopyDeliverer, CopyOutcome } from "../delivery/deliverer.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
 import { chooseSender, recipientDomain } from "../delivery/route.js";
 import type { Logger } from "../log/logger.js";
@@ -22,7 +23,7 @@ import type { RouteTable, Sender } from "../routes/schema.js";
 import type { Quarantine } from "../spool/quarantine.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
-import { planAdmission, trackOverrides } from "./admission.js";
+import { planAdmission } from "./admission.js";
 import { DueTimer } from "./due-queue.js";
 import { openRecipients, quarantineFailure } from "./failures.js";
 import { FairQueue } from "./fair-queue.js";
@@ -45,8 +46,6 @@ export interface SchedulerDeps {
   retry?: Partial<RetryPolicy>;
   now?: () => number;
   random?: () => number;
-  /** Read each message's X-Relay-Track for the transform. */
-  readTrackOverrides?: boolean;
   /** Messages found with a progress file at start-up (relay/scheduler/progress.ts scanProgress). */
   withProgress?: Set<string>;
   /** Where quarantined messages go; absent: they stay in the queue (and are resumed at the next start). */
@@ -185,8 +184,8 @@ export class Scheduler {
       this.deps.logger.error({ err: error, id: entry.id }, "could not write delivery progress"),
     );
     work.hasProgressFile = hadProgressFile;
-    if (this.deps.readTrackOverrides && envelope.listener !== "notify")
-      work.overrides = await trackOverrides(entry);
+    // Our own notices carry no instructions (and are not transformed).
+    work.instructions = envelope.listener === "notify" ? NO_INSTRUCTIONS : await readRelayInstructions(entry);
     this.messages.set(entry.id, work);
     this.fair.setWeight(envelope.account, this.accountOf(envelope.account)?.weight ?? 1);
 
@@ -297,7 +296,7 @@ export class Scheduler {
         blockPatterns: table.blocking.patterns,
         account: this.accountOf(account),
         mode: this.mode,
-        ...(work.overrides ? { overrides: work.overrides } : {}),
+        instructions: work.instructions,
       })
       .then(
         (outcome) => {
