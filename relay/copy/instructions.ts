@@ -2,7 +2,7 @@
  * What the sender told the relay in its own headers (X-Relay-*, CONTRACT.md "SMTP") that
  * shapes a copy: read once per message, at admission, and handed along with every copy of it.
  */
-import { readHeaderBlock } from "../notify/index.js";
+import { readHeaderBlock } from "../spool/read.js";
 import type { SpoolEntry } from "../spool/spool.js";
 import { readRelayHeaders } from "../transform/index.js";
 
@@ -12,6 +12,9 @@ export interface RelayInstructions {
 }
 
 export const NO_INSTRUCTIONS: RelayInstructions = { track: {} };
+
+/** Header blocks are read this far for the instructions (as far as the copy worker once looked). */
+const MAX_HEADER_BYTES = 1024 * 1024;
 
 /** The instructions in a raw header block; the intake refused bad values, so a failure here means "none". */
 export function relayInstructionsOf(headerBlock: Buffer): RelayInstructions {
@@ -25,7 +28,7 @@ export function relayInstructionsOf(headerBlock: Buffer): RelayInstructions {
 /** The instructions of a spooled message; one that cannot be read has none. */
 export async function readRelayInstructions(entry: SpoolEntry): Promise<RelayInstructions> {
   try {
-    return relayInstructionsOf(await readHeaderBlock(entry.path, entry.bodyOffset));
+    return relayInstructionsOf(await readHeaderBlock(entry, MAX_HEADER_BYTES));
   } catch {
     return NO_INSTRUCTIONS;
   }

@@ -10,11 +10,11 @@
  * (`output`), with backpressure all the way, so memory stays flat whatever
  * the size.
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parentPort } from "node:worker_threads";
+import { readMessage, streamMessage } from "../spool/read.js";
 import {
   AlternativeCache,
   KeyCache,
@@ -38,30 +38,13 @@ const keyCache = new KeyCache();
 const alternatives = new AlternativeCache();
 const kept = new Map<string, Promise<Buffer>>();
 
-async function readRange(path: string, start: number, length: number): Promise<Buffer> {
-  const handle = await open(path, "r");
-  try {
-    const bytes = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await handle.read(bytes, done, length - done, start + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    // A file shorter than its entry says: copy what is there, as a stream would.
-    return bytes.subarray(0, done);
-  } finally {
-    await handle.close();
-  }
-}
-
 function message(task: CopyTask): Promise<Buffer> {
   const key = `${task.path}\u0000${task.bodyOffset}`;
   let bytes = kept.get(key);
   if (bytes) {
     kept.delete(key);
   } else {
-    bytes = readRange(task.path, task.bodyOffset, task.size);
+    bytes = readMessage(task);
     // A failed read is not kept: the next copy tries again.
     bytes.catch(() => kept.delete(key));
   }
@@ -111,16 +94,7 @@ async function copyToFile(
   output: string,
   fds: { input: number; output: number },
 ): Promise<{ path: string; size: number }> {
-  const source =
-    task.size > 0
-      ? createReadStream(task.path, {
-          fd: fds.input,
-          autoClose: false,
-          start: task.bodyOffset,
-          end: task.bodyOffset + task.size - 1,
-          highWaterMark: 64 * 1024,
-        })
-      : Readable.from([]);
+  const source = streamMessage(task, fds.input);
   const sink = createWriteStream(output, { fd: fds.output, autoClose: false });
   await pipeline(transformForRecipient(source, context(task)), sink);
   return { path: output, size: sink.bytesWritten };

@@ -6,8 +6,8 @@
 
 import type { Failure } from "../notify/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
+import type { MessageProgress } from "../spool/progress.js";
 import { failureFromProgress, refusedFailure } from "./failures.js";
-import type { MessageProgress } from "./progress.js";
 
 export interface AdmissionPlan {
   /** Recipients to deliver; `at` 0 means now. */

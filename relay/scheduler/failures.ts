@@ -6,8 +6,8 @@ import type { Verdict } from "../delivery/classify.js";
 import { enhancedStatus } from "../delivery/classify.js";
 import type { Failure } from "../notify/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
+import type { RecipientProgress } from "../spool/progress.js";
 import type { DeliveryAttempt } from "../store/types.js";
-import type { RecipientProgress } from "./progress.js";
 
 /** A recipient the intake refused after acceptance (suppressed, over limit). */
 export function refusedFailure(refused: SpooledEnvelope["refused"][number]): Failure {

@@ -7,8 +7,8 @@
 
 import { NO_INSTRUCTIONS, type QuarantineReason, type RelayInstructions } from "../copy/index.js";
 import type { Failure } from "../notify/index.js";
+import { type MessageProgress, type RecipientProgress, writeProgress } from "../spool/progress.js";
 import type { SpoolEntry } from "../spool/spool.js";
-import { type MessageProgress, type RecipientProgress, writeProgress } from "./progress.js";
 
 export interface Job {
   message: MessageWork;

@@ -20,6 +20,7 @@ import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Notifier } from "../notify/index.js";
 import type { RouteTable, Sender } from "../routes/schema.js";
+import { emptyProgress, progressPath, readProgress } from "../spool/progress.js";
 import type { Quarantine } from "../spool/quarantine.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
@@ -29,7 +30,6 @@ import { openRecipients, quarantineFailure } from "./failures.js";
 import { FairQueue } from "./fair-queue.js";
 import { type Job, MessageWork } from "./message-work.js";
 import { Outcomes } from "./outcomes.js";
-import { emptyProgress, progressPath, readProgress } from "./progress.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { DEFAULT_SLOT_LIMITS, type Slot, SlotLedger, type SlotLimits } from "./slots.js";
 
@@ -46,7 +46,7 @@ export interface SchedulerDeps {
   retry?: Partial<RetryPolicy>;
   now?: () => number;
   random?: () => number;
-  /** Messages found with a progress file at start-up (relay/scheduler/progress.ts scanProgress). */
+  /** Messages found with a progress file at start-up (relay/spool/progress.ts scanProgress). */
   withProgress?: Set<string>;
   /** Where quarantined messages go; absent: they stay in the queue (and are resumed at the next start). */
   quarantine?: Quarantine;
