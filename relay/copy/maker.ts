@@ -9,6 +9,7 @@ import { createReadStream } from "node:fs";
 import { unlink } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type { Account } from "../accounts/schema.js";
+import type { LocalDeferral } from "../deferrals.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
@@ -64,7 +65,7 @@ export type CopyResult =
   /** The message itself is the trouble: past the deadline, or its worker lost twice. */
   | { kind: "quarantine"; reason: QuarantineReason; detail: string }
   /** Not made, through no fault of the message (the relay is stopping, a worker cannot start). */
-  | { kind: "deferred"; text: string };
+  | { kind: "deferred"; deferral: LocalDeferral };
 
 export interface CopyMakerOptions {
   spool: Spool;
@@ -144,7 +145,7 @@ export class CopyMaker {
           return { kind: "quarantine", reason: "copy_deadline", detail: `quarantined: ${error.message}` };
         // A worker that cannot even start is the relay's trouble (its build, the machine), not the message's.
         if (error instanceof CopyWorkerLost && error.beforeReady)
-          return { kind: "deferred", text: `4.3.0 local error: ${error.message}` };
+          return { kind: "deferred", deferral: { kind: "copy_worker_unavailable", detail: error.message } };
         if (error instanceof CopyWorkerLost) {
           losses++;
           if (losses < COPY_WORKER_LOSSES_BEFORE_QUARANTINE) continue;
@@ -154,9 +155,10 @@ export class CopyMaker {
             detail: `quarantined: its copy stopped the copy worker ${losses} times (${error.message})`,
           };
         }
-        if (error instanceof CopyPoolClosed) return { kind: "deferred", text: "4.3.0 the relay is stopping" };
+        if (error instanceof CopyPoolClosed)
+          return { kind: "deferred", deferral: { kind: "relay_stopping" } };
         if (error instanceof CopyCancelled)
-          return { kind: "deferred", text: `4.3.0 copy cancelled: ${error.message}` };
+          return { kind: "deferred", deferral: { kind: "copy_cancelled", detail: error.message } };
         return { kind: "failed", error: new CopyError(error) };
       }
     }

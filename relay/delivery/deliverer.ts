@@ -7,9 +7,10 @@
  */
 import { Readable } from "node:stream";
 import type { Copy, CopyError, CopyMaker, CopyOrder, QuarantineReason } from "../copy/index.js";
+import { deferralAnswer, type LocalDeferral } from "../deferrals.js";
 import type { Sender } from "../routes/schema.js";
 import type { DeliveryAttempt } from "../store/types.js";
-import { classifyAnswer, type RemoteAnswer, type Verdict } from "./classify.js";
+import { classifyAnswer, localDeferralVerdict, type RemoteAnswer, type Verdict } from "./classify.js";
 import type { MxCache } from "./mx.js";
 import { isSafeEnvelopeAddress, receivedHeader } from "./received.js";
 import type { TransportPool } from "./transport.js";
@@ -31,6 +32,8 @@ export interface CopyOutcome {
    * twice): the scheduler takes the whole message out of the queue (relay/spool/quarantine.ts).
    */
   quarantine?: { reason: QuarantineReason; detail: string };
+  /** Deferred by the relay itself, not by a next hop. */
+  deferral?: LocalDeferral;
 }
 
 export interface CopyDelivererOptions {
@@ -56,6 +59,27 @@ export class CopyDeliverer {
     const started = this.now();
     const { entry, recipient, sender } = request;
     const base = { sender: sender.name, ...(sender.localAddress ? { sourceIp: sender.localAddress } : {}) };
+    const outcomeOf = (
+      answer: RemoteAnswer,
+      remoteHost: string | undefined,
+      verdict: Verdict,
+    ): CopyOutcome => ({
+      verdict,
+      unparseable: false,
+      attempt: {
+        at: started,
+        ...base,
+        ...(remoteHost ? { remoteHost } : {}),
+        outcome: verdict.outcome,
+        ...(answer.responseCode ? { responseCode: answer.responseCode } : {}),
+        answer: answer.text.slice(0, 1000),
+        durationMs: this.now() - started,
+      },
+    });
+    const deferred = (deferral: LocalDeferral, remoteHost: string | undefined): CopyOutcome => {
+      const { status, text } = deferralAnswer(deferral);
+      return { ...outcomeOf({ text, stage: "local" }, remoteHost, localDeferralVerdict(status)), deferral };
+    };
     const finish = (
       answer: RemoteAnswer,
       remoteHost: string | undefined,
@@ -64,19 +88,7 @@ export class CopyDeliverer {
       const verdict = unparseable
         ? { outcome: "bounced" as const, unknownRecipient: false, connectRefusal: false, status: "5.6.0" }
         : classifyAnswer(answer, request.blockPatterns);
-      return {
-        verdict,
-        unparseable,
-        attempt: {
-          at: started,
-          ...base,
-          ...(remoteHost ? { remoteHost } : {}),
-          outcome: verdict.outcome,
-          ...(answer.responseCode ? { responseCode: answer.responseCode } : {}),
-          answer: answer.text.slice(0, 1000),
-          durationMs: this.now() - started,
-        },
-      };
+      return { ...outcomeOf(answer, remoteHost, verdict), unparseable };
     };
 
     if (
@@ -89,16 +101,14 @@ export class CopyDeliverer {
       );
     }
     const hosts = await this.nextHops(request);
+    if (hosts.kind === "deferred") return deferred(hosts.deferral, undefined);
     if (hosts.kind === "local") return finish(hosts.answer, undefined);
 
     const failedCopy = (copyError: CopyError, host: string | undefined): CopyOutcome => {
       const original = copyError.original as NodeJS.ErrnoException;
       // Reading our own spool failed (EMFILE, EIO...): ours to retry, not the sender's fault.
       if (typeof original?.code === "string" && original.syscall)
-        return finish(
-          { text: `4.3.0 local error reading the message: ${original.message}`, stage: "local" },
-          host,
-        );
+        return deferred({ kind: "spool_unreadable", detail: original.message }, host);
       return finish(
         { text: `5.6.0 the message could not be processed: ${copyError.message}`, stage: "local" },
         host,
@@ -114,7 +124,7 @@ export class CopyDeliverer {
         return { ...outcome, quarantine: { reason: made.reason, detail: made.detail } };
       }
       case "deferred":
-        return finish({ text: made.text, stage: "local" }, undefined);
+        return deferred(made.deferral, undefined);
       case "copy":
         try {
           return await this.send(request, hosts.hosts, made.copy, failedCopy, finish);
@@ -163,7 +173,11 @@ export class CopyDeliverer {
 
   private async nextHops(
     request: CopyRequest,
-  ): Promise<{ kind: "hosts"; hosts: string[] } | { kind: "local"; answer: RemoteAnswer }> {
+  ): Promise<
+    | { kind: "hosts"; hosts: string[] }
+    | { kind: "local"; answer: RemoteAnswer }
+    | { kind: "deferred"; deferral: LocalDeferral }
+  > {
     const { sender } = request;
     if (!sender.mx) return { kind: "hosts", hosts: [sender.host as string] };
     const lookup = await this.options.mx.lookup(request.domain);
@@ -176,7 +190,7 @@ export class CopyDeliverer {
           answer: { responseCode: 550, text: `${lookup.status} ${lookup.text}`, stage: "local" },
         };
       case "defer":
-        return { kind: "local", answer: { text: `4.4.3 ${lookup.text}`, stage: "local" } };
+        return { kind: "deferred", deferral: { kind: "mx_unavailable", detail: lookup.text } };
     }
   }
 }

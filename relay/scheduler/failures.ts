@@ -54,10 +54,11 @@ export function expiryFailure(
   lastAnswer: string,
   attempts: number,
   now: number,
-  remoteHost?: string,
+  last: { remoteHost?: string; status?: string } = {},
 ): Failure {
-  const last = enhancedStatus(lastAnswer);
-  const status = last?.startsWith("4.") ? last : "4.4.7";
+  const { remoteHost } = last;
+  const lastStatus = last.status ?? enhancedStatus(lastAnswer);
+  const status = lastStatus?.startsWith("4.") ? lastStatus : "4.4.7";
   return {
     code: "expired",
     message: `gave up after ${attempts} attempts: ${lastAnswer}`,

@@ -6,6 +6,7 @@
  */
 
 import { NO_INSTRUCTIONS, type QuarantineReason, type RelayInstructions } from "../copy/index.js";
+import type { LocalDeferral } from "../deferrals.js";
 import type { Failure } from "../notify/index.js";
 import { type MessageProgress, type RecipientProgress, writeProgress } from "../spool/progress.js";
 import type { SpoolEntry } from "../spool/spool.js";
@@ -19,7 +20,7 @@ export interface Job {
   /** A random or weighted draw that found its sender busy: kept until it is sent. */
   drawn?: string;
   /** Set by the dispatcher's check, used by its start (so the random pick happens once). */
-  plan?: { kind: "send"; senderName: string } | { kind: "defer"; reason: string };
+  plan?: { kind: "send"; senderName: string } | { kind: "defer"; deferral: LocalDeferral };
 }
 
 export class MessageWork {

@@ -13,6 +13,7 @@
  */
 import type { Account } from "../accounts/schema.js";
 import { type DeliveryMode, NO_INSTRUCTIONS, readRelayInstructions } from "../copy/index.js";
+import { deferralAnswer } from "../deferrals.js";
 import type { CopyDeliverer, CopyOutcome } from "../delivery/deliverer.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
 import { chooseSender, recipientDomain } from "../delivery/route.js";
@@ -242,7 +243,7 @@ export class Scheduler {
     if (!this.ledger.laneFree(account)) return false;
     const { name, table } = this.tableFor(account);
     if (!table) {
-      job.plan = { kind: "defer", reason: `4.3.5 no route table "${name}"` };
+      job.plan = { kind: "defer", deferral: { kind: "no_route_table", table: name } };
       return true;
     }
     const now = this.now();
@@ -262,7 +263,7 @@ export class Scheduler {
         job.drawn = choice.drawn;
         return false;
       case "none":
-        job.plan = { kind: "defer", reason: `4.4.5 ${choice.reason}` };
+        job.plan = { kind: "defer", deferral: { kind: "no_sender", reason: choice.reason } };
         return true;
       case "sender":
         job.drawn = undefined;
@@ -278,10 +279,11 @@ export class Scheduler {
     const { name, table } = this.tableFor(account);
     const sender = plan?.kind === "send" ? table?.senders.find((s) => s.name === plan.senderName) : undefined;
     if (!table || !sender) {
-      const reason = plan?.kind === "defer" ? plan.reason : "4.3.5 route changed";
-      this.outcomes.recordAttempt(job, { at: this.now(), sender: "-", outcome: "deferred", answer: reason });
+      const deferral = plan?.kind === "defer" ? plan.deferral : { kind: "route_changed" as const };
+      const { text } = deferralAnswer(deferral);
+      this.outcomes.recordAttempt(job, { at: this.now(), sender: "-", outcome: "deferred", answer: text });
       this.deps.metrics.deliveries.inc({ result: "deferred" });
-      this.outcomes.defer(job, reason);
+      this.outcomes.deferLocally(job, deferral);
       return;
     }
     const slot = this.ledger.acquire(account, sender.mx ? job.domain : undefined, senderKey(name, sender));
@@ -317,7 +319,7 @@ export class Scheduler {
           if (work.quarantine) {
             work.open--;
             this.afterChange(work);
-          } else this.outcomes.defer(job, `4.3.0 local error: ${String(error)}`);
+          } else this.outcomes.deferLocally(job, { kind: "local_error", detail: String(error) });
         },
       )
       .finally(() => {
