@@ -25,7 +25,7 @@ import { CopyDeliverer, type CopyRequest } from "../../relay/delivery/deliverer.
 import { MxCache } from "../../relay/delivery/mx.js";
 import { TransportPool } from "../../relay/delivery/transport.js";
 import { silentLogger } from "../../relay/log/logger.js";
-import { copyWorkerCount } from "../../relay/main.js";
+import { copyWorkerCount } from "../../relay/pipeline.js";
 import { routeTableSchema } from "../../relay/routes/schema.js";
 import type { SpooledEnvelope } from "../../relay/spool/envelope.js";
 import { Spool, type SpoolEntry } from "../../relay/spool/spool.js";
