@@ -1,12 +1,10 @@
 /**
- * One relay process: the pipeline's stages wired together, top to bottom.
- *
- *   intake (SMTP) → spool (durable) → [scheduler → transform → delivery]
- *   beside them: API (lifecycle, reporting), metrics, the Store.
+ * One relay process: its life around the pipeline (relay/pipeline.ts wires the stages): the
+ * Store and the config written to it, the API, tracking and metrics listeners, the message
+ * log's purge, hand-off and shutdown.
  */
 import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { availableParallelism, hostname as osHostname } from "node:os";
 import { join } from "node:path";
 import { hashCredentials } from "./accounts/credentials.js";
 import { accountSchema } from "./accounts/schema.js";
@@ -19,23 +17,18 @@ import {
   ensureSecretFile,
 } from "./config/bootstrap.js";
 import { parseListenAddress, type RelayConfig } from "./config/schema.js";
-import { feedbackSettings, returnPathFor, startFeedback } from "./feedback/index.js";
-import { AccountDirectory } from "./intake/accounts.js";
-import { type Intake, startIntake } from "./intake/server.js";
+import type { Intake } from "./intake/server.js";
 import { readTlsMaterial } from "./intake/tls.js";
 import type { Logger } from "./log/logger.js";
 import { createMetrics, type Metrics, startMetricsServer } from "./metrics/index.js";
+import { type RunningScheduler, startPipeline } from "./pipeline.js";
 import { routeTableSchema } from "./routes/schema.js";
-import { type RunningScheduler, startScheduler } from "./scheduler/index.js";
 import { handOffSpool, handoffTargets, receiveHandoff } from "./spool/handoff.js";
-import { createIdGenerator } from "./spool/id.js";
-import { Spool } from "./spool/spool.js";
+import type { Spool } from "./spool/spool.js";
 import { openStore } from "./store/index.js";
 import type { Store } from "./store/types.js";
 import { createTrackingServer } from "./tracking/server.js";
 import { makeKeyring } from "./tracking/token.js";
-import { transformForRecipient } from "./transform/index.js";
-import { WebhookDispatcher, withEventTap } from "./webhooks/index.js";
 
 /**
  * Waits, at shutdown, while the scheduler still has mail it can send now: until nothing is queued
@@ -126,21 +119,6 @@ async function ensureDemoAccount(store: Store, config: RelayConfig, now: number)
   return demo;
 }
 
-/**
- * Worker threads for per-recipient copies (relay/delivery/copy-pool.ts): one fewer than the
- * cores, at least one, at most four (the main thread keeps the SMTP sessions, spool and Store).
- * RELAYFLEET_COPY_WORKERS overrides it (1 to 16): every copy is made in a worker, so that no
- * message can stall the main thread.
- */
-export function copyWorkerCount(
-  env: NodeJS.ProcessEnv = process.env,
-  cores = availableParallelism(),
-): number {
-  const set = Number.parseInt(env.RELAYFLEET_COPY_WORKERS ?? "", 10);
-  if (Number.isInteger(set) && set >= 0) return Math.max(1, Math.min(set, 16));
-  return Math.max(1, Math.min(4, cores - 1));
-}
-
 export async function startRelay(config: RelayConfig, logger: Logger): Promise<Relay> {
   const now = Date.now();
   // A certificate that cannot be used stops the start here, before anything is opened.
@@ -148,33 +126,8 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   await ensurePrivateDir(config.dataDir);
   const metrics = createMetrics();
   const backingStore = await openStore(config, logger);
-  // Webhooks: every event recorded through `store`, by any part, is also put in the Store's
-  // webhook outbox for the account's webhooks (relay/webhooks/tap.ts); nothing else here knows.
-  const webhooks = new WebhookDispatcher({
-    store: backingStore,
-    settings: {
-      allowPrivateTargets: config.webhooks.allowPrivateTargets,
-      maxOutstandingPerAccount: config.webhooks.maxOutstandingPerAccount,
-      leaseMs: config.webhooks.leaseSeconds * 1000,
-    },
-    registry: metrics.registry,
-    logger,
-  });
-  const store = withEventTap(backingStore, webhooks.onEvent, logger);
-  await applyConfig(store, config, now);
-  const demo = await ensureDemoAccount(store, config, now);
-  const generatedTokenFile = config.apiToken === undefined ? apiTokenFile(config.dataDir) : undefined;
-  const apiToken = config.apiToken ?? (await ensureSecretFile(apiTokenFile(config.dataDir)));
-
-  const { spool, recovered } = await Spool.open({
-    dir: join(config.dataDir, "spool"),
-    logger: logger.child({ component: "spool" }),
-    onBatch: (size) => metrics.spoolFsyncBatch.observe(size),
-  });
-  if (recovered.length > 0)
-    logger.info({ messages: recovered.length }, "resuming messages found in the spool");
-  // Scheduling and delivery. The tracking key is the secret file's text, hashed to
-  // the 32 bytes an HMAC key needs; the tracking server must derive it the same way.
+  // The tracking key is the secret file's text, hashed to the 32 bytes an HMAC key needs; the
+  // tracking server must derive it the same way.
   const trackingSecret =
     config.trackingSecret ??
     (await ensureSecretFile(config.secretFile ?? join(config.dataDir, "tracking-secret")));
@@ -182,46 +135,22 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     id: "k1",
     secret: createHash("sha256").update(trackingSecret).digest(),
   });
-  // Bounces and complaints: VERP return paths out, the bounce domain's mail in.
-  const verp = feedbackSettings(config, trackingKeys);
-  const scheduler = await startScheduler({
-    spool,
-    store,
+  let demo: Awaited<ReturnType<typeof ensureDemoAccount>>;
+  const generatedTokenFile = config.apiToken === undefined ? apiTokenFile(config.dataDir) : undefined;
+  let apiToken = "";
+  const { store, webhooks, spool, scheduler, feedback, accounts, intake } = await startPipeline({
+    config,
     logger,
     metrics,
-    hostname: config.hostname,
-    mode: config.mode,
-    defaultRoute: config.defaultRoute,
-    transform: transformForRecipient,
-    tracking: {
-      baseUrl: config.trackingBaseUrl,
-      keys: trackingKeys,
+    backingStore,
+    tlsMaterial,
+    trackingKeys,
+    prepare: async (tapped) => {
+      await applyConfig(tapped, config, now);
+      demo = await ensureDemoAccount(tapped, config, now);
+      apiToken = config.apiToken ?? (await ensureSecretFile(apiTokenFile(config.dataDir)));
     },
-    recovered,
-    reportedBy: process.env.POD_NAME ?? osHostname(),
-    copyWorkers: copyWorkerCount(),
-    copies: config.copies,
-    ...(verp ? { returnPath: returnPathFor(verp) } : {}),
   });
-  const feedback = verp
-    ? await startFeedback({
-        settings: verp,
-        store,
-        spool,
-        hostname: config.hostname,
-        newId: createIdGenerator(),
-        onSpooled: (entry) => scheduler.enqueue(entry),
-        registry: metrics.registry,
-        logger,
-        dataDir: config.dataDir,
-        keep: {
-          maxKeptFiles: config.feedback.maxKeptFiles,
-          maxKeptBytes: config.feedback.maxKeptBytes,
-          keepDays: config.feedback.keepDays,
-        },
-        maxConcurrentReports: config.feedback.maxConcurrentReports,
-      })
-    : undefined;
 
   // Message log retention: purge what is older than retentionDays, hourly.
   const purge = setInterval(() => {
@@ -230,22 +159,6 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
     });
   }, 3_600_000);
   purge.unref();
-
-  const accounts = new AccountDirectory(store).start();
-  const intake = await startIntake({
-    listen: config.listen.smtp,
-    smtps: config.listen.smtps,
-    ...(config.tls && tlsMaterial ? { tls: config.tls, tlsMaterial } : {}),
-    config,
-    store,
-    spool,
-    accounts,
-    logger,
-    metrics,
-    newId: createIdGenerator(),
-    onAccepted: (entry) => scheduler.enqueue(entry),
-    ...(feedback ? { feedback } : {}),
-  });
 
   // Hand-off (relay/spool/handoff.ts): a draining relay out of time gives its queue to others.
   let handingOff: Promise<void> | undefined;

@@ -104,6 +104,11 @@ export function enhancedStatus(text: string): string | undefined {
   return match ? `${match[1]}.${match[2]}.${match[3]}` : undefined;
 }
 
+/** The verdict on a deferral of the relay's own (relay/deferrals.ts): no next hop answered. */
+export function localDeferralVerdict(status: string): Verdict {
+  return { outcome: "deferred", unknownRecipient: false, connectRefusal: false, status };
+}
+
 /**
  * Classifies one answer. `extraBlockPatterns` are the route table's
  * `blocking.patterns` (plain substrings, case-insensitive).

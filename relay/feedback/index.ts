@@ -2,7 +2,7 @@
  * Bounces and complaints coming back. The door:
  *
  *   - `returnPathFor(settings)`: the VERP envelope sender of each delivered
- *     copy (relay/delivery/copy.ts asks for it);
+ *     copy (relay/delivery/deliverer.ts asks for it);
  *   - `startFeedback(...)`: the receiver the intake hands mail for the bounce
  *     domain to (relay/intake/transaction.ts).
  *

@@ -5,6 +5,5 @@ export {
   type Failure,
   Notifier,
   type NotifierOptions,
-  readHeaderBlock,
 } from "./notifier.js";
 export { isNotification, noticeRecipients } from "./recipients.js";

@@ -6,10 +6,10 @@
  * the original leaves the spool, and it is retried, routed around blocks
  * and expired like any other mail.
  */
-import { open } from "node:fs/promises";
 import type { Account } from "../accounts/schema.js";
 import type { Logger } from "../log/logger.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
+import { readHeaderBlock } from "../spool/read.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
 import { buildDsn, type DsnRecipient } from "./dsn.js";
@@ -81,7 +81,7 @@ export class Notifier {
             : "Undelivered Mail Returned to Sender",
         explanation: quarantined ? explainQuarantine(envelope) : explain(envelope, onlyRefused),
         recipients: failures.map((f) => f.dsn),
-        originalHeaders: await readHeaderBlock(entry.path, entry.bodyOffset),
+        originalHeaders: await readHeaderBlock(entry, MAX_HEADER_BYTES),
       });
       await this.spoolNotice(envelope.account, notified, raw);
     }
@@ -144,25 +144,4 @@ function explain(envelope: SpooledEnvelope, onlyRefused: boolean): string {
 function explainQuarantine(envelope: SpooledEnvelope): string {
   const when = new Date(envelope.receivedAt).toISOString();
   return `Your message ${envelope.id}, accepted at ${when}, could not be processed for delivery and is held in quarantine; it was not sent to the recipients below, and they were not told. No further attempts will be made unless an administrator releases it.`;
-}
-
-/** The original's header block, at most 64 KB, from its spool file (one small read in the common case). */
-export async function readHeaderBlock(path: string, bodyOffset: number): Promise<Buffer> {
-  const handle = await open(path, "r");
-  try {
-    let size = 4096;
-    for (;;) {
-      const buffer = Buffer.allocUnsafe(size);
-      const { bytesRead } = await handle.read(buffer, 0, size, bodyOffset);
-      const bytes = buffer.subarray(0, bytesRead);
-      const crlf = bytes.indexOf("\r\n\r\n");
-      const lf = bytes.indexOf("\n\n");
-      const ends = [crlf === -1 ? -1 : crlf + 2, lf === -1 ? -1 : lf + 1].filter((n) => n >= 0);
-      if (ends.length > 0) return bytes.subarray(0, Math.min(...ends));
-      if (bytesRead < size || size >= MAX_HEADER_BYTES) return bytes;
-      size = MAX_HEADER_BYTES;
-    }
-  } finally {
-    await handle.close();
-  }
 }

@@ -1,17 +1,13 @@
 /**
  * What a message brings to the scheduler: which recipients still need
  * delivery (and from when), and which failures still need their notice,
- * given its envelope and any progress saved before a restart. Pure, but for
- * `trackOverrides`, which reads the header block.
+ * given its envelope and any progress saved before a restart. Pure.
  */
 
 import type { Failure } from "../notify/index.js";
-import { readHeaderBlock } from "../notify/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
-import type { SpoolEntry } from "../spool/spool.js";
-import { readRelayHeaders } from "../transform/index.js";
+import type { MessageProgress } from "../spool/progress.js";
 import { failureFromProgress, refusedFailure } from "./failures.js";
-import type { MessageProgress } from "./progress.js";
 
 export interface AdmissionPlan {
   /** Recipients to deliver; `at` 0 means now. */
@@ -40,16 +36,4 @@ export function planAdmission(envelope: SpooledEnvelope, progress: MessageProgre
     pending.push({ recipient, at: state?.nextAttemptAt ?? 0 });
   }
   return { pending, failures };
-}
-
-/** X-Relay-Track of a spooled message; the intake already refused bad values, so a failure here means "none". */
-export async function trackOverrides(
-  entry: SpoolEntry,
-): Promise<{ opens?: boolean; clicks?: boolean } | undefined> {
-  try {
-    const { track } = readRelayHeaders(await readHeaderBlock(entry.path, entry.bodyOffset));
-    return Object.keys(track).length > 0 ? track : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -6,8 +6,8 @@ import type { Verdict } from "../delivery/classify.js";
 import { enhancedStatus } from "../delivery/classify.js";
 import type { Failure } from "../notify/index.js";
 import type { SpooledEnvelope } from "../spool/envelope.js";
+import type { RecipientProgress } from "../spool/progress.js";
 import type { DeliveryAttempt } from "../vocabulary.js";
-import type { RecipientProgress } from "./progress.js";
 
 /** A recipient the intake refused after acceptance (suppressed, over limit). */
 export function refusedFailure(refused: SpooledEnvelope["refused"][number]): Failure {
@@ -54,10 +54,11 @@ export function expiryFailure(
   lastAnswer: string,
   attempts: number,
   now: number,
-  remoteHost?: string,
+  last: { remoteHost?: string; status?: string } = {},
 ): Failure {
-  const last = enhancedStatus(lastAnswer);
-  const status = last?.startsWith("4.") ? last : "4.4.7";
+  const { remoteHost } = last;
+  const lastStatus = last.status ?? enhancedStatus(lastAnswer);
+  const status = lastStatus?.startsWith("4.") ? lastStatus : "4.4.7";
   return {
     code: "expired",
     message: `gave up after ${attempts} attempts: ${lastAnswer}`,

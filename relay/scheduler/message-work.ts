@@ -5,10 +5,11 @@
  * during a write is written right after it).
  */
 
-import type { QuarantineReason } from "../delivery/copy-dispatch.js";
+import { NO_INSTRUCTIONS, type QuarantineReason, type RelayInstructions } from "../copy/index.js";
+import type { LocalDeferral } from "../deferrals.js";
 import type { Failure } from "../notify/index.js";
+import { type MessageProgress, type RecipientProgress, writeProgress } from "../spool/progress.js";
 import type { SpoolEntry } from "../spool/spool.js";
-import { type MessageProgress, type RecipientProgress, writeProgress } from "./progress.js";
 
 export interface Job {
   message: MessageWork;
@@ -19,7 +20,7 @@ export interface Job {
   /** A random or weighted draw that found its sender busy: kept until it is sent. */
   drawn?: string;
   /** Set by the dispatcher's check, used by its start (so the random pick happens once). */
-  plan?: { kind: "send"; senderName: string } | { kind: "defer"; reason: string };
+  plan?: { kind: "send"; senderName: string } | { kind: "defer"; deferral: LocalDeferral };
 }
 
 export class MessageWork {
@@ -33,8 +34,8 @@ export class MessageWork {
   /** A notice is being spooled. */
   notifying = false;
   finished = false;
-  /** X-Relay-Track of the message, read once at admission (only when a transform runs). */
-  overrides: { opens?: boolean; clicks?: boolean } | undefined;
+  /** The message's X-Relay-* headers, read once at admission and handed to every copy. */
+  instructions: RelayInstructions = NO_INSTRUCTIONS;
   /**
    * Set when the message is taken out of the queue (relay/spool/quarantine.ts): its open
    * recipients failed, the jobs still queued for it are dropped as they come up, and at the

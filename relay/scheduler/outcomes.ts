@@ -4,8 +4,10 @@
  * back off, or bounce at the maximum age; bounced → bounce list (5.1.x) and
  * a notice. The scheduler owns the queues; this decides and records.
  */
+
+import { deferralAnswer, type LocalDeferral } from "../deferrals.js";
 import { repeatedConnectRefusal } from "../delivery/classify.js";
-import type { CopyOutcome } from "../delivery/copy.js";
+import type { CopyOutcome } from "../delivery/deliverer.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
@@ -61,7 +63,9 @@ export class Outcomes {
           this.rerouteAroundBlock(job, table, sender, `repeated refusals on connect: ${attempt.answer}`);
           return;
         }
-        this.defer(job, attempt.answer, attempt.remoteHost);
+        // A deferral of our own carries its status; a next hop's is read from its answer.
+        const status = outcome.deferral ? deferralAnswer(outcome.deferral).status : undefined;
+        this.defer(job, attempt.answer, attempt.remoteHost, status);
         return;
       }
       case "bounced": {
@@ -89,7 +93,14 @@ export class Outcomes {
     return repeatedConnectRefusal(times, now);
   }
 
-  defer(job: Job, answer: string, remoteHost?: string): void {
+  /** Defers for a reason of the relay's own (relay/deferrals.ts). */
+  deferLocally(job: Job, deferral: LocalDeferral): void {
+    const { status, text } = deferralAnswer(deferral);
+    this.defer(job, text, undefined, status);
+  }
+
+  /** `status`: the answer's RFC 3463 status when known; otherwise read from the answer's text. */
+  private defer(job: Job, answer: string, remoteHost?: string, status?: string): void {
     const work = job.message;
     const state = work.recipient(job.recipient);
     state.deferrals++;
@@ -101,7 +112,10 @@ export class Outcomes {
       random: this.host.random,
     });
     if (next.kind === "expire") {
-      const failure = expiryFailure(job.recipient, answer, state.deferrals, this.host.now(), remoteHost);
+      const failure = expiryFailure(job.recipient, answer, state.deferrals, this.host.now(), {
+        ...(remoteHost ? { remoteHost } : {}),
+        ...(status ? { status } : {}),
+      });
       // The message log's final word for this recipient (its last attempt said "deferred").
       this.recordAttempt(job, {
         at: this.host.now(),

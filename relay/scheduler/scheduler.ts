@@ -12,23 +12,25 @@
  * that keeps the state and does the I/O.
  */
 import type { Account } from "../accounts/schema.js";
-import type { CopyDeliverer, CopyOutcome, DeliveryMode } from "../delivery/copy.js";
+import { type DeliveryMode, NO_INSTRUCTIONS, readRelayInstructions } from "../copy/index.js";
+import { deferralAnswer } from "../deferrals.js";
+import type { CopyDeliverer, CopyOutcome } from "../delivery/deliverer.js";
 import type { RoutingDirectory } from "../delivery/directory.js";
 import type { Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/index.js";
 import type { Notifier } from "../notify/index.js";
 import type { RouteTable, Sender } from "../routes/schema.js";
 import { chooseSender, recipientDomain } from "../routes/selection.js";
+import { emptyProgress, progressPath, readProgress } from "../spool/progress.js";
 import type { Quarantine } from "../spool/quarantine.js";
 import type { Spool, SpoolEntry } from "../spool/spool.js";
 import type { Store } from "../store/types.js";
-import { planAdmission, trackOverrides } from "./admission.js";
+import { planAdmission } from "./admission.js";
 import { DueTimer } from "./due-queue.js";
 import { openRecipients, quarantineFailure } from "./failures.js";
 import { FairQueue } from "./fair-queue.js";
 import { type Job, MessageWork } from "./message-work.js";
 import { Outcomes } from "./outcomes.js";
-import { emptyProgress, progressPath, readProgress } from "./progress.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./retry.js";
 import { DEFAULT_SLOT_LIMITS, type Slot, SlotLedger, type SlotLimits } from "./slots.js";
 
@@ -45,9 +47,7 @@ export interface SchedulerDeps {
   retry?: Partial<RetryPolicy>;
   now?: () => number;
   random?: () => number;
-  /** Read each message's X-Relay-Track for the transform. */
-  readTrackOverrides?: boolean;
-  /** Messages found with a progress file at start-up (relay/scheduler/progress.ts scanProgress). */
+  /** Messages found with a progress file at start-up (relay/spool/progress.ts scanProgress). */
   withProgress?: Set<string>;
   /** Where quarantined messages go; absent: they stay in the queue (and are resumed at the next start). */
   quarantine?: Quarantine;
@@ -185,8 +185,8 @@ export class Scheduler {
       this.deps.logger.error({ err: error, id: entry.id }, "could not write delivery progress"),
     );
     work.hasProgressFile = hadProgressFile;
-    if (this.deps.readTrackOverrides && envelope.listener !== "notify")
-      work.overrides = await trackOverrides(entry);
+    // Our own notices carry no instructions (and are not transformed).
+    work.instructions = envelope.listener === "notify" ? NO_INSTRUCTIONS : await readRelayInstructions(entry);
     this.messages.set(entry.id, work);
     this.fair.setWeight(envelope.account, this.accountOf(envelope.account)?.weight ?? 1);
 
@@ -243,7 +243,7 @@ export class Scheduler {
     if (!this.ledger.laneFree(account)) return false;
     const { name, table } = this.tableFor(account);
     if (!table) {
-      job.plan = { kind: "defer", reason: `4.3.5 no route table "${name}"` };
+      job.plan = { kind: "defer", deferral: { kind: "no_route_table", table: name } };
       return true;
     }
     const now = this.now();
@@ -263,7 +263,7 @@ export class Scheduler {
         job.drawn = choice.drawn;
         return false;
       case "none":
-        job.plan = { kind: "defer", reason: `4.4.5 ${choice.reason}` };
+        job.plan = { kind: "defer", deferral: { kind: "no_sender", reason: choice.reason } };
         return true;
       case "sender":
         job.drawn = undefined;
@@ -279,10 +279,11 @@ export class Scheduler {
     const { name, table } = this.tableFor(account);
     const sender = plan?.kind === "send" ? table?.senders.find((s) => s.name === plan.senderName) : undefined;
     if (!table || !sender) {
-      const reason = plan?.kind === "defer" ? plan.reason : "4.3.5 route changed";
-      this.outcomes.recordAttempt(job, { at: this.now(), sender: "-", outcome: "deferred", answer: reason });
+      const deferral = plan?.kind === "defer" ? plan.deferral : { kind: "route_changed" as const };
+      const { text } = deferralAnswer(deferral);
+      this.outcomes.recordAttempt(job, { at: this.now(), sender: "-", outcome: "deferred", answer: text });
       this.deps.metrics.deliveries.inc({ result: "deferred" });
-      this.outcomes.defer(job, reason);
+      this.outcomes.deferLocally(job, deferral);
       return;
     }
     const slot = this.ledger.acquire(account, sender.mx ? job.domain : undefined, senderKey(name, sender));
@@ -297,7 +298,7 @@ export class Scheduler {
         blockPatterns: table.blocking.patterns,
         account: this.accountOf(account),
         mode: this.mode,
-        ...(work.overrides ? { overrides: work.overrides } : {}),
+        instructions: work.instructions,
       })
       .then(
         (outcome) => {
@@ -318,7 +319,7 @@ export class Scheduler {
           if (work.quarantine) {
             work.open--;
             this.afterChange(work);
-          } else this.outcomes.defer(job, `4.3.0 local error: ${String(error)}`);
+          } else this.outcomes.deferLocally(job, { kind: "local_error", detail: String(error) });
         },
       )
       .finally(() => {

@@ -26,14 +26,14 @@ import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "../log/logger.js";
+import { decodeEnvelope } from "./envelope.js";
 import {
   type MessageProgress,
   messageProgressSchema,
   progressPath,
   readProgress,
   writeProgress,
-} from "../scheduler/progress.js";
-import { decodeEnvelope } from "./envelope.js";
+} from "./progress.js";
 import { readEntry, type Spool, type SpoolEntry } from "./spool.js";
 
 /** Spool IDs are 23 base-36 characters (relay/spool/id.ts): nothing else may name a file. */

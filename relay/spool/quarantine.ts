@@ -10,9 +10,9 @@
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { type MessageProgress, progressPath, writeProgress } from "../scheduler/progress.js";
 import type { SpooledEnvelope } from "./envelope.js";
 import { MESSAGE_ID_PATTERN } from "./id.js";
+import { type MessageProgress, progressPath, writeProgress } from "./progress.js";
 import { readEntry, type SpoolEntry } from "./spool.js";
 
 export const quarantineReasonSchema = z.enum(["copy_deadline", "copy_crash", "crash_loop"]);

@@ -16,6 +16,7 @@ import { type Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import type { Logger } from "../log/logger.js";
 import { decodeEnvelope, encodeEnvelope, type SpooledEnvelope } from "./envelope.js";
+import { progressPath } from "./progress.js";
 
 export interface SpoolEntry {
   id: string;
@@ -256,16 +257,16 @@ export class Spool {
 
   /**
    * Called when every recipient is done (delivered, bounced with a notice, or refused).
-   * Also removes the scheduler's progress file (relay/scheduler/progress.ts), after the
-   * message, so a crash in between leaves an orphan, never a message without its progress;
-   * `progress: false` skips that unlink when the caller knows there is none.
+   * Also removes its progress file (progress.ts), after the message, so a crash in between
+   * leaves an orphan, never a message without its progress; `progress: false` skips that
+   * unlink when the caller knows there is none.
    */
   async remove(id: string, options: { progress?: boolean } = {}): Promise<void> {
     const ignoreMissing = (error: NodeJS.ErrnoException) => {
       if (error.code !== "ENOENT") throw error;
     };
     await unlink(join(this.queueDir, `${id}.msg`)).catch(ignoreMissing);
-    if (options.progress ?? true) await unlink(join(this.queueDir, `${id}.state`)).catch(ignoreMissing);
+    if (options.progress ?? true) await unlink(progressPath(this.queueDir, id)).catch(ignoreMissing);
   }
 
   async list(): Promise<string[]> {

@@ -20,9 +20,9 @@ import { isRelayHeader } from "./relay-headers.js";
 import {
   type HeaderRead,
   KeyCache,
-  readHeaderBlock,
   rewriteWithSplitter,
   signedWithDkim,
+  splitHeaderBlock,
   withCrlfLines,
 } from "./stream-stages.js";
 import type { CopyEdits } from "./text-part.js";
@@ -82,7 +82,7 @@ async function* produceCopy(source: Readable, ctx: TransformContext): AsyncGener
     summary.notices.push(notice);
     ctx.onNotice?.(notice);
   };
-  const read = await readHeaderBlock(withCrlfLines(source), limits.maxTotalHeaderBytes);
+  const read = await splitHeaderBlock(withCrlfLines(source), limits.maxTotalHeaderBytes);
   let edited: AsyncGenerator<Buffer>;
   let rewriter: MimeRewriter | undefined;
   if (malformedLineOffset(read.header) !== -1) {

@@ -48,8 +48,8 @@ export interface HeaderRead {
   rest: AsyncGenerator<Buffer>;
 }
 
-/** Reads up to the empty line that ends the top header block (input is CRLF already). */
-export async function readHeaderBlock(chunks: AsyncIterable<Buffer>, maxBytes: number): Promise<HeaderRead> {
+/** Splits a stream at the empty line that ends its top header block (input is CRLF already). */
+export async function splitHeaderBlock(chunks: AsyncIterable<Buffer>, maxBytes: number): Promise<HeaderRead> {
   const iterator = chunks[Symbol.asyncIterator]();
   let buffered: Buffer = Buffer.alloc(0);
   for (;;) {
@@ -164,7 +164,7 @@ export async function* signedWithDkim(
     yield* chunks;
     return;
   }
-  const { header, complete, rest } = await readHeaderBlock(chunks, options.limits.maxTotalHeaderBytes);
+  const { header, complete, rest } = await splitHeaderBlock(chunks, options.limits.maxTotalHeaderBytes);
   const keys =
     complete || header.length <= options.limits.maxTotalHeaderBytes
       ? keysForDomain(options.keys, fromDomain(header))

@@ -5,7 +5,7 @@
 import { readdir } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { describe, expect, it, onTestFinished } from "vitest";
-import type { TransformContext } from "../../relay/delivery/copy.js";
+import type { TransformContext } from "../../relay/copy/index.js";
 import { startSmtpPeer } from "../support/smtp-peer.js";
 import { peerRoute, startRig } from "./harness.js";
 

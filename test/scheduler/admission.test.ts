@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { planAdmission } from "../../relay/scheduler/admission.js";
-import { emptyProgress, messageProgressSchema } from "../../relay/scheduler/progress.js";
 import type { SpooledEnvelope } from "../../relay/spool/envelope.js";
+import { emptyProgress, messageProgressSchema } from "../../relay/spool/progress.js";
 
 const envelope: SpooledEnvelope = {
   v: 1,

@@ -4,7 +4,7 @@
  * Store, never parses a body. Per copy that work is most of the relay's CPU
  * (RSA-2048 signing alone ~0.3 ms), and a hostile body can make it slow.
  *
- * - One copy at a time per worker, each with a deadline (copy-dispatch.ts
+ * - One copy at a time per worker, each with a deadline (dispatch.ts
  *   `copyDeadlineMs`). Node 20 has no per-thread CPU clock, so the deadline
  *   is wall-clock time from the moment this worker starts this copy: the
  *   worker is busy with nothing else meanwhile, so on a loaded machine it
@@ -38,8 +38,8 @@ import {
   copyDeadlineMs,
   DEFAULT_COPY_DEADLINE,
   type DispatchLimits,
-} from "./copy-dispatch.js";
-import type { CopyFailure, CopyReply, CopyTask, CopyWorkerReady } from "./copy-task.js";
+} from "./dispatch.js";
+import type { CopyFailure, CopyReply, CopyTask, CopyWorkerReady } from "./task.js";
 
 /**
  * The worker making this copy went away before answering; nothing is known about the copy.
@@ -93,7 +93,7 @@ export interface CopyPoolOptions {
   maxInlineBytes?: number;
   /** Where copies of big messages are written (the caller clears it at start-up). */
   copiesDir?: string;
-  /** The worker's script; copy-worker's by default (tests give one that crashes or hangs). */
+  /** The worker's script; worker.ts by default (tests give one that crashes or hangs). */
   script?: URL;
   logger?: Logger;
   onCopyStart?: (messageId: string) => void;
@@ -101,7 +101,7 @@ export interface CopyPoolOptions {
   now?: () => number;
 }
 
-/** A big copy's output file and the descriptors the pool opened for it (copy-task.ts `fds`). */
+/** A big copy's output file and the descriptors the pool opened for it (task.ts `fds`). */
 interface OwnedFiles {
   path: string;
   input: number;
@@ -128,14 +128,14 @@ interface Slot {
   running: Running | undefined;
   lastMessage: string | undefined;
   spare: boolean;
-  /** The worker said it has loaded (copy-worker.ts posts `{ready: true}`). */
+  /** The worker said it has loaded (worker.ts posts `{ready: true}`). */
   ready: boolean;
   /** Terminated by the pool (deadline, cancel, retired): its exit is no loss. */
   ended: boolean;
 }
 
 const DEFAULT_SCRIPT = new URL(
-  import.meta.url.endsWith(".ts") ? "./copy-worker.ts" : "./copy-worker.js",
+  import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js",
   import.meta.url,
 );
 

@@ -1,5 +1,5 @@
 /**
- * Copy workers (relay/delivery/copy-pool.ts): a copy made by a worker thread is the copy the
+ * Copy workers (relay/copy/pool.ts): a copy made by a worker thread is the copy the
  * main thread would make, in memory or (big messages) streamed to a file; a copy past its
  * deadline loses its worker and the message is to be quarantined, as is one that kills its
  * worker twice; a stuck worker gets a spare so other copies go on; a spool that cannot be read
@@ -10,7 +10,7 @@ import { readdir, readFile, readlink } from "node:fs/promises";
 import { join } from "node:path";
 import { dkimVerify } from "mailauth";
 import { afterEach, describe, expect, it, onTestFinished } from "vitest";
-import { CopyDeliverer, type CopyRequest } from "../../relay/delivery/copy.js";
+import { CopyMaker, NO_INSTRUCTIONS, readRelayInstructions } from "../../relay/copy/index.js";
 import {
   CopyCancelled,
   CopyDeadlineExceeded,
@@ -19,20 +19,21 @@ import {
   CopyTaskError,
   CopyWorkerLost,
   type MadeCopy,
-} from "../../relay/delivery/copy-pool.js";
-import type { CopyTask } from "../../relay/delivery/copy-task.js";
+} from "../../relay/copy/pool.js";
+import type { CopyTask } from "../../relay/copy/task.js";
+import { CopyDeliverer, type CopyRequest } from "../../relay/delivery/deliverer.js";
 import { MxCache } from "../../relay/delivery/mx.js";
 import { TransportPool } from "../../relay/delivery/transport.js";
 import { silentLogger } from "../../relay/log/logger.js";
-import { copyWorkerCount } from "../../relay/main.js";
+import { copyWorkerCount } from "../../relay/pipeline.js";
 import { routeTableSchema } from "../../relay/routes/schema.js";
 import type { SpooledEnvelope } from "../../relay/spool/envelope.js";
 import { Spool, type SpoolEntry } from "../../relay/spool/spool.js";
 import { transformForRecipient } from "../../relay/transform/index.js";
+import { peerRoute, startRig } from "../delivery/harness.js";
 import { startSmtpPeer } from "../support/smtp-peer.js";
 import { tempDir } from "../support/temp-dir.js";
 import { contextFor, KEYRING, rsaKey, runCopy, TRACKING_BASE, testAccount } from "../transform/support.js";
-import { peerRoute, startRig } from "./harness.js";
 
 const CRASHING_WORKER = new URL("./fixtures/crashing-copy-worker.mjs", import.meta.url);
 const HANGING_WORKER = new URL("./fixtures/hanging-copy-worker.mjs", import.meta.url);
@@ -120,6 +121,7 @@ function taskFor(entry: SpoolEntry, extra: Partial<CopyTask> = {}): CopyTask {
     account,
     trackingBaseUrl: TRACKING_BASE,
     tokenKeys: KEYRING,
+    instructions: NO_INSTRUCTIONS,
     signTime: SIGN_TIME,
     ...extra,
   };
@@ -142,10 +144,12 @@ describe("copy workers", () => {
     }
   });
 
-  it("read X-Relay-Track from the message when the task does not carry it", async () => {
+  it("honour the X-Relay-Track read from the message at admission, handed along with the task", async () => {
     const raw = html("X-Relay-Track: opens=off\r\n");
     const { entry } = await spooled(raw);
-    const fromWorker = await bytesOf(await pool({ size: 1 }).make(taskFor(entry)));
+    const instructions = await readRelayInstructions(entry);
+    expect(instructions).toEqual({ track: { opens: false } });
+    const fromWorker = await bytesOf(await pool({ size: 1 }).make(taskFor(entry, { instructions })));
     const { output } = await runCopy(
       raw,
       contextFor(account, {
@@ -305,13 +309,15 @@ describe("delivery with copy workers", () => {
   async function deliverer(workers: CopyPool, spool: Spool) {
     const transports = new TransportPool({ hostname: "relay.test" });
     const copies = new CopyDeliverer({
-      spool,
+      copies: new CopyMaker({
+        spool,
+        transform: transformForRecipient,
+        tracking: { baseUrl: TRACKING_BASE, keys: KEYRING },
+        pool: workers,
+      }),
       transports,
       mx: new MxCache(async () => []),
       hostname: "relay.test",
-      transform: transformForRecipient,
-      tracking: { baseUrl: TRACKING_BASE, keys: KEYRING },
-      pool: workers,
     });
     return { copies, close: () => transports.close() };
   }
@@ -326,6 +332,7 @@ describe("delivery with copy workers", () => {
       blockPatterns: [],
       account,
       mode: "full",
+      instructions: await readRelayInstructions(entry),
     };
   }
 

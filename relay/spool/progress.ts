@@ -1,8 +1,8 @@
 /**
- * Per-recipient progress of a spooled message, kept in `queue/ID.state` next
- * to `queue/ID.msg`, so a restart resumes where delivery stopped: delivered
- * and bounced recipients are never sent again, deferred ones keep their
- * retry count and time. Written atomically (write a temp file, rename over);
+ * Per-recipient progress of a spooled message (the scheduler's record, one of
+ * the spool's files), kept in `queue/ID.state` next to `queue/ID.msg`, so a
+ * restart resumes where delivery stopped: delivered and bounced recipients
+ * are never sent again, deferred ones keep their retry count and time. Written atomically (write a temp file, rename over);
  * not fsynced: a process crash (kill -9) keeps what was written, and a file
  * lost to a power cut only means some recipients get a second copy, which
  * the at-least-once promise allows. A damaged file counts as "no progress"

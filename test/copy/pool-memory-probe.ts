@@ -1,5 +1,5 @@
 /**
- * Run by copy-pool.test.ts in a fresh process (node --expose-gc --import tsx): spools one
+ * Run by pool.test.ts in a fresh process (node --expose-gc --import tsx): spools one
  * 100 MB message, has a copy worker stream its copy (DKIM on) to a file, and prints the peak
  * RSS growth of the whole process (worker included) as JSON. The baseline is taken after a
  * small copy, so the worker's own start-up is not counted.
@@ -8,8 +8,9 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CopyPool } from "../../relay/delivery/copy-pool.js";
-import type { CopyTask } from "../../relay/delivery/copy-task.js";
+import { NO_INSTRUCTIONS } from "../../relay/copy/instructions.js";
+import { CopyPool } from "../../relay/copy/pool.js";
+import type { CopyTask } from "../../relay/copy/task.js";
 import { silentLogger } from "../../relay/log/logger.js";
 import { Spool, type SpoolEntry } from "../../relay/spool/spool.js";
 import { KEYRING, TRACKING_BASE, testAccount } from "../transform/support.js";
@@ -78,6 +79,7 @@ const task = (entry: SpoolEntry): CopyTask => ({
   account,
   trackingBaseUrl: TRACKING_BASE,
   tokenKeys: KEYRING,
+  instructions: NO_INSTRUCTIONS,
 });
 
 await pool.make(task(small));

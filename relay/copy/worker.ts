@@ -1,7 +1,7 @@
 /**
  * A copy worker (worker thread): makes per-recipient copies (transform +
  * DKIM, relay/transform) from spooled messages, off the main thread. See
- * copy-pool.ts for why and how; the pool gives a worker one copy at a time,
+ * pool.ts for why and how; the pool gives a worker one copy at a time,
  * so the deadline it keeps measures this copy alone.
  *
  * Small messages are read whole and kept (the last few), so a message's
@@ -10,54 +10,33 @@
  * (`output`), with backpressure all the way, so memory stays flat whatever
  * the size.
  */
-import { createReadStream, createWriteStream, read } from "node:fs";
-import { open } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
 import { parentPort } from "node:worker_threads";
+import { readMessage, streamMessage } from "../spool/read.js";
 import {
   AlternativeCache,
   KeyCache,
   type TransformContext,
   transformForRecipient,
 } from "../transform/index.js";
+import { trackOverrides } from "./instructions.js";
 import {
   type CopyReply,
   type CopyRequestMessage,
   type CopyTask,
   type CopyWorkerReady,
   copyFailure,
-  headerBlockOf,
   revivedKeyring,
-  trackOverridesOf,
-} from "./copy-task.js";
+} from "./task.js";
 
 /** Messages whose bytes are kept, newest last; a message's copies are usually made together. */
 const KEPT_MESSAGES = 32;
-/** Read before a streamed copy, for X-Relay-Track (headerBlockOf looks at no more). */
-const HEADER_READ_BYTES = 1024 * 1024;
 
 const keyCache = new KeyCache();
 const alternatives = new AlternativeCache();
 const kept = new Map<string, Promise<Buffer>>();
-
-async function readRange(path: string, start: number, length: number): Promise<Buffer> {
-  const handle = await open(path, "r");
-  try {
-    const bytes = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await handle.read(bytes, done, length - done, start + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    // A file shorter than its entry says: copy what is there, as a stream would.
-    return bytes.subarray(0, done);
-  } finally {
-    await handle.close();
-  }
-}
 
 function message(task: CopyTask): Promise<Buffer> {
   const key = `${task.path}\u0000${task.bodyOffset}`;
@@ -65,7 +44,7 @@ function message(task: CopyTask): Promise<Buffer> {
   if (bytes) {
     kept.delete(key);
   } else {
-    bytes = readRange(task.path, task.bodyOffset, task.size);
+    bytes = readMessage(task);
     // A failed read is not kept: the next copy tries again.
     bytes.catch(() => kept.delete(key));
   }
@@ -74,7 +53,8 @@ function message(task: CopyTask): Promise<Buffer> {
   return bytes;
 }
 
-function context(task: CopyTask, overrides: CopyTask["overrides"]): TransformContext {
+function context(task: CopyTask): TransformContext {
+  const overrides = trackOverrides(task.instructions);
   return {
     mode: task.mode,
     messageId: task.messageId,
@@ -93,10 +73,9 @@ function context(task: CopyTask, overrides: CopyTask["overrides"]): TransformCon
 /** The copy in an ArrayBuffer of its own (not Node's shared pool), so it can be moved rather than copied. */
 async function copyInMemory(task: CopyTask): Promise<Uint8Array> {
   const raw = await message(task);
-  const overrides = task.overrides ?? trackOverridesOf(headerBlockOf(raw));
   const chunks: Buffer[] = [];
   let length = 0;
-  for await (const chunk of transformForRecipient(Readable.from([raw]), context(task, overrides))) {
+  for await (const chunk of transformForRecipient(Readable.from([raw]), context(task))) {
     chunks.push(chunk as Buffer);
     length += (chunk as Buffer).length;
   }
@@ -109,44 +88,20 @@ async function copyInMemory(task: CopyTask): Promise<Uint8Array> {
   return owned;
 }
 
-const readAt = promisify(read);
-
-/** The first bytes of the message through the pool's descriptor, for X-Relay-Track. */
-async function headOf(fd: number, task: CopyTask): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(Math.min(task.size, HEADER_READ_BYTES));
-  let done = 0;
-  while (done < buffer.length) {
-    const { bytesRead } = await readAt(fd, buffer, done, buffer.length - done, task.bodyOffset + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return buffer.subarray(0, done);
-}
-
 /** Streams the copy through the descriptors the pool opened (task.fds); closing them is the pool's job. */
 async function copyToFile(
   task: CopyTask,
   output: string,
   fds: { input: number; output: number },
 ): Promise<{ path: string; size: number }> {
-  const overrides = task.overrides ?? trackOverridesOf(headerBlockOf(await headOf(fds.input, task)));
-  const source =
-    task.size > 0
-      ? createReadStream(task.path, {
-          fd: fds.input,
-          autoClose: false,
-          start: task.bodyOffset,
-          end: task.bodyOffset + task.size - 1,
-          highWaterMark: 64 * 1024,
-        })
-      : Readable.from([]);
+  const source = streamMessage(task, fds.input);
   const sink = createWriteStream(output, { fd: fds.output, autoClose: false });
-  await pipeline(transformForRecipient(source, context(task, overrides)), sink);
+  await pipeline(transformForRecipient(source, context(task)), sink);
   return { path: output, size: sink.bytesWritten };
 }
 
 const port = parentPort;
-if (!port) throw new Error("copy-worker.ts runs as a worker thread (relay/delivery/copy-pool.ts)");
+if (!port) throw new Error("relay/copy/worker.ts runs as a worker thread (relay/copy/pool.ts)");
 port.on("message", ({ id, task }: CopyRequestMessage) => {
   const made =
     task.output && task.fds

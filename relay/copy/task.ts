@@ -1,5 +1,5 @@
 /**
- * What the main thread and a copy worker (copy-worker.ts) say to each other:
+ * What the main thread and a copy worker (worker.ts) say to each other:
  * one task per recipient's copy, answered with the copy's bytes (small
  * messages), the file the copy was streamed to (big ones), or the error that
  * stopped it. Everything here is structured-clone safe, and the helpers are
@@ -7,7 +7,7 @@
  */
 import type { Account } from "../accounts/schema.js";
 import type { TokenKeyring } from "../tracking/token.js";
-import { readRelayHeaders } from "../transform/index.js";
+import type { RelayInstructions } from "./instructions.js";
 
 export interface CopyTask {
   /** The spool file, where the message starts in it, and its size (SpoolEntry). */
@@ -21,8 +21,8 @@ export interface CopyTask {
   account: Account;
   trackingBaseUrl: string;
   tokenKeys: TokenKeyring;
-  /** X-Relay-Track as already read; absent: the worker reads it from the message. */
-  overrides?: { opens?: boolean; clicks?: boolean };
+  /** The message's X-Relay-* headers, read once at admission (instructions.ts). */
+  instructions: RelayInstructions;
   /** DKIM t= in ms (tests); now by default. */
   signTime?: number;
   /**
@@ -58,27 +58,6 @@ export interface CopyWorkerReady {
 export interface CopyRequestMessage {
   id: number;
   task: CopyTask;
-}
-
-const MAX_HEADER_BYTES = 1024 * 1024;
-
-/** The top header block of a raw message, empty line included (what notify's readHeaderBlock reads from a file). */
-export function headerBlockOf(message: Buffer): Buffer {
-  const bytes = message.subarray(0, MAX_HEADER_BYTES);
-  const crlf = bytes.indexOf("\r\n\r\n");
-  const lf = bytes.indexOf("\n\n");
-  const ends = [crlf === -1 ? -1 : crlf + 2, lf === -1 ? -1 : lf + 1].filter((n) => n >= 0);
-  return ends.length > 0 ? bytes.subarray(0, Math.min(...ends)) : bytes;
-}
-
-/** X-Relay-Track of a raw message; the intake refused bad values, so a failure here means "none". */
-export function trackOverridesOf(headerBlock: Buffer): { opens?: boolean; clicks?: boolean } | undefined {
-  try {
-    const { track } = readRelayHeaders(headerBlock);
-    return Object.keys(track).length > 0 ? track : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A thrown value as a CopyFailure (the errno fields kept, so the main thread can classify it). */

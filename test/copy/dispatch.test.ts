@@ -1,6 +1,6 @@
-/** The copy pool's decisions (relay/delivery/copy-dispatch.ts): which worker, when a spare, how long. */
+/** The copy pool's decisions (relay/copy/dispatch.ts): which worker, when a spare, how long. */
 import { describe, expect, it } from "vitest";
-import { chooseWorker, copyDeadlineMs, type WorkerView } from "../../relay/delivery/copy-dispatch.js";
+import { chooseWorker, copyDeadlineMs, type WorkerView } from "../../relay/copy/dispatch.js";
 
 const limits = { size: 2, spares: 2, spareAfterMs: 1000 };
 const idle = (lastMessage?: string): WorkerView => ({ busySince: undefined, lastMessage });

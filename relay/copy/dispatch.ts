@@ -1,5 +1,5 @@
 /**
- * The copy pool's decisions (copy-pool.ts), pure: which worker takes the next
+ * The copy pool's decisions (pool.ts), pure: which worker takes the next
  * copy, when a spare worker is started, how long a copy may take, and what
  * a failed copy does to its message.
  */
