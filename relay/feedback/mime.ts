@@ -7,13 +7,7 @@
  */
 import libmime from "libmime";
 import { decode as decodeQuotedPrintable } from "libqp";
-
-export interface HeaderField {
-  /** Lower-cased. */
-  name: string;
-  /** Unfolded, trimmed. */
-  value: string;
-}
+import { fieldValue, type HeaderField, parseHeaderFields, splitHeaderBody } from "../mail/header-fields.js";
 
 export interface MimeEntity {
   headers: HeaderField[];
@@ -27,44 +21,6 @@ export interface MimeEntity {
 }
 
 export const MIME_LIMITS = { maxDepth: 8, maxParts: 200 } as const;
-
-/** Splits a message or part into its header block and body at the first empty line. */
-export function splitHeaderBody(raw: Buffer): { header: string; body: Buffer } {
-  const crlf = raw.indexOf("\r\n\r\n");
-  const lf = raw.indexOf("\n\n");
-  const candidates = [crlf >= 0 ? [crlf, 4] : undefined, lf >= 0 ? [lf, 2] : undefined].filter(
-    (c): c is number[] => c !== undefined,
-  );
-  // A part with no empty line at all is all header (RFC 5322 allows an absent body).
-  if (candidates.length === 0) return { header: raw.toString("latin1"), body: Buffer.alloc(0) };
-  const [at, length] = candidates.sort((a, b) => (a[0] as number) - (b[0] as number))[0] as number[];
-  return {
-    header: raw.subarray(0, at as number).toString("latin1"),
-    body: raw.subarray((at as number) + (length as number)),
-  };
-}
-
-/** Header fields of a header block (or of a report's field group), unfolded. */
-export function parseFields(block: string): HeaderField[] {
-  const fields: HeaderField[] = [];
-  for (const line of block.split(/\r?\n/)) {
-    if (/^[ \t]/.test(line) && fields.length > 0) {
-      const last = fields[fields.length - 1] as HeaderField;
-      last.value = `${last.value} ${line.trim()}`.trim();
-      continue;
-    }
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) continue;
-    fields.push({ name, value: line.slice(colon + 1).trim() });
-  }
-  return fields;
-}
-
-export function fieldValue(fields: readonly HeaderField[], name: string): string | undefined {
-  return fields.find((field) => field.name === name)?.value;
-}
 
 /**
  * "type/subtype; a=b; c="d"" → type and lower-cased parameter names (libmime: quoting, comments,
@@ -101,8 +57,10 @@ export function parseMime(raw: Buffer): MimeEntity {
 
 function parseEntity(raw: Buffer, depth: number, budget: { parts: number }): MimeEntity {
   budget.parts++;
-  const { header, body } = splitHeaderBody(raw);
-  const headers = parseFields(header);
+  // latin1: bytes one to one, so the body starts at the same offset in the bytes.
+  const { header, bodyStart } = splitHeaderBody(raw.toString("latin1"));
+  const headers = parseHeaderFields(header);
+  const body = raw.subarray(bodyStart);
   const { type, params } = parseContentType(fieldValue(headers, "content-type"));
   const entity: MimeEntity = { headers, type, params, body, children: [] };
   const deeper = depth + 1 < MIME_LIMITS.maxDepth;

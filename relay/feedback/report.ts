@@ -4,7 +4,8 @@
  * the common non-standard shapes, an auto-reply, or nothing we understand.
  */
 import { enhancedStatus } from "../delivery/classify.js";
-import { fieldValue, type HeaderField, type MimeEntity, parseFields, walk } from "./mime.js";
+import { fieldValue, type HeaderField, parseFieldGroups } from "../mail/header-fields.js";
+import { type MimeEntity, walk } from "./mime.js";
 
 /** One per-recipient group of a delivery-status report. */
 export interface DsnRecipientReport {
@@ -119,7 +120,8 @@ export function readReport(message: MimeEntity): ReadReport {
 }
 
 function readArf(part: MimeEntity): ReadReport {
-  const fields = parseFields(part.body.toString("latin1"));
+  // latin1, as every report part is read here: bytes one to one, never a decoding error.
+  const fields = parseFieldGroups(part.body.toString("latin1")).flat();
   const feedbackType = (fieldValue(fields, "feedback-type") ?? "other").toLowerCase().trim();
   return { kind: "arf", feedbackType, fields };
 }
@@ -129,11 +131,7 @@ function readDsn(parts: readonly MimeEntity[]): Extract<ReadReport, { kind: "dsn
   let reportingMta: string | undefined;
   for (const part of parts) {
     // Field groups are separated by empty lines: the per-message group, then one per recipient.
-    const groups = part.body
-      .toString("latin1")
-      .split(/\r?\n[ \t]*\r?\n/)
-      .map((group) => parseFields(group))
-      .filter((fields) => fields.length > 0);
+    const groups = parseFieldGroups(part.body.toString("latin1"));
     for (const fields of groups) {
       reportingMta ??= stripType(fieldValue(fields, "reporting-mta"));
       const addresses = ["final-recipient", "original-recipient"]

@@ -4,35 +4,15 @@
  * message is spooled exactly as received.
  */
 import addressparser from "nodemailer/lib/addressparser";
+import { fieldValue, fieldValues, type HeaderField, parseHeaderFields } from "../mail/header-fields.js";
 
-/** Unfolded values of every field named `name` (case-insensitive), in order. */
-export function headerValues(header: Buffer, name: string): string[] {
-  const text = header.toString("utf8");
-  const wanted = name.toLowerCase();
-  const values: string[] = [];
-  let current: { name: string; value: string } | undefined;
-  const flush = () => {
-    if (current && current.name === wanted) values.push(current.value.trim());
-  };
-  for (const line of text.split("\r\n")) {
-    if (line === "") break;
-    if ((line.startsWith(" ") || line.startsWith("\t")) && current) {
-      current.value += ` ${line.trim()}`;
-      continue;
-    }
-    flush();
-    const colon = line.indexOf(":");
-    current =
-      colon > 0
-        ? { name: line.slice(0, colon).trim().toLowerCase(), value: line.slice(colon + 1) }
-        : undefined;
-  }
-  flush();
-  return values;
+/** The header block's fields, read as UTF-8: what the intake stores and checks is text. */
+function fieldsOf(header: Buffer): HeaderField[] {
+  return parseHeaderFields(header.toString("utf8"));
 }
 
 export function firstHeader(header: Buffer, name: string): string | undefined {
-  return headerValues(header, name)[0];
+  return fieldValue(fieldsOf(header), name);
 }
 
 /** Every address in the From field(s), groups flattened; empty when there is none. */
@@ -45,6 +25,6 @@ export function fromAddresses(header: Buffer): string[] {
       else if (entry.address) out.push(entry.address);
     }
   };
-  for (const value of headerValues(header, "from")) walk(addressparser(value) as Parsed[]);
+  for (const value of fieldValues(fieldsOf(header), "from")) walk(addressparser(value) as Parsed[]);
   return out;
 }

@@ -6,21 +6,11 @@
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { headerBlockEnd } from "../mail/header-fields.js";
 import type { SpoolEntry } from "./spool.js";
 
 /** Where a message's bytes are: its spool file, their offset in it and their size (SpoolEntry). */
 export type MessageLocation = Pick<SpoolEntry, "path" | "bodyOffset" | "size">;
-
-/**
- * Where the top header block of `bytes` ends: after its last field's line break, before the
- * empty line (CRLF or bare LF) that ends it; -1 when there is no empty line in them.
- */
-export function headerBlockEnd(bytes: Buffer): number {
-  const crlf = bytes.indexOf("\r\n\r\n");
-  const lf = bytes.indexOf("\n\n");
-  const ends = [crlf === -1 ? -1 : crlf + 2, lf === -1 ? -1 : lf + 1].filter((n) => n >= 0);
-  return ends.length > 0 ? Math.min(...ends) : -1;
-}
 
 /**
  * A spooled message's top header block, cut at `maxBytes` when it has no end before (one small
@@ -37,7 +27,8 @@ export async function readHeaderBlock(
       const buffer = Buffer.allocUnsafe(size);
       const { bytesRead } = await handle.read(buffer, 0, size, entry.bodyOffset);
       const bytes = buffer.subarray(0, bytesRead);
-      const end = headerBlockEnd(bytes);
+      // latin1: one character per byte, so the offset is a byte offset.
+      const end = headerBlockEnd(bytes.toString("latin1"));
       if (end !== -1) return bytes.subarray(0, end);
       if (bytesRead < size || size >= maxBytes) return bytes;
       size = maxBytes;

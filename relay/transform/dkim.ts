@@ -10,6 +10,7 @@
  */
 import { createHash, createPrivateKey, type KeyObject, sign } from "node:crypto";
 import type { DkimKey } from "../accounts/schema.js";
+import { fieldValue, parseHeaderFields } from "../mail/header-fields.js";
 import {
   canonicalizedHeader,
   parseHeaderLines,
@@ -17,7 +18,6 @@ import {
   signatureFieldLine,
   signingHeaderLines,
 } from "./dkim-header.js";
-import { fieldValue, parseHeaderBlock } from "./header-block.js";
 
 /** mailauth's default list plus List-Unsubscribe-Post, which RFC 8058 §4 requires to be signed. */
 export const SIGNED_HEADER_FIELDS =
@@ -30,9 +30,10 @@ const CANONICALIZATION = "relaxed/relaxed";
 
 /** The domain of the first address in From, lower-cased; undefined when there is none. */
 export function fromDomain(headerBlock: Buffer): string | undefined {
-  const from = parseHeaderBlock(headerBlock).fields.find((field) => field.name === "from");
-  if (!from) return undefined;
-  const value = fieldValue(from).replace(/\([^()]*\)/g, " ");
+  // latin1: the domain is ASCII or not a domain; no byte sequence can make it one.
+  const from = fieldValue(parseHeaderFields(headerBlock.toString("latin1")), "from");
+  if (from === undefined) return undefined;
+  const value = from.replace(/\([^()]*\)/g, " ");
   const angle = /<([^<>]*)>/.exec(value);
   const address = angle ? angle[1]! : (value.split(",")[0] ?? "");
   const at = address.lastIndexOf("@");

@@ -2,6 +2,7 @@
  * Header blocks as raw bytes. Fields the relay does not change are copied byte for byte: never
  * unfolded, decoded or re-folded (RFC 2047 words, 8-bit bytes and odd folding all survive).
  */
+import { parseHeaderFields, splitHeaderBody } from "../mail/header-fields.js";
 
 export interface HeaderField {
   /** Lower-cased field name; "" for a line that is not a field (an mbox "From " line, garbage). */
@@ -16,33 +17,22 @@ export interface HeaderBlock {
   terminator: Buffer;
 }
 
-const LF = 0x0a;
-
+/**
+ * The block's fields as the shared reader splits them (relay/mail/header-fields.ts), each kept as
+ * its own bytes. Read as latin1: one character per byte, so the offsets are byte offsets.
+ */
 export function parseHeaderBlock(raw: Buffer): HeaderBlock {
+  const text = raw.toString("latin1");
   const fields: HeaderField[] = [];
-  let terminator: Buffer = Buffer.alloc(0);
   let offset = 0;
-  let lastStart = 0;
-  while (offset < raw.length) {
-    const lf = raw.indexOf(LF, offset);
-    const end = lf === -1 ? raw.length : lf + 1;
-    const line = raw.subarray(offset, end);
-    if (isEmptyLine(line)) {
-      terminator = raw.subarray(offset, end);
-      // Anything after the empty line is not header; keep it attached so nothing is lost.
-      if (end < raw.length) fields.push({ name: "", raw: raw.subarray(end) });
-      break;
-    }
-    const first = line[0];
-    const last = fields[fields.length - 1];
-    if ((first === 0x20 || first === 0x09) && last) {
-      last.raw = raw.subarray(lastStart, end);
-    } else {
-      fields.push({ name: fieldName(line), raw: line });
-      lastStart = offset;
-    }
-    offset = end;
+  for (const field of parseHeaderFields(text)) {
+    fields.push({ name: field.name, raw: raw.subarray(offset, offset + field.raw.length) });
+    offset += field.raw.length;
   }
+  const { bodyStart } = splitHeaderBody(text);
+  const terminator = raw.subarray(offset, bodyStart);
+  // Anything after the empty line is not header; keep it attached so nothing is lost.
+  if (bodyStart < raw.length) fields.push({ name: "", raw: raw.subarray(bodyStart) });
   return { fields, terminator };
 }
 
@@ -54,17 +44,11 @@ export function parseHeaderBlock(raw: Buffer): HeaderBlock {
  * (docs/transform.md). Only lines before the empty line that ends the block count.
  */
 export function malformedLineOffset(raw: Buffer): number {
+  // latin1: one character per byte, so the offset is a byte offset.
   let offset = 0;
-  let afterField = false;
-  while (offset < raw.length) {
-    const lf = raw.indexOf(LF, offset);
-    const end = lf === -1 ? raw.length : lf + 1;
-    const line = raw.subarray(offset, end);
-    if (isEmptyLine(line)) return -1;
-    const continuation = line[0] === 0x20 || line[0] === 0x09;
-    if (continuation ? !afterField : fieldName(line) === "") return offset;
-    afterField = true;
-    offset = end;
+  for (const field of parseHeaderFields(raw.toString("latin1"))) {
+    if (field.name === "") return offset;
+    offset += field.raw.length;
   }
   return -1;
 }
@@ -79,28 +63,4 @@ export function newField(name: string, value: string): HeaderField {
     throw new Error(`refusing to write header ${name}: not printable ASCII`);
   }
   return { name: name.toLowerCase(), raw: Buffer.from(`${name}: ${value}\r\n`, "latin1") };
-}
-
-/** The unfolded value of a field, as latin1 text (bytes preserved one to one). */
-export function fieldValue(field: HeaderField): string {
-  const text = field.raw.toString("latin1");
-  const colon = text.indexOf(":");
-  return text
-    .slice(colon + 1)
-    .replace(/\r?\n(?=[ \t])/g, "")
-    .replace(/\r?\n$/, "")
-    .trim();
-}
-
-function isEmptyLine(line: Buffer): boolean {
-  return (line.length === 2 && line[0] === 0x0d && line[1] === LF) || (line.length === 1 && line[0] === LF);
-}
-
-function fieldName(line: Buffer): string {
-  const text = line.toString("latin1");
-  const colon = text.indexOf(":");
-  if (colon <= 0) return "";
-  const name = text.slice(0, colon);
-  // RFC 5322 ftext; "From foo" (mbox) and other non-fields get no name.
-  return /^[\x21-\x39\x3b-\x7e]+$/.test(name.trimEnd()) ? name.trimEnd().toLowerCase() : "";
 }

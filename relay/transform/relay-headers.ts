@@ -2,9 +2,9 @@
  * X-Relay-Group and X-Relay-Track: read at intake, removed before delivery.
  */
 
+import { fieldValues, type HeaderField, parseHeaderFields } from "../mail/header-fields.js";
 import { GROUP_NAME_PATTERN } from "../vocabulary.js";
 import { hasControlCharacter } from "./ascii.js";
-import { fieldValue, type HeaderField, parseHeaderBlock } from "./header-block.js";
 
 export interface RelayHeaders {
   /** The transactional group; absent when the sender named none. */
@@ -52,7 +52,8 @@ export function isRelayHeader(name: string): boolean {
  * that cannot be trusted, so intake can refuse the message instead of logging injected text.
  */
 export function readRelayHeaders(headerBlock: Buffer): RelayHeaders {
-  const { fields } = parseHeaderBlock(headerBlock);
+  // latin1, bytes one to one: the group name is decoded as UTF-8 below, where it is checked.
+  const fields = parseHeaderFields(headerBlock.toString("latin1"));
   const result: RelayHeaders = { track: {} };
   const group = single(fields, "x-relay-group");
   if (group !== undefined) {
@@ -67,14 +68,14 @@ export function readRelayHeaders(headerBlock: Buffer): RelayHeaders {
 }
 
 function single(fields: HeaderField[], name: string): string | undefined {
-  const matches = fields.filter((field) => field.name === name);
+  const matches = fieldValues(fields, name);
   if (matches.length === 0) return undefined;
   const display = name.replace(
     /(^|-)([a-z])/g,
     (_, dash: string, letter: string) => dash + letter.toUpperCase(),
   );
   if (matches.length > 1) throw new RelayHeaderError("repeated", display);
-  const value = fieldValue(matches[0]!);
+  const value = matches[0]!;
   // After unfolding, any control character left (bare CR/LF, NUL, DEL, ...) is an injection attempt.
   if (hasControlCharacter(value)) throw new RelayHeaderError("control-character", display);
   return value;

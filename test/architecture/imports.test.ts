@@ -21,6 +21,7 @@ const SHARED = [
   "log",
   "limits",
   "metrics",
+  "mail",
 ];
 /** The Store: the shared modules beneath it, nothing else. */
 const STORE = ["store"];

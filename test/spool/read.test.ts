@@ -1,9 +1,12 @@
-/** Reads of a spooled message (relay/spool/read.ts): its header block, its bytes, a stream of them. */
+/**
+ * Reads of a spooled message (relay/spool/read.ts): its header block (where it ends:
+ * relay/mail/header-fields.test.ts), its bytes, a stream of them.
+ */
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../relay/log/logger.js";
-import { headerBlockEnd, readHeaderBlock, readMessage, streamMessage } from "../../relay/spool/read.js";
+import { readHeaderBlock, readMessage, streamMessage } from "../../relay/spool/read.js";
 import { Spool, type SpoolEntry } from "../../relay/spool/spool.js";
 import { tempDir } from "../support/temp-dir.js";
 
@@ -27,12 +30,6 @@ async function spooled(raw: Buffer): Promise<SpoolEntry> {
 }
 
 describe("a spooled message's header block", () => {
-  it("ends before the first empty line, CRLF or bare LF, the last field's line break included", () => {
-    expect(headerBlockEnd(Buffer.from("A: 1\r\nB: 2\r\n\r\nbody"))).toBe(12);
-    expect(headerBlockEnd(Buffer.from("A: 1\n\nbody\r\n\r\n"))).toBe(5);
-    expect(headerBlockEnd(Buffer.from("A: 1\r\nB: 2\r\n"))).toBe(-1);
-  });
-
   it("is read from the spool file after the envelope line, cut at the limit when it has no end", async () => {
     const entry = await spooled(Buffer.from("Subject: hi\r\nX-Relay-Track: opens=off\r\n\r\nbody\r\n"));
     expect((await readHeaderBlock(entry, 64 * 1024)).toString()).toBe(
