@@ -81,7 +81,7 @@ describe("FairQueue (deficit round robin)", () => {
 
 describe("SlotLedger", () => {
   it("reserves slots for dedicated accounts that shared accounts cannot take", () => {
-    const ledger = new SlotLedger({ total: 10, dedicatedReserve: 4, perDomain: 100 });
+    const ledger = new SlotLedger({ total: 10, dedicatedReserve: 4, minSharedShare: 0.5, perDomain: 100 });
     ledger.setDedicated(["vip"]);
     expect(ledger.sharedCapacity).toBe(6);
     for (let i = 0; i < 6; i++) ledger.acquire("crowd", `d${i}.test`, "s");
@@ -96,14 +96,14 @@ describe("SlotLedger", () => {
   });
 
   it("a dedicated account also uses shared slots beyond its reserve", () => {
-    const ledger = new SlotLedger({ total: 10, dedicatedReserve: 2, perDomain: 100 });
+    const ledger = new SlotLedger({ total: 10, dedicatedReserve: 2, minSharedShare: 0.5, perDomain: 100 });
     ledger.setDedicated(["vip"]);
     const slots = Array.from({ length: 5 }, () => ledger.acquire("vip", "v.test", "s"));
     expect(slots.map((s) => s.pool)).toEqual(["reserved", "reserved", "shared", "shared", "shared"]);
   });
 
   it("caps per domain and per sender", () => {
-    const ledger = new SlotLedger({ total: 100, dedicatedReserve: 0, perDomain: 2 });
+    const ledger = new SlotLedger({ total: 100, dedicatedReserve: 0, minSharedShare: 0.5, perDomain: 2 });
     ledger.acquire("a", "gmail.test", "t/out1");
     const second = ledger.acquire("b", "gmail.test", "t/out1");
     expect(ledger.domainFree("gmail.test")).toBe(false);
