@@ -31,6 +31,27 @@ describe("FairQueue (deficit round robin)", () => {
     expect(queue.size).toBe(50_000 - 10 - 2);
   });
 
+  it("capacity freed one slot at a time goes to each account in turn, not to the one that had the turn", () => {
+    const queue = new FairQueue<number>();
+    for (let i = 0; i < 1000; i++) queue.push("A", i);
+    let free = 0;
+    const canRun = () => free > 0;
+    const taken: string[] = [];
+    const freeOne = () => {
+      free++;
+      // What the scheduler's pump does: dispatch until nothing may run.
+      for (let next = queue.next(canRun); next; next = queue.next(canRun)) {
+        free--;
+        taken.push(next.account);
+      }
+    };
+    for (let i = 0; i < 10; i++) freeOne();
+    queue.push("B", 1);
+    for (let i = 0; i < 4 && !taken.includes("B"); i++) freeOne();
+    // B's item goes at the first or second slot freed after it came.
+    expect(taken.slice(10, 12)).toContain("B");
+  });
+
   it("shares by weight", () => {
     const queue = new FairQueue<number>();
     queue.setWeight("big", 3);
