@@ -34,7 +34,7 @@ import type { Metrics } from "./metrics/index.js";
 import { Notifier } from "./notify/index.js";
 import type { RetryPolicy } from "./scheduler/retry.js";
 import { Scheduler, type SchedulerCounts } from "./scheduler/scheduler.js";
-import type { SlotLimits } from "./scheduler/slots.js";
+import { type SlotLimits, slotLimitsOf } from "./scheduler/slots.js";
 import { createIdGenerator } from "./spool/id.js";
 import { CRASHES_BEFORE_QUARANTINE, InFlightJournal } from "./spool/in-flight.js";
 import { scanProgress } from "./spool/progress.js";
@@ -314,6 +314,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     reportedBy: process.env.POD_NAME ?? osHostname(),
     copyWorkers: copyWorkerCount(),
     copies: config.copies,
+    limits: slotLimitsOf(config.scheduler),
     ...(verp ? { returnPath: returnPathFor(verp) } : {}),
   });
   const feedback = verp

@@ -268,6 +268,46 @@ const relayConfigFields = z.strictObject({
     })
     .default({ queueSeconds: 0, handoffPort: 8081 })
     .describe("What a relay does with its queue when it stops (SIGTERM)."),
+  scheduler: z
+    .strictObject({
+      maxDeliveries: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .default(200)
+        .describe(
+          'Deliveries in flight at once, per relay, in all lanes (docs/configuration.md, "Delivery slots").',
+        ),
+      dedicatedReserve: z
+        .number()
+        .int()
+        .min(0)
+        .max(100_000)
+        .default(32)
+        .describe(
+          "Of maxDeliveries, reserved for each `lane: dedicated` account, while the reserves leave the shared lane minSharedShare; past it every reserve shrinks alike.",
+        ),
+      minSharedShare: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(0.5)
+        .describe(
+          "The least share of maxDeliveries (0 to 1) the shared lane, which every account uses, keeps however many accounts are dedicated.",
+        ),
+      maxPerDomain: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .default(20)
+        .describe(
+          "Deliveries in flight per recipient domain when delivering direct to its MX hosts (Postfix's default destination limit); through a smart host its sender's maxConnections caps them instead.",
+        ),
+    })
+    .default({ maxDeliveries: 200, dedicatedReserve: 32, minSharedShare: 0.5, maxPerDomain: 20 })
+    .describe("Delivery concurrency: the lanes accounts share and the caps per destination."),
   copies: z
     .strictObject({
       timeoutSeconds: z

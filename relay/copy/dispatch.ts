@@ -1,8 +1,77 @@
 /**
- * The copy pool's decisions (pool.ts), pure: which worker takes the next
- * copy, when a spare worker is started, how long a copy may take, and what
- * a failed copy does to its message.
+ * The copy pool's decisions (pool.ts), pure: which copy goes next (in turn by
+ * account), which worker takes it, when a spare worker is started, how long a
+ * copy may take, and what a failed copy does to its message.
  */
+
+/**
+ * Copies waiting for a worker, taken in turn by account, one each, and first come first
+ * served within an account: a burst from one account waits behind every other account's next
+ * copy instead of in front of it (docs/configuration.md, "Delivery slots").
+ */
+export class TurnQueue<T> {
+  private readonly queues = new Map<string, T[]>();
+  /** Accounts with copies waiting, in turn order; `turn` is the next one's place. */
+  private ring: string[] = [];
+  private turn = 0;
+  private waiting = 0;
+
+  get length(): number {
+    return this.waiting;
+  }
+
+  push(account: string, item: T): void {
+    const queue = this.queues.get(account);
+    if (queue) queue.push(item);
+    else {
+      this.queues.set(account, [item]);
+      this.ring.push(account);
+    }
+    this.waiting++;
+  }
+
+  /** The item `shift` would take. */
+  peek(): T | undefined {
+    const account = this.ring[this.turn];
+    return account === undefined ? undefined : this.queues.get(account)?.[0];
+  }
+
+  /** Takes the next account's first item; that account's turn is over. */
+  shift(): T | undefined {
+    const account = this.ring[this.turn];
+    if (account === undefined) return undefined;
+    const queue = this.queues.get(account) as T[];
+    const item = queue.shift();
+    this.waiting--;
+    if (queue.length === 0) {
+      this.queues.delete(account);
+      this.ring.splice(this.turn, 1);
+    } else this.turn++;
+    if (this.turn >= this.ring.length) this.turn = 0;
+    return item;
+  }
+
+  /** Takes out every item `matches` picks, in queue order within each account. */
+  remove(matches: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    for (const [account, queue] of this.queues) {
+      const kept: T[] = [];
+      for (const item of queue) (matches(item) ? removed : kept).push(item);
+      if (kept.length === queue.length) continue;
+      this.waiting -= queue.length - kept.length;
+      if (kept.length > 0) {
+        this.queues.set(account, kept);
+        continue;
+      }
+      this.queues.delete(account);
+      const at = this.ring.indexOf(account);
+      this.ring.splice(at, 1);
+      if (at < this.turn) this.turn--;
+    }
+    if (this.turn >= this.ring.length) this.turn = 0;
+    return removed;
+  }
+}
 
 export interface WorkerView {
   /** Busy since this time (ms), making one copy; undefined when idle. */

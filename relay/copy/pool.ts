@@ -11,8 +11,9 @@
  *   errs towards patience. Past it the worker is terminated (a busy loop in a
  *   regex cannot be interrupted any other way) and the copy rejected with
  *   CopyDeadlineExceeded; the next copy starts a fresh worker.
- * - Copies wait in the pool's queue and go to an idle worker, preferring the
- *   one that made the message's last copy (it kept the bytes). When every
+ * - Copies wait in the pool's queue, taken in turn by account (dispatch.ts
+ *   `TurnQueue`), and go to an idle worker, preferring the one that made the
+ *   message's last copy (it kept the bytes). When every
  *   worker has been stuck on one copy past `spareAfterMs`, a spare worker is
  *   started (at most `spares`), so a slow copy holds up nothing queued behind it.
  * - Small messages' copies come back as bytes; copies of messages over
@@ -38,6 +39,7 @@ import {
   copyDeadlineMs,
   DEFAULT_COPY_DEADLINE,
   type DispatchLimits,
+  TurnQueue,
 } from "./dispatch.js";
 import type { CopyFailure, CopyReply, CopyTask, CopyWorkerReady } from "./task.js";
 
@@ -146,7 +148,7 @@ export class CopyPool {
   /** Workers terminated at a copy's deadline so far. */
   timedOut = 0;
   private readonly slots: Slot[] = [];
-  private readonly queue: Request[] = [];
+  private readonly queue = new TurnQueue<Request>();
   private readonly limits: DispatchLimits;
   private readonly deadline: CopyDeadline;
   private readonly script: URL;
@@ -186,7 +188,7 @@ export class CopyPool {
     const id = this.nextId++;
     if (task.size <= this.maxInlineBytes)
       return new Promise<MadeCopy>((resolve, reject) => {
-        this.queue.push({ id, task, files: undefined, resolve, reject });
+        this.queue.push(task.account.name, { id, task, files: undefined, resolve, reject });
         this.dispatch();
       });
     return (async () => this.openFiles(task, join(this.copiesDir(), `${task.messageId}-${id}.copy`)))().then(
@@ -198,7 +200,7 @@ export class CopyPool {
             reject(new CopyPoolClosed("the copy pool is closed"));
             return;
           }
-          this.queue.push({ id, task: owned, files, resolve, reject });
+          this.queue.push(task.account.name, { id, task: owned, files, resolve, reject });
           this.dispatch();
         }),
     );
@@ -217,10 +219,7 @@ export class CopyPool {
 
   /** Gives up every copy of `messageId`, queued or under way (its workers are terminated). */
   cancel(messageId: string, why = "the message was taken out of the queue"): void {
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const request = this.queue[i] as Request;
-      if (request.task.messageId !== messageId) continue;
-      this.queue.splice(i, 1);
+    for (const request of this.queue.remove((queued) => queued.task.messageId === messageId)) {
       if (request.files) void releaseFiles(request.files, false);
       request.reject(new CopyCancelled(why));
     }
@@ -233,7 +232,7 @@ export class CopyPool {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.recheck);
-    for (const request of this.queue.splice(0)) {
+    for (const request of this.queue.remove(() => true)) {
       if (request.files) void releaseFiles(request.files, false);
       request.reject(new CopyPoolClosed("the copy pool is closed"));
     }
@@ -257,7 +256,7 @@ export class CopyPool {
     clearTimeout(this.recheck);
     this.recheck = undefined;
     while (!this.closed && this.queue.length > 0) {
-      const next = this.queue[0] as Request;
+      const next = this.queue.peek() as Request;
       const now = this.now();
       const decision = chooseWorker(
         // A worker still loading is busy but not stuck: a spare for it would only load beside it.

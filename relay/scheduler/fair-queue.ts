@@ -106,7 +106,10 @@ export class FairQueue<T> {
       }
       const weight = this.weights.get(account) ?? 1;
       if (!this.credited) {
-        this.deficit.set(account, (this.deficit.get(account) ?? 0) + weight);
+        // A visit's credit is its weight, never more: credit left from a visit cut short (nothing
+        // could run) must not stack on the next, or an account could keep the turn at every
+        // freed slot while the others wait.
+        this.deficit.set(account, Math.min(weight, (this.deficit.get(account) ?? 0) + weight));
         this.credited = true;
       }
       const index = this.findRunnable(account, queue, canRun);

@@ -1,6 +1,70 @@
 /** The copy pool's decisions (relay/copy/dispatch.ts): which worker, when a spare, how long. */
 import { describe, expect, it } from "vitest";
-import { chooseWorker, copyDeadlineMs, type WorkerView } from "../../relay/copy/dispatch.js";
+import { chooseWorker, copyDeadlineMs, TurnQueue, type WorkerView } from "../../relay/copy/dispatch.js";
+
+function drain<T>(queue: TurnQueue<T>): T[] {
+  const taken: T[] = [];
+  while (queue.length > 0) {
+    const next = queue.peek();
+    expect(queue.shift()).toBe(next);
+    taken.push(next as T);
+  }
+  return taken;
+}
+
+describe("which copy goes next", () => {
+  it("one per account in turn, first come first served within an account", () => {
+    const queue = new TurnQueue<string>();
+    for (let i = 1; i <= 5; i++) queue.push("a", `a${i}`);
+    queue.push("b", "b1");
+    queue.push("c", "c1");
+    queue.push("b", "b2");
+    expect(queue.length).toBe(8);
+    expect(drain(queue)).toEqual(["a1", "b1", "c1", "a2", "b2", "a3", "a4", "a5"]);
+    expect(queue.shift()).toBeUndefined();
+    expect(queue.peek()).toBeUndefined();
+  });
+
+  it("an account that arrives during another's burst waits for at most one copy of each", () => {
+    const queue = new TurnQueue<string>();
+    for (let i = 1; i <= 100; i++) queue.push("a", `a${i}`);
+    expect(queue.shift()).toBe("a1");
+    expect(queue.shift()).toBe("a2");
+    queue.push("b", "b1");
+    const order = drain(queue);
+    expect(order.indexOf("b1")).toBeLessThanOrEqual(1);
+    expect(order).toHaveLength(99);
+  });
+
+  it("takes out what is removed, and keeps the turns of the rest", () => {
+    const queue = new TurnQueue<string>();
+    for (const item of ["a1", "a2", "a3"]) queue.push("a", item);
+    for (const item of ["b1", "b2"]) queue.push("b", item);
+    queue.push("c", "c1");
+    expect(queue.shift()).toBe("a1");
+    // b's turn now; b leaves altogether.
+    expect(queue.remove((item) => item.startsWith("b"))).toEqual(["b1", "b2"]);
+    expect(queue.length).toBe(3);
+    expect(drain(queue)).toEqual(["c1", "a2", "a3"]);
+    queue.push("a", "a4");
+    queue.push("c", "c2");
+    expect(queue.remove(() => true)).toEqual(["a4", "c2"]);
+    expect(queue.length).toBe(0);
+    expect(queue.peek()).toBeUndefined();
+  });
+
+  it("removing an account ahead of the turn keeps the turn on the same account", () => {
+    const queue = new TurnQueue<string>();
+    for (const item of ["a1", "a2"]) queue.push("a", item);
+    for (const item of ["b1", "b2"]) queue.push("b", item);
+    for (const item of ["c1", "c2"]) queue.push("c", item);
+    expect(queue.shift()).toBe("a1");
+    expect(queue.shift()).toBe("b1");
+    // c's turn; a, ahead of it, leaves.
+    expect(queue.remove((item) => item.startsWith("a"))).toEqual(["a2"]);
+    expect(drain(queue)).toEqual(["c1", "b2", "c2"]);
+  });
+});
 
 const limits = { size: 2, spares: 2, spareAfterMs: 1000 };
 const idle = (lastMessage?: string): WorkerView => ({ busySince: undefined, lastMessage });

@@ -258,6 +258,25 @@ describe("copy workers", () => {
     expect(await workers.make(taskFor(ordinary)).catch((e: unknown) => e)).toBeInstanceOf(CopyPoolClosed);
   });
 
+  it("take the copies waiting in turn by account: B's copy is made within one copy per worker of A's burst", async () => {
+    const { entry: burst } = await spooled(html());
+    const { entry: single } = await spooled(html());
+    const started: string[] = [];
+    const workers = pool({ size: 1, spares: 0, onCopyStart: (id) => started.push(id) });
+    const burstSize = 30;
+    const aCopies = Array.from({ length: burstSize }, (_, i) =>
+      workers.make(taskFor(burst, { recipient: `a${i}@example.net` })),
+    );
+    const bCopy = workers.make(taskFor(single, { account: testAccount({ name: "other", dkim: [rsa.key] }) }));
+    await Promise.all([...aCopies, bCopy]);
+    expect(started).toHaveLength(burstSize + 1);
+    const aBeforeB = started.indexOf(single.id);
+    console.info(`copy turns: ${JSON.stringify({ burstSize, aCopiesMadeBeforeB: aBeforeB })}`);
+    // The copy under way when B's arrived, and the one whose turn it was.
+    expect(aBeforeB).toBeGreaterThanOrEqual(1);
+    expect(aBeforeB).toBeLessThanOrEqual(2);
+  });
+
   it("report a spool file that cannot be read with its errno, as the streaming path does", async () => {
     const { entry } = await spooled(html());
     const failure = await pool({ size: 1 })

@@ -31,6 +31,27 @@ describe("FairQueue (deficit round robin)", () => {
     expect(queue.size).toBe(50_000 - 10 - 2);
   });
 
+  it("capacity freed one slot at a time goes to each account in turn, not to the one that had the turn", () => {
+    const queue = new FairQueue<number>();
+    for (let i = 0; i < 1000; i++) queue.push("A", i);
+    let free = 0;
+    const canRun = () => free > 0;
+    const taken: string[] = [];
+    const freeOne = () => {
+      free++;
+      // What the scheduler's pump does: dispatch until nothing may run.
+      for (let next = queue.next(canRun); next; next = queue.next(canRun)) {
+        free--;
+        taken.push(next.account);
+      }
+    };
+    for (let i = 0; i < 10; i++) freeOne();
+    queue.push("B", 1);
+    for (let i = 0; i < 4 && !taken.includes("B"); i++) freeOne();
+    // B's item goes at the first or second slot freed after it came.
+    expect(taken.slice(10, 12)).toContain("B");
+  });
+
   it("shares by weight", () => {
     const queue = new FairQueue<number>();
     queue.setWeight("big", 3);
@@ -81,7 +102,7 @@ describe("FairQueue (deficit round robin)", () => {
 
 describe("SlotLedger", () => {
   it("reserves slots for dedicated accounts that shared accounts cannot take", () => {
-    const ledger = new SlotLedger({ total: 10, dedicatedReserve: 4, perDomain: 100 });
+    const ledger = new SlotLedger({ total: 10, dedicatedReserve: 4, minSharedShare: 0.5, perDomain: 100 });
     ledger.setDedicated(["vip"]);
     expect(ledger.sharedCapacity).toBe(6);
     for (let i = 0; i < 6; i++) ledger.acquire("crowd", `d${i}.test`, "s");
@@ -96,14 +117,14 @@ describe("SlotLedger", () => {
   });
 
   it("a dedicated account also uses shared slots beyond its reserve", () => {
-    const ledger = new SlotLedger({ total: 10, dedicatedReserve: 2, perDomain: 100 });
+    const ledger = new SlotLedger({ total: 10, dedicatedReserve: 2, minSharedShare: 0.5, perDomain: 100 });
     ledger.setDedicated(["vip"]);
     const slots = Array.from({ length: 5 }, () => ledger.acquire("vip", "v.test", "s"));
     expect(slots.map((s) => s.pool)).toEqual(["reserved", "reserved", "shared", "shared", "shared"]);
   });
 
   it("caps per domain and per sender", () => {
-    const ledger = new SlotLedger({ total: 100, dedicatedReserve: 0, perDomain: 2 });
+    const ledger = new SlotLedger({ total: 100, dedicatedReserve: 0, minSharedShare: 0.5, perDomain: 2 });
     ledger.acquire("a", "gmail.test", "t/out1");
     const second = ledger.acquire("b", "gmail.test", "t/out1");
     expect(ledger.domainFree("gmail.test")).toBe(false);
