@@ -22,6 +22,13 @@ export function headerBlockEnd(bytes: Buffer): number {
   return ends.length > 0 ? Math.min(...ends) : -1;
 }
 
+/** The top header block of a message's bytes, cut at `maxBytes` when it has no end before (as readHeaderBlock). */
+export function headerBlockOf(bytes: Buffer, maxBytes: number): Buffer {
+  const head = bytes.subarray(0, maxBytes);
+  const end = headerBlockEnd(head);
+  return end === -1 ? head : head.subarray(0, end);
+}
+
 /**
  * A spooled message's top header block, cut at `maxBytes` when it has no end before (one small
  * read in the common case).
