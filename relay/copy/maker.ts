@@ -122,7 +122,7 @@ export class CopyMaker {
   ): Promise<CopyResult> {
     const { entry } = order;
     // Small messages go to the worker as bytes (a copy of a few KB), big ones it streams from the file.
-    const kept = entry.size <= pool.maxInlineBytes ? this.options.spool.recent.get(entry.id) : undefined;
+    const kept = entry.size <= pool.maxInlineBytes ? this.options.spool.recent.get(entry.path) : undefined;
     const task = {
       ...(kept ? { bytes: kept } : {}),
       path: entry.path,

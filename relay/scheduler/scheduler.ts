@@ -189,7 +189,7 @@ export class Scheduler {
     work.instructions =
       envelope.listener === "notify"
         ? NO_INSTRUCTIONS
-        : await readRelayInstructions(entry, this.deps.spool.recent.get(entry.id));
+        : await readRelayInstructions(entry, this.deps.spool.recent.get(entry.path));
     this.messages.set(entry.id, work);
     this.fair.setWeight(envelope.account, this.accountOf(envelope.account)?.weight ?? 1);
 

@@ -19,7 +19,7 @@ export const RECENT_MESSAGES_LIMITS: RecentMessagesLimits = {
 };
 
 export class RecentMessages {
-  /** In use order, least recent first (a Map keeps insertion order). */
+  /** By spool file path, in use order, least recent first (a Map keeps insertion order). */
   private readonly kept = new Map<string, Buffer>();
   private totalBytes = 0;
 
@@ -34,13 +34,13 @@ export class RecentMessages {
    * Keeps a copy of `parts` (the message's bytes in order) in a buffer of its own, not Node's
    * shared pool, so handing it to a worker thread copies this message alone.
    */
-  keep(id: string, parts: readonly Buffer[], size: number): void {
+  keep(path: string, parts: readonly Buffer[], size: number): void {
     if (!this.fits(size)) return;
-    this.drop(id);
+    this.drop(path);
     const bytes = Buffer.allocUnsafeSlow(size);
     let at = 0;
     for (const part of parts) at += part.copy(bytes, at);
-    this.kept.set(id, bytes.subarray(0, at));
+    this.kept.set(path, bytes.subarray(0, at));
     this.totalBytes += at;
     for (const [oldest, old] of this.kept) {
       if (this.totalBytes <= this.limits.maxTotalBytes) break;
@@ -49,20 +49,20 @@ export class RecentMessages {
     }
   }
 
-  /** The message's bytes, when still kept. */
-  get(id: string): Buffer | undefined {
-    const bytes = this.kept.get(id);
+  /** The bytes of the message in the spool file at `path`, when still kept. */
+  get(path: string): Buffer | undefined {
+    const bytes = this.kept.get(path);
     if (bytes) {
-      this.kept.delete(id);
-      this.kept.set(id, bytes);
+      this.kept.delete(path);
+      this.kept.set(path, bytes);
     }
     return bytes;
   }
 
-  drop(id: string): void {
-    const bytes = this.kept.get(id);
+  drop(path: string): void {
+    const bytes = this.kept.get(path);
     if (!bytes) return;
-    this.kept.delete(id);
+    this.kept.delete(path);
     this.totalBytes -= bytes.length;
   }
 

@@ -214,7 +214,7 @@ export class Spool {
         );
         state = "done";
         const size = stream.messageBytes;
-        if (stream.parts) this.recent.keep(envelope.id, stream.parts, size);
+        if (stream.parts) this.recent.keep(finalPath, stream.parts, size);
         return { id: envelope.id, envelope, path: finalPath, bodyOffset: header.length, size };
       },
       abort: async () => {
@@ -282,7 +282,7 @@ export class Spool {
 
   /** The message bytes (without the envelope line). */
   read(entry: SpoolEntry, options: { highWaterMark?: number } = {}): Readable {
-    const kept = this.recent.get(entry.id);
+    const kept = this.recent.get(entry.path);
     if (kept) return Readable.from([kept], { objectMode: false });
     return createReadStream(entry.path, {
       start: entry.bodyOffset,
@@ -300,8 +300,9 @@ export class Spool {
     const ignoreMissing = (error: NodeJS.ErrnoException) => {
       if (error.code !== "ENOENT") throw error;
     };
-    this.recent.drop(id);
-    await unlink(join(this.queueDir, `${id}.msg`)).catch(ignoreMissing);
+    const path = join(this.queueDir, `${id}.msg`);
+    this.recent.drop(path);
+    await unlink(path).catch(ignoreMissing);
     if (options.progress ?? true) await unlink(progressPath(this.queueDir, id)).catch(ignoreMissing);
   }
 
