@@ -2,7 +2,7 @@
  * What the sender told the relay in its own headers (X-Relay-*, CONTRACT.md "SMTP") that
  * shapes a copy: read once per message, at admission, and handed along with every copy of it.
  */
-import { readHeaderBlock } from "../spool/read.js";
+import { headerBlockOf, readHeaderBlock } from "../spool/read.js";
 import type { SpoolEntry } from "../spool/spool.js";
 import { readRelayHeaders } from "../transform/index.js";
 
@@ -25,10 +25,16 @@ export function relayInstructionsOf(headerBlock: Buffer): RelayInstructions {
   }
 }
 
-/** The instructions of a spooled message; one that cannot be read has none. */
-export async function readRelayInstructions(entry: SpoolEntry): Promise<RelayInstructions> {
+/**
+ * The instructions of a spooled message, from its bytes when the spool still holds them
+ * (relay/spool/recent.ts), else from its file; one that cannot be read has none.
+ */
+export async function readRelayInstructions(entry: SpoolEntry, kept?: Buffer): Promise<RelayInstructions> {
   try {
-    return relayInstructionsOf(await readHeaderBlock(entry, MAX_HEADER_BYTES));
+    const headerBlock = kept
+      ? headerBlockOf(kept, MAX_HEADER_BYTES)
+      : await readHeaderBlock(entry, MAX_HEADER_BYTES);
+    return relayInstructionsOf(headerBlock);
   } catch {
     return NO_INSTRUCTIONS;
   }

@@ -121,7 +121,10 @@ export class CopyMaker {
     account: Account,
   ): Promise<CopyResult> {
     const { entry } = order;
+    // Small messages go to the worker as bytes (a copy of a few KB), big ones it streams from the file.
+    const kept = entry.size <= pool.maxInlineBytes ? this.options.spool.recent.get(entry.path) : undefined;
     const task = {
+      ...(kept ? { bytes: kept } : {}),
       path: entry.path,
       bodyOffset: entry.bodyOffset,
       size: entry.size,

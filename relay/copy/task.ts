@@ -23,6 +23,11 @@ export interface CopyTask {
   tokenKeys: TokenKeyring;
   /** The message's X-Relay-* headers, read once at admission (instructions.ts). */
   instructions: RelayInstructions;
+  /**
+   * The message's bytes when the spool still holds them (relay/spool/recent.ts, small messages
+   * just accepted): the worker makes the copy from these and reads nothing from the spool.
+   */
+  bytes?: Uint8Array;
   /** DKIM t= in ms (tests); now by default. */
   signTime?: number;
   /**

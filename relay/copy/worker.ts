@@ -4,8 +4,9 @@
  * pool.ts for why and how; the pool gives a worker one copy at a time,
  * so the deadline it keeps measures this copy alone.
  *
- * Small messages are read whole and kept (the last few), so a message's
- * copies read it once; their copies come back as bytes. Big messages are
+ * Small messages come with their task (the spool kept them, relay/spool/recent.ts) or are
+ * read whole, and are kept (the last few), so a message's copies read it once at most; their
+ * copies come back as bytes. Big messages are
  * streamed from the spool through the transform into the file the task names
  * (`output`), with backpressure all the way, so memory stays flat whatever
  * the size.
@@ -44,7 +45,10 @@ function message(task: CopyTask): Promise<Buffer> {
   if (bytes) {
     kept.delete(key);
   } else {
-    bytes = readMessage(task);
+    const given = task.bytes;
+    bytes = given
+      ? Promise.resolve(Buffer.from(given.buffer, given.byteOffset, given.byteLength))
+      : readMessage(task);
     // A failed read is not kept: the next copy tries again.
     bytes.catch(() => kept.delete(key));
   }

@@ -186,7 +186,10 @@ export class Scheduler {
     );
     work.hasProgressFile = hadProgressFile;
     // Our own notices carry no instructions (and are not transformed).
-    work.instructions = envelope.listener === "notify" ? NO_INSTRUCTIONS : await readRelayInstructions(entry);
+    work.instructions =
+      envelope.listener === "notify"
+        ? NO_INSTRUCTIONS
+        : await readRelayInstructions(entry, this.deps.spool.recent.get(entry.path));
     this.messages.set(entry.id, work);
     this.fair.setWeight(envelope.account, this.accountOf(envelope.account)?.weight ?? 1);
 

@@ -13,6 +13,18 @@ import type { SpoolEntry } from "./spool.js";
 export type MessageLocation = Pick<SpoolEntry, "path" | "bodyOffset" | "size">;
 
 /**
+/**
+ * The top header block of a message's bytes, cut at `maxBytes` when it has no end before (as
+ * readHeaderBlock, for bytes the spool kept in memory).
+ */
+export function headerBlockOf(bytes: Buffer, maxBytes: number): Buffer {
+  const head = bytes.subarray(0, maxBytes);
+  // latin1: one character per byte, so the offset is a byte offset.
+  const end = headerBlockEnd(head.toString("latin1"));
+  return end === -1 ? head : head.subarray(0, end);
+}
+
+/**
  * A spooled message's top header block, cut at `maxBytes` when it has no end before (one small
  * read in the common case).
  */

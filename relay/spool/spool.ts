@@ -9,14 +9,16 @@
  * At start-up every `.msg` file is a message to deliver, every `.tmp` file an
  * acceptance that never finished (its client never heard 250), so it is removed.
  */
-import { close, createReadStream, fsync, open as openFd, write, writev } from "node:fs";
+import { close, createReadStream, fsync, open as openFd, writev } from "node:fs";
 import { mkdir, open, readdir, rename, statfs, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { type Readable, Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { promisify } from "node:util";
 import type { Logger } from "../log/logger.js";
 import { decodeEnvelope, encodeEnvelope, type SpooledEnvelope } from "./envelope.js";
 import { progressPath } from "./progress.js";
+import { RecentMessages } from "./recent.js";
 
 export interface SpoolEntry {
   id: string;
@@ -38,48 +40,77 @@ export interface SpoolWriter {
 }
 
 const openAsync = promisify(openFd);
-const writeAsync = promisify(write);
 const fsyncAsync = promisify(fsync);
 const closeAsync = promisify(close);
+
+/** Message bytes wait until this many are due, so a small message and its envelope line go out in one write. */
+const WRITE_BATCH_BYTES = 64 * 1024;
 
 /**
  * Writes to a descriptor it does not own: unlike fs.WriteStream, destroying it
  * never closes the descriptor, so the spool alone decides when that happens
  * (a double close could close a descriptor another message has reused).
+ * Writes are gathered (the envelope line first) and go out together with writev
+ * once WRITE_BATCH_BYTES are due or at the end; while the message is small enough
+ * for RecentMessages it keeps its parts, for the spool to keep a copy at commit.
  */
 class FdWriter extends Writable {
-  bytesWritten = 0;
+  /** Message bytes taken (the envelope line not counted); all on file once the stream has finished. */
+  messageBytes = 0;
+  /** The message's parts while it may still be kept in memory; undefined once it is too big. */
+  parts: Buffer[] | undefined = [];
+  private due: Buffer[];
+  private dueBytes: number;
+  private position = 0;
+
   constructor(
     private readonly fd: number,
-    private position: number,
+    envelopeLine: Buffer,
+    private readonly keepUpTo: number,
   ) {
     super({ highWaterMark: 256 * 1024 });
+    this.due = [envelopeLine];
+    this.dueBytes = envelopeLine.length;
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    write(this.fd, chunk, 0, chunk.length, this.position, (error, written) =>
-      this.advance(error, written, chunk.length, callback),
-    );
+    this.take([chunk], callback);
   }
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    const buffers = chunks.map((c) => c.chunk);
-    const expected = buffers.reduce((sum, b) => sum + b.length, 0);
-    writev(this.fd, buffers, this.position, (error, written) =>
-      this.advance(error, written, expected, callback),
+    this.take(
+      chunks.map((c) => c.chunk),
+      callback,
     );
   }
-  /** A short write to a regular file means the disk filled up: fail rather than leave a hole. */
-  private advance(
-    error: Error | null,
-    written: number,
-    expected: number,
-    callback: (e?: Error | null) => void,
-  ) {
-    this.position += written;
-    this.bytesWritten += written;
-    if (!error && written !== expected) {
-      error = Object.assign(new Error(`short write (${written} of ${expected} bytes)`), { code: "ENOSPC" });
+  override _final(callback: (error?: Error | null) => void): void {
+    if (this.due.length === 0) callback();
+    else this.writeDue(callback);
+  }
+  private take(buffers: Buffer[], callback: (error?: Error | null) => void): void {
+    for (const buffer of buffers) {
+      this.due.push(buffer);
+      this.dueBytes += buffer.length;
+      this.messageBytes += buffer.length;
     }
-    callback(error);
+    if (this.parts) {
+      if (this.messageBytes <= this.keepUpTo) this.parts.push(...buffers);
+      else this.parts = undefined;
+    }
+    if (this.dueBytes >= WRITE_BATCH_BYTES) this.writeDue(callback);
+    else callback();
+  }
+  private writeDue(callback: (error?: Error | null) => void): void {
+    const buffers = this.due;
+    const expected = this.dueBytes;
+    this.due = [];
+    this.dueBytes = 0;
+    writev(this.fd, buffers, this.position, (error, written) => {
+      this.position += written;
+      // A short write to a regular file means the disk filled up: fail rather than leave a hole.
+      if (!error && written !== expected) {
+        error = Object.assign(new Error(`short write (${written} of ${expected} bytes)`), { code: "ENOSPC" });
+      }
+      callback(error);
+    });
   }
 }
 
@@ -94,6 +125,8 @@ interface PendingCommit {
 
 export class Spool {
   readonly queueDir: string;
+  /** The bytes of the small messages accepted last (recent.ts): the copy stage reads these, not the files. */
+  readonly recent = new RecentMessages();
   private readonly pending: PendingCommit[] = [];
   private flushing = false;
   private freeBytesCache = { at: 0, bytes: Number.POSITIVE_INFINITY };
@@ -157,31 +190,31 @@ export class Spool {
     const finalPath = join(this.queueDir, `${envelope.id}.msg`);
     const header = encodeEnvelope(envelope);
     const fd = await openAsync(tmpPath, "wx", 0o600);
-    let stream: FdWriter;
-    try {
-      await writeAsync(fd, header, 0, header.length, 0);
-      stream = new FdWriter(fd, header.length);
-    } catch (error) {
-      await closeAsync(fd).catch(() => undefined);
-      await unlink(tmpPath).catch(() => undefined);
-      throw error;
-    }
+    const stream = new FdWriter(fd, header, this.recent.limits.maxMessageBytes);
     let state: "open" | "committing" | "done" | "aborted" = "open";
     return {
       stream,
       commit: async () => {
         if (state !== "open") throw new Error(`spool writer for ${envelope.id} is ${state}`);
         state = "committing";
-        await new Promise<void>((resolve, reject) => {
-          if (stream.writableFinished) return resolve();
-          stream.once("error", reject);
-          stream.end(() => resolve());
-        });
+        if (!stream.writableFinished) {
+          // The last bytes are written at the end (FdWriter): a failure there stops the commit.
+          stream.end();
+          try {
+            await finished(stream);
+          } catch (error) {
+            state = "aborted";
+            await closeAsync(fd).catch(() => undefined);
+            await unlink(tmpPath).catch(() => undefined);
+            throw error;
+          }
+        }
         await new Promise<void>((resolve, reject) =>
           this.enqueue({ fd, tmpPath, finalPath, resolve, reject }),
         );
         state = "done";
-        const size = stream.bytesWritten;
+        const size = stream.messageBytes;
+        if (stream.parts) this.recent.keep(finalPath, stream.parts, size);
         return { id: envelope.id, envelope, path: finalPath, bodyOffset: header.length, size };
       },
       abort: async () => {
@@ -249,6 +282,8 @@ export class Spool {
 
   /** The message bytes (without the envelope line). */
   read(entry: SpoolEntry, options: { highWaterMark?: number } = {}): Readable {
+    const kept = this.recent.get(entry.path);
+    if (kept) return Readable.from([kept], { objectMode: false });
     return createReadStream(entry.path, {
       start: entry.bodyOffset,
       highWaterMark: options.highWaterMark ?? 65536,
@@ -265,7 +300,9 @@ export class Spool {
     const ignoreMissing = (error: NodeJS.ErrnoException) => {
       if (error.code !== "ENOENT") throw error;
     };
-    await unlink(join(this.queueDir, `${id}.msg`)).catch(ignoreMissing);
+    const path = join(this.queueDir, `${id}.msg`);
+    this.recent.drop(path);
+    await unlink(path).catch(ignoreMissing);
     if (options.progress ?? true) await unlink(progressPath(this.queueDir, id)).catch(ignoreMissing);
   }
 
