@@ -13,7 +13,6 @@ import type { SpoolEntry } from "./spool.js";
 export type MessageLocation = Pick<SpoolEntry, "path" | "bodyOffset" | "size">;
 
 /**
-/**
  * The top header block of a message's bytes, cut at `maxBytes` when it has no end before (as
  * readHeaderBlock, for bytes the spool kept in memory).
  */
