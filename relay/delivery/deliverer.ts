@@ -195,11 +195,27 @@ export class CopyDeliverer {
   }
 }
 
-/** The trace header, then the copy. */
+/** Copy chunks up to this size go out joined to the trace header. */
+const JOIN_TRACE_UP_TO = 64 * 1024;
+
+/**
+ * The trace header, then the copy. The header rides with the copy's first
+ * chunk: each chunk becomes a socket write of its own, and a small copy is one.
+ */
 function withTrace(trace: Buffer, copy: Readable): Readable {
   async function* traced(): AsyncGenerator<Buffer> {
-    yield trace;
-    for await (const chunk of copy) yield chunk as Buffer;
+    let pending: Buffer | undefined = trace;
+    for await (const chunk of copy) {
+      const bytes = chunk as Buffer;
+      if (pending && bytes.length <= JOIN_TRACE_UP_TO) {
+        yield Buffer.concat([pending, bytes], pending.length + bytes.length);
+      } else {
+        if (pending) yield pending;
+        yield bytes;
+      }
+      pending = undefined;
+    }
+    if (pending) yield pending;
   }
   return Readable.from(traced(), { objectMode: false });
 }

@@ -1,6 +1,10 @@
 /**
- * Outbound SMTP: one nodemailer connection pool per (sender, next-hop host,
- * port), reused across messages, bound to the sender's source address.
+ * Outbound SMTP: one nodemailer connection pool per way of connecting (next-hop
+ * host and port, source address, TLS policy, AUTH credentials), reused across
+ * messages and shared by every sender and account that connects the same way:
+ * fairness and each sender's maxConnections come from the scheduler
+ * (relay/scheduler), not from separate sockets. nodemailer pipelines MAIL FROM,
+ * RCPT TO and DATA in one write when the next hop offers PIPELINING.
  *
  * We call the pool's `send` with the envelope ourselves rather than going
  * through `Mailer.sendMail`: the Mailer re-parses envelope addresses with
@@ -60,6 +64,27 @@ interface PoolEntry {
   pool: SMTPPool;
   lastUsed: number;
   inUse: number;
+  /** Each sender config that sent through this pool, by its JSON. */
+  senders: Map<string, SenderSeen>;
+}
+
+interface SenderSeen {
+  maxConnections: number;
+  /** When a message of this sender last started or finished here. */
+  lastUsed: number;
+}
+
+/** What a connection is made of: senders that agree on all of it can share one. */
+export function connectionKey(sender: Sender, host: string, port: number): string {
+  return JSON.stringify([
+    host,
+    port,
+    sender.localAddress ?? null,
+    sender.tls,
+    sender.requireTls,
+    sender.verifyCertificates,
+    sender.auth ? [sender.auth.user, sender.auth.pass] : null,
+  ]);
 }
 
 /** Maps nodemailer's `command` (where the error happened) to our stage names. */
@@ -108,7 +133,7 @@ export class TransportPool {
   }
 
   send(request: SendRequest): Promise<SendResult> {
-    const entry = this.poolFor(request);
+    const { entry, seen } = this.poolFor(request);
     entry.inUse++;
     const mail: PoolMail = {
       data: {},
@@ -123,6 +148,7 @@ export class TransportPool {
       const done = (error: PoolError | null, info?: { response?: string }) => {
         entry.inUse--;
         entry.lastUsed = this.now();
+        seen.lastUsed = entry.lastUsed;
         if (error) return resolve({ answer: answerFromError(error) });
         const response = info?.response ?? "250 OK";
         const code = Number(/^\d{3}/.exec(response)?.[0] ?? 250);
@@ -146,10 +172,10 @@ export class TransportPool {
     return (this.options.now ?? Date.now)();
   }
 
-  private poolFor(request: SendRequest): PoolEntry {
+  private poolFor(request: SendRequest): { entry: PoolEntry; seen: SenderSeen } {
     const { sender } = request;
-    // The sender's whole config is in the key: a changed route table gets fresh connections.
-    const key = JSON.stringify([sender, request.host, request.port]);
+    // A changed connection setting in a route table gets fresh connections.
+    const key = connectionKey(sender, request.host, request.port);
     let entry = this.pools.get(key);
     if (!entry) {
       const timeouts = { ...DEFAULT_TIMEOUTS, ...this.options.timeouts };
@@ -163,6 +189,7 @@ export class TransportPool {
         ...(sender.localAddress ? { localAddress: sender.localAddress } : {}),
         ...(sender.auth ? { auth: { user: sender.auth.user, pass: sender.auth.pass } } : {}),
         name: this.options.hostname,
+        // Set from the senders using the pool (setPoolSize).
         maxConnections: sender.maxConnections,
         maxMessages: 1000,
         connectionTimeout: timeouts.connectionMs,
@@ -174,10 +201,18 @@ export class TransportPool {
       pool.on("error", () => {
         // Errors reach the callback of the message that met them; the pool event is noise.
       });
-      entry = { pool, lastUsed: this.now(), inUse: 0 };
+      entry = { pool, lastUsed: this.now(), inUse: 0, senders: new Map() };
       this.pools.set(key, entry);
     }
-    return entry;
+    const senderKey = JSON.stringify(sender);
+    let seen = entry.senders.get(senderKey);
+    if (seen) seen.lastUsed = this.now();
+    else {
+      seen = { maxConnections: sender.maxConnections, lastUsed: this.now() };
+      entry.senders.set(senderKey, seen);
+      setPoolSize(entry);
+    }
+    return { entry, seen };
   }
 
   private sweep(idleMs: number): void {
@@ -186,7 +221,23 @@ export class TransportPool {
       if (entry.inUse === 0 && now - entry.lastUsed > idleMs) {
         entry.pool.close();
         this.pools.delete(key);
+        continue;
       }
+      let removed = false;
+      for (const [senderKey, seen] of entry.senders) {
+        if (now - seen.lastUsed > idleMs) removed = entry.senders.delete(senderKey);
+      }
+      if (removed) setPoolSize(entry);
     }
   }
+}
+
+/**
+ * Room for every sender sharing the pool at its own maxConnections at once, as
+ * with a pool each: the scheduler never starts more than that through a sender.
+ */
+function setPoolSize(entry: PoolEntry): void {
+  let size = 0;
+  for (const seen of entry.senders.values()) size += seen.maxConnections;
+  entry.pool.options.maxConnections = Math.max(1, size);
 }
