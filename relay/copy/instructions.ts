@@ -1,5 +1,5 @@
 /**
- * What the sender told the relay in its own headers (X-Relay-*, CONTRACT.md "SMTP") that
+ * What the sender told the relay in its own headers (X-Relay-*, docs/transform.md) that
  * shapes a copy: read once per message, at admission, and handed along with every copy of it.
  */
 import { headerBlockOf, readHeaderBlock } from "../spool/read.js";
