@@ -13,6 +13,7 @@ import { CopyPool } from "../../relay/copy/pool.js";
 import type { CopyTask } from "../../relay/copy/task.js";
 import { silentLogger } from "../../relay/log/logger.js";
 import { Spool, type SpoolEntry } from "../../relay/spool/spool.js";
+import { testEnvelope } from "../support/spool-envelope.js";
 import { KEYRING, TRACKING_BASE, testAccount } from "../transform/support.js";
 
 const megabytes = Number(process.argv[2] ?? 100);
@@ -20,19 +21,7 @@ const dir = await mkdtemp(join(tmpdir(), "relayfleet-pool-memory-"));
 const { spool } = await Spool.open({ dir: join(dir, "spool"), logger: silentLogger() });
 
 async function spooled(id: string, fill: AsyncGenerator<Buffer>): Promise<SpoolEntry> {
-  const writer = await spool.create({
-    v: 1,
-    id,
-    account: "acme",
-    from: "a@acme.com",
-    to: ["r@example.net"],
-    clientIp: "192.0.2.1",
-    heloName: "client.test",
-    receivedAt: Date.now(),
-    listener: "127.0.0.1:2525",
-    transmissionType: "ESMTPA",
-    refused: [],
-  });
+  const writer = await spool.create(testEnvelope({ id }));
   for await (const chunk of fill)
     if (!writer.stream.write(chunk)) await new Promise((resolve) => writer.stream.once("drain", resolve));
   return writer.commit();

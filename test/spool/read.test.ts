@@ -8,23 +8,12 @@ import { describe, expect, it } from "vitest";
 import { silentLogger } from "../../relay/log/logger.js";
 import { readHeaderBlock, readMessage, streamMessage } from "../../relay/spool/read.js";
 import { Spool, type SpoolEntry } from "../../relay/spool/spool.js";
+import { testEnvelope } from "../support/spool-envelope.js";
 import { tempDir } from "../support/temp-dir.js";
 
 async function spooled(raw: Buffer): Promise<SpoolEntry> {
   const { spool } = await Spool.open({ dir: join(await tempDir(), "spool"), logger: silentLogger() });
-  const writer = await spool.create({
-    v: 1,
-    id: `m${Math.random().toString(36).slice(2, 10)}`,
-    account: "acme",
-    from: "a@acme.com",
-    to: ["r@example.net"],
-    clientIp: "192.0.2.1",
-    heloName: "client.test",
-    receivedAt: Date.now(),
-    listener: "127.0.0.1:2525",
-    transmissionType: "ESMTPA",
-    refused: [],
-  });
+  const writer = await spool.create(testEnvelope());
   writer.stream.write(raw);
   return writer.commit();
 }

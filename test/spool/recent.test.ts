@@ -12,6 +12,7 @@ import { silentLogger } from "../../relay/log/logger.js";
 import { headerBlockOf, readHeaderBlock, readMessage } from "../../relay/spool/read.js";
 import { RecentMessages } from "../../relay/spool/recent.js";
 import { readEntry, Spool } from "../../relay/spool/spool.js";
+import { testEnvelope } from "../support/spool-envelope.js";
 import { tempDir } from "../support/temp-dir.js";
 
 async function openSpool(): Promise<Spool> {
@@ -20,19 +21,7 @@ async function openSpool(): Promise<Spool> {
 }
 
 async function spoolParts(spool: Spool, id: string, parts: Buffer[]) {
-  const writer = await spool.create({
-    v: 1,
-    id,
-    account: "acme",
-    from: "a@acme.com",
-    to: ["r@example.net"],
-    clientIp: "192.0.2.1",
-    heloName: "client.test",
-    receivedAt: Date.now(),
-    listener: "127.0.0.1:2525",
-    transmissionType: "ESMTPA",
-    refused: [],
-  });
+  const writer = await spool.create(testEnvelope({ id }));
   for (const part of parts) writer.stream.write(part);
   return writer.commit();
 }
@@ -83,19 +72,7 @@ describe("the spool's writes", () => {
 
   it("fail the commit, and keep nothing, when the last write fails", async () => {
     const spool = await openSpool();
-    const writer = await spool.create({
-      v: 1,
-      id: "mfails",
-      account: "acme",
-      from: "a@acme.com",
-      to: ["r@example.net"],
-      clientIp: "192.0.2.1",
-      heloName: "client.test",
-      receivedAt: Date.now(),
-      listener: "127.0.0.1:2525",
-      transmissionType: "ESMTPA",
-      refused: [],
-    });
+    const writer = await spool.create(testEnvelope({ id: "mfails" }));
     writer.stream.write(Buffer.from("Subject: x\r\n\r\nbody\r\n"));
     // The gathered bytes go out at the end: a descriptor that no longer writes fails there.
     const fd = (writer.stream as unknown as { fd: number }).fd;
