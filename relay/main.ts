@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { join } from "node:path";
 import { hashCredentials } from "./accounts/credentials.js";
 import { accountSchema } from "./accounts/schema.js";
+import type { LifecycleDeps } from "./api/endpoints-lifecycle.js";
 import { createApiHandler } from "./api/server.js";
 import {
   apiTokenFile,
@@ -163,8 +164,7 @@ export async function startRelay(config: RelayConfig, logger: Logger): Promise<R
   // Hand-off (relay/spool/handoff.ts): a draining relay out of time gives its queue to others.
   let handingOff: Promise<void> | undefined;
   let stopping: Promise<void> | undefined;
-  const lifecycle = {
-    apiToken,
+  const lifecycle: LifecycleDeps = {
     isDraining: () => intake.draining,
     drain: () => intake.drain(),
     storeReady: () => store.ping(),
